@@ -1,0 +1,30 @@
+// The `wechat-token-broker` command. Each subcommand lives in its own module and registers itself here.
+import { Command, CommanderError } from "commander";
+import { registerSimulator } from "./simulator";
+import { version } from "../version";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("wechat-token-broker")
+    .description("The single source of WeChat access_tokens for an organisation's services.")
+    .version(version, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)");
+  registerSimulator(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exitCode = 1;
+  }
+}

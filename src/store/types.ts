@@ -1,0 +1,72 @@
+// Where tokens live between replicas. Two implementations: Redis (cluster member) and memory (embedded, one replica).
+// Correctness rests here, not on the lock: writes are compare-and-set on a fencing generation, invalidation is
+// compare-and-delete on the exact token a caller saw fail.
+import type { TokenSource } from "../accounts";
+import type { UpstreamErrorFields } from "../wechat/types";
+
+export interface StoredToken {
+  accessToken: string;
+  /** Epoch ms when WeChat says the token stops working (fetchedAt + expires_in). */
+  expiresAt: number;
+  /** Epoch ms when it was fetched. */
+  fetchedAt: number;
+  api: TokenSource;
+  /** Fencing generation of the lock holder that wrote it. Writes with a generation ≤ this are refused. */
+  gen: number;
+}
+
+export type WriteResult = "written" | "fenced";
+
+/** Shared per-account health, written by whichever replica talked to WeChat, read by all (breaker, diagnosis). */
+export interface AccountStatus {
+  /** Upstream calls are not made before this epoch ms (breaker open). 0 when closed. */
+  openUntil: number;
+  /** Consecutive failed upstream calls since the last success. */
+  failures: number;
+  lastError?: UpstreamErrorFields & { message: string; at: number };
+  lastSuccessAt?: number;
+}
+
+export interface ForceBudgetResult {
+  ok: boolean;
+  /** Force refreshes used today, after this call. */
+  usedToday: number;
+  /** When refused: why, and when a force refresh may be tried again (epoch ms). */
+  reason?: "daily_limit" | "too_soon";
+  retryAt?: number;
+}
+
+export interface TokenStore {
+  readonly mode: "redis" | "memory";
+
+  get(accountId: string): Promise<StoredToken | null>;
+  /** Compare-and-set: writes only when `token.gen` is greater than the stored generation. Atomic. */
+  write(accountId: string, token: StoredToken): Promise<WriteResult>;
+  /**
+   * Compare-and-delete: removes the token only if the stored one is exactly `accessToken`; keeps the generation
+   * so a late writer stays fenced out. Returns true when it removed it.
+   */
+  invalidate(accountId: string, accessToken: string): Promise<boolean>;
+
+  /** Tell every replica (including this one) that the account has a new token. At-most-once. */
+  publishRefreshed(accountId: string, gen: number): Promise<void>;
+  /** Subscribe to refresh notices from all replicas. Returns an unsubscribe function. */
+  onRefreshed(listener: (accountId: string, gen: number) => void): () => void;
+
+  /** Count one upstream token call for the account on the given quota day; returns the new count. */
+  countUpstreamCall(accountId: string, day: string): Promise<number>;
+  upstreamCalls(accountId: string, day: string): Promise<number>;
+
+  /** Take one force_refresh from the account's budget (perDay a quota day, minIntervalMs apart), atomically. */
+  takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult>;
+  forceBudgetUsed(accountId: string, day: string): Promise<number>;
+
+  getStatus(accountId: string): Promise<AccountStatus>;
+  setStatus(accountId: string, status: AccountStatus): Promise<void>;
+
+  /** Round trip time in ms; throws when the store is unreachable. */
+  ping(): Promise<number>;
+  /** True when the store is connected and usable now (readiness). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
