@@ -1,0 +1,27 @@
+// What the broker reports about itself. The Prometheus implementation lives in src/ops/metrics.ts; the domain
+// only knows this interface, so it stays free of prom-client and express.
+import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
+
+export type TokenRequestResult = "hit" | "miss" | "stale" | "error";
+export type RefreshReason = "ahead" | "expired" | "invalidated" | "forced" | "sync";
+export type LockResult = "acquired" | "contended" | "error";
+
+export interface BrokerEvents {
+  tokenRequest(accountId: string, result: TokenRequestResult): void;
+  upstreamCall(endpoint: UpstreamEndpoint, outcome: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void;
+  refresh(accountId: string, reason: RefreshReason, ok: boolean): void;
+  lockAcquire(result: LockResult): void;
+  fencedWrite(accountId: string): void;
+  tokenExpiry(accountId: string, expiresAtMs: number | null): void;
+  breaker(accountId: string, open: boolean): void;
+}
+
+export const noopEvents: BrokerEvents = {
+  tokenRequest: () => {},
+  upstreamCall: () => {},
+  refresh: () => {},
+  lockAcquire: () => {},
+  fencedWrite: () => {},
+  tokenExpiry: () => {},
+  breaker: () => {},
+};

@@ -1,0 +1,70 @@
+// API-key authentication and authorisation. Keys are compared as SHA-256 digests with timingSafeEqual, over all
+// configured keys without an early exit, so neither the content nor the position of a key leaks through timing.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Request } from "express";
+import { HttpError } from "./errors";
+
+export type Role = "client" | "admin";
+
+export interface ApiKeyEntry {
+  name: string;
+  keySha256: Buffer;
+  role: Role;
+  accounts: "*" | string[];
+}
+
+export interface Principal {
+  name: string;
+  role: Role;
+  accounts: "*" | string[];
+}
+
+/** Without API keys the broker only listens on loopback (config enforces it); local operators act as admin. */
+export const LOOPBACK_OPERATOR: Principal = { name: "loopback", role: "admin", accounts: "*" };
+
+export interface AuthEvents {
+  authFailure(reason: "missing" | "malformed" | "invalid" | "forbidden"): void;
+}
+
+export class Authenticator {
+  constructor(
+    private readonly keys: ApiKeyEntry[],
+    readonly required: boolean,
+    private readonly events: AuthEvents = { authFailure: () => {} },
+  ) {}
+
+  authenticate(req: Request): Principal {
+    if (!this.required) return LOOPBACK_OPERATOR;
+    const header = req.headers.authorization;
+    if (header === undefined || header === "") {
+      this.events.authFailure("missing");
+      throw new HttpError(401, "unauthorized", "An API key is required.", "Send it as `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
+    }
+    const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+    if (!m) {
+      this.events.authFailure("malformed");
+      throw new HttpError(401, "unauthorized", "The Authorization header is malformed.", "Send `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
+    }
+    const digest = createHash("sha256").update(m[1]!, "utf8").digest();
+    let found: ApiKeyEntry | undefined;
+    for (const k of this.keys) {
+      if (timingSafeEqual(digest, k.keySha256) && !found) found = k;
+    }
+    if (!found) {
+      this.events.authFailure("invalid");
+      throw new HttpError(401, "unauthorized", "The API key is not valid.", "Check the key; revoked keys are removed from API_KEYS / API_KEYS_FILE.", { "WWW-Authenticate": "Bearer" });
+    }
+    return { name: found.name, role: found.role, accounts: found.accounts };
+  }
+
+  authorize(p: Principal, need: { role?: Role; accountId?: string }): void {
+    if (need.role === "admin" && p.role !== "admin") {
+      this.events.authFailure("forbidden");
+      throw new HttpError(403, "forbidden", `The key "${p.name}" may not do this: it needs the admin role.`);
+    }
+    if (need.accountId !== undefined && p.accounts !== "*" && !p.accounts.includes(need.accountId)) {
+      this.events.authFailure("forbidden");
+      throw new HttpError(403, "forbidden", `The key "${p.name}" is not allowed for account "${need.accountId}".`);
+    }
+  }
+}

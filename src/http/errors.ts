@@ -1,0 +1,122 @@
+// Every error a caller can see is mapped to HTTP here, and only here. Bodies are always
+// `{ error: { code, message, hint?, ... } }`; never a stack trace, never a secret.
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import type { Logger } from "../logger";
+import {
+  BrokerError,
+  ForceBudgetError,
+  RefreshTimeoutError,
+  StoreUnavailableError,
+  UnknownAccountError,
+  UpstreamUnavailableError,
+} from "../broker/errors";
+import { safeErr } from "../broker/tokenService";
+import type { Hint } from "../wechat/types";
+
+/** A problem with the request itself (the caller's mistake). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly hint?: Hint | string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    hint?: string;
+    hintZh?: string;
+    errcode?: number;
+    errclass?: string;
+    ip?: string;
+    rid?: string;
+    retryAfter?: number;
+    breakerOpen?: boolean;
+    accountId?: string;
+  };
+}
+
+function hintFields(hint: Hint | string | undefined): { hint?: string; hintZh?: string } {
+  if (hint === undefined) return {};
+  if (typeof hint === "string") return { hint };
+  return { hint: hint.en, hintZh: hint.zh };
+}
+
+export function toHttp(err: unknown): { status: number; body: ErrorBody; headers: Record<string, string> } {
+  if (err instanceof HttpError) {
+    return { status: err.status, body: { error: { code: err.code, message: err.message, ...hintFields(err.hint) } }, headers: err.headers };
+  }
+  if (err instanceof BrokerError) {
+    const base = { code: err.code, message: err.message, ...hintFields(err.hint) };
+    if (err instanceof UnknownAccountError) return { status: 404, body: { error: { ...base, accountId: err.accountId } }, headers: {} };
+    if (err instanceof UpstreamUnavailableError) {
+      const retryAfter = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
+      return {
+        status: 503,
+        body: {
+          error: {
+            ...base,
+            accountId: err.accountId,
+            errcode: err.errcode,
+            errclass: err.errclass,
+            ip: err.ip,
+            rid: err.rid,
+            retryAfter,
+            breakerOpen: err.breakerOpen,
+          },
+        },
+        headers: { "Retry-After": String(retryAfter) },
+      };
+    }
+    if (err instanceof ForceBudgetError || err instanceof RefreshTimeoutError) {
+      const retryAfter = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
+      const status = err instanceof ForceBudgetError ? 429 : 503;
+      return { status, body: { error: { ...base, accountId: err.accountId, retryAfter } }, headers: { "Retry-After": String(retryAfter) } };
+    }
+    if (err instanceof StoreUnavailableError) return { status: 503, body: { error: base }, headers: { "Retry-After": "1" } };
+    return { status: 500, body: { error: base }, headers: {} };
+  }
+  // Errors raised by express's own body parser carry a `type` and a status: they are the caller's mistake.
+  const e = err as { type?: string; status?: number; statusCode?: number };
+  const status = e?.status ?? e?.statusCode;
+  if (e && typeof e.type === "string" && typeof status === "number" && status >= 400 && status < 500) {
+    const byType: Record<string, [string, string]> = {
+      "entity.too.large": ["payload_too_large", "The request body is too large."],
+      "entity.parse.failed": ["invalid_json", "The request body is not valid JSON."],
+      "encoding.unsupported": ["unsupported_encoding", "The request body's encoding is not supported."],
+      "charset.unsupported": ["unsupported_charset", "The request body's charset is not supported; use UTF-8."],
+      "request.aborted": ["request_aborted", "The request was aborted."],
+      "request.size.invalid": ["invalid_body", "The request body does not match its Content-Length."],
+      "stream.encoding.set": ["invalid_body", "The request body could not be read."],
+      "parameters.too.many": ["invalid_body", "The request body has too many parameters."],
+    };
+    const [code, message] = byType[e.type] ?? ["bad_request", "The request could not be read."];
+    return { status, body: { error: { code, message } }, headers: {} };
+  }
+  return {
+    status: 500,
+    body: { error: { code: "internal_error", message: "Internal error. The broker logged the details.", hint: "Check the broker's log for this request id." } },
+    headers: {},
+  };
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const { status, body, headers } = toHttp(err);
+    const log = (req as { log?: Logger }).log ?? logger;
+    if (status >= 500 && !(err instanceof BrokerError)) log.error({ err: safeErr(err) }, "unhandled error");
+    if (res.headersSent) return res.end();
+    res.status(status).set(headers).set("Cache-Control", "no-store").json(body);
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new HttpError(404, "not_found", `No route for ${req.method} ${req.path}.`, "See openapi.yaml for the broker's endpoints."));
+};

@@ -1,0 +1,51 @@
+// Token endpoints: the broker's main job. Handlers parse, authorise, call TokenService and shape the answer.
+import { Router, type Request, type Response } from "express";
+import type { TokenService, TokenView } from "../../broker/tokenService";
+import type { Authenticator } from "../auth";
+import { HttpError } from "../errors";
+import { accountIdFrom, jsonBody } from "../params";
+
+export function tokenJson(v: TokenView) {
+  return {
+    accountId: v.accountId,
+    accessToken: v.accessToken,
+    expiresIn: v.expiresIn,
+    expiresAt: new Date(v.expiresAt).toISOString(),
+    fetchedAt: new Date(v.fetchedAt).toISOString(),
+    api: v.api,
+  };
+}
+
+export function tokenRoutes(service: TokenService, auth: Authenticator): Router {
+  const r = Router();
+
+  async function sendToken(req: Request, res: Response, accountId: string) {
+    const who = auth.authenticate(req);
+    auth.authorize(who, { accountId });
+    const view = await service.getToken(accountId);
+    res.set("Cache-Control", "no-store").json(tokenJson(view));
+  }
+
+  r.get("/api/accounts/:accountId/token", (req, res) => sendToken(req, res, accountIdFrom(req.params.accountId, "accountId")));
+  r.get("/api/token", (req, res) => sendToken(req, res, accountIdFrom(req.query.accountId, "The query parameter accountId")));
+
+  r.post("/api/accounts/:accountId/token/invalidate", async (req, res) => {
+    const accountId = accountIdFrom(req.params.accountId, "accountId");
+    const who = auth.authenticate(req);
+    auth.authorize(who, { accountId });
+    const body = jsonBody(req);
+    const accessToken = body.accessToken;
+    if (typeof accessToken !== "string" || accessToken.length === 0 || accessToken.length > 2048) {
+      throw new HttpError(400, "invalid_field", '"accessToken" is required: the token that WeChat rejected.', "Send {\"accessToken\": \"…\", \"errcode\": 40001}.");
+    }
+    const errcode = body.errcode;
+    if (errcode !== undefined && (typeof errcode !== "number" || !Number.isInteger(errcode))) {
+      throw new HttpError(400, "invalid_field", '"errcode" must be an integer (the errcode WeChat answered).');
+    }
+    req.log?.info({ accountId, errcode }, "caller reported a token as rejected");
+    const view = await service.invalidate(accountId, accessToken);
+    res.set("Cache-Control", "no-store").json(tokenJson(view));
+  });
+
+  return r;
+}
