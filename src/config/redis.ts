@@ -1,0 +1,128 @@
+// Redis: none (embedded mode), one server by URL, or Sentinel. Nothing here echoes REDIS_URL, which may hold
+// a password.
+import { isIP } from "node:net";
+import { z } from "zod";
+import { intVariable } from "./fields";
+import type { Problems } from "./errors";
+import type { Inputs } from "./inputs";
+import { hostProblem, parseVariables } from "./settings";
+import type { RedisConfig, SentinelAddress } from "./types";
+import { VARIABLES } from "./variables";
+
+const DEFAULT_SENTINEL_PORT = 26379;
+
+interface ParsedUrl {
+  url: string;
+  password?: string;
+  tls: boolean;
+}
+
+function parseRedisUrl(raw: string, problems: Problems): ParsedUrl | undefined {
+  const report = (message: string) => problems.add("REDIS_URL", message);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    report("is not a valid URL (expected redis://[user[:password]@]host[:port][/db])");
+    return undefined;
+  }
+  if (u.password !== "") problems.secret(u.password);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+    // Without the scheme the rest is parsed as something else; further complaints would be noise.
+    report("must start with redis:// or rediss://");
+    return undefined;
+  }
+  const faults: string[] = [];
+  if (u.hostname === "") faults.push("has no host");
+  if (!/^(\/\d{1,5})?\/?$/.test(u.pathname)) faults.push("path must be a database number, e.g. /0");
+  if (u.search !== "" || u.hash !== "" || raw.includes("?") || raw.includes("#")) {
+    faults.push("must not have a query string or fragment: use the REDIS_* variables for options");
+  }
+  for (const f of faults) report(f);
+  if (faults.length > 0) return undefined;
+
+  let password: string | undefined;
+  if (u.password !== "") {
+    try {
+      password = decodeURIComponent(u.password);
+      problems.secret(password);
+    } catch {
+      report("has a password that is not valid percent-encoding");
+      return undefined;
+    }
+  }
+  // The password lives in one field only, so there is one thing to keep out of logs; a URL without it is safe
+  // to show.
+  u.password = "";
+  return { url: u.href.replace(/\/$/, ""), password, tls: u.protocol === "rediss:" };
+}
+
+/** `host:port,host:port`; IPv6 as `[::1]:26379`; port defaults to 26379. Host names are not secret. */
+const sentinelList = z.string().transform((s, ctx) => {
+  const out: SentinelAddress[] = [];
+  for (const item of s.split(",").map((p) => p.trim())) {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(item);
+    const host = m?.[1] ?? m?.[2];
+    const port = m?.[3] === undefined ? DEFAULT_SENTINEL_PORT : Number(m[3]);
+    if (m === null || host === undefined) {
+      ctx.addIssue({ code: "custom", message: item === "" ? "has an empty entry" : `"${item}" is not host:port` });
+    } else if ((m[1] !== undefined && isIP(host) !== 6) || hostProblem(host) !== undefined) {
+      ctx.addIssue({ code: "custom", message: `"${item}" does not have a valid host` });
+    } else if (port < 1 || port > 65535) {
+      ctx.addIssue({ code: "custom", message: `"${item}" does not have a port from 1 to 65535` });
+    } else out.push({ host, port });
+  }
+  return out;
+});
+
+const redisShape = {
+  REDIS_SENTINELS: sentinelList.optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[^\s]{1,128}$/, { error: "must be 1–128 characters without whitespace" })
+    .optional(),
+  REDIS_COMMAND_TIMEOUT_MS: intVariable("REDIS_COMMAND_TIMEOUT_MS").default(VARIABLES.REDIS_COMMAND_TIMEOUT_MS.default),
+  REDIS_CONNECT_TIMEOUT_MS: intVariable("REDIS_CONNECT_TIMEOUT_MS").default(VARIABLES.REDIS_CONNECT_TIMEOUT_MS.default),
+};
+
+/** The Redis settings: null for embedded mode, undefined when they are invalid. */
+export function loadRedis(inputs: Inputs): RedisConfig | null | undefined {
+  const problems = inputs.problems;
+  const before = problems.count;
+  const rawUrl = inputs.getSecret("REDIS_URL")?.trim();
+  const password = inputs.valueOrFile("REDIS_PASSWORD", "secret");
+  const v = parseVariables(redisShape, inputs);
+  const sentinelsSet = inputs.get("REDIS_SENTINELS") !== undefined;
+  const nameSet = inputs.get("REDIS_SENTINEL_NAME") !== undefined;
+  const passwordSet = inputs.getSecret("REDIS_PASSWORD") !== undefined || inputs.get("REDIS_PASSWORD_FILE") !== undefined;
+
+  let parsed: ParsedUrl | undefined;
+  if (rawUrl !== undefined && rawUrl !== "") {
+    parsed = parseRedisUrl(rawUrl, problems);
+  }
+  const urlSet = rawUrl !== undefined && rawUrl !== "";
+  if (urlSet && (sentinelsSet || nameSet)) {
+    problems.add("REDIS_SENTINELS", "REDIS_URL and REDIS_SENTINELS/REDIS_SENTINEL_NAME are both set: use one way to reach Redis");
+  } else if (sentinelsSet !== nameSet) {
+    problems.add(sentinelsSet ? "REDIS_SENTINEL_NAME" : "REDIS_SENTINELS", "REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together");
+  }
+  // A password with nowhere to go means the operator believes the broker is clustered when it would run
+  // embedded, one store per replica: the failure this service exists to end.
+  if (!urlSet && !sentinelsSet && !nameSet && passwordSet) {
+    problems.add(
+      password?.origin.startsWith("REDIS_PASSWORD_FILE") ? "REDIS_PASSWORD_FILE" : "REDIS_PASSWORD",
+      "is set but Redis is not configured (REDIS_URL or REDIS_SENTINELS): the broker would run embedded",
+    );
+  }
+  if (problems.count !== before) return undefined;
+  if (!urlSet && !sentinelsSet) return null;
+
+  const common = {
+    commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS!,
+    connectTimeoutMs: v.REDIS_CONNECT_TIMEOUT_MS!,
+  };
+  const effectivePassword = password?.value ?? parsed?.password;
+  const withPassword = effectivePassword === undefined ? {} : { password: effectivePassword };
+  if (parsed !== undefined) return { url: parsed.url, ...withPassword, ...common, tls: parsed.tls };
+  return { sentinels: v.REDIS_SENTINELS!, sentinelName: v.REDIS_SENTINEL_NAME!, ...withPassword, ...common, tls: false };
+}

@@ -1,0 +1,62 @@
+// The validated configuration. Built only by loadConfig; everything in it has been checked.
+import type { Account } from "../accounts";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type ApiKeyRole = "client" | "admin";
+
+export interface ApiKey {
+  name: string;
+  /** SHA-256 of the key. The key itself is never kept. */
+  keySha256: Buffer;
+  role: ApiKeyRole;
+  /** The accounts this key may read tokens of. */
+  accounts: "*" | string[];
+}
+
+export interface SentinelAddress {
+  host: string;
+  port: number;
+}
+
+export interface RedisConfig {
+  /** REDIS_URL without its password (the password is in `password`, so there is one place to redact). */
+  url?: string;
+  sentinels?: SentinelAddress[];
+  sentinelName?: string;
+  /** REDIS_PASSWORD(_FILE), else the password of REDIS_URL. Secret. */
+  password?: string;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** `rediss://`. */
+  tls: boolean;
+}
+
+export type TlsConfig = { pfx: Buffer; passphrase?: string } | { cert: Buffer; key: Buffer } | null;
+
+export interface Config {
+  port: number;
+  host: string;
+  auth: { required: boolean; apiKeys: ApiKey[] };
+  /** null: embedded mode (in-memory store, in-process lock, one replica). */
+  redis: RedisConfig | null;
+  keyPrefix: string;
+  accounts: Account[];
+  wechatApiBase: string;
+  wecomApiBase: string;
+  logLevel: LogLevel;
+  upstreamTimeoutMs: number;
+  localCacheTtlMs: number;
+  tokenSafetyMarginSec: number;
+  classicRefreshAheadSec: number;
+  stableRefreshAheadSec: number;
+  forceRefreshPerDay: number;
+  forceRefreshMinIntervalSec: number;
+  lockTtlMs: number;
+  lockCleanupPatterns: string[];
+  shutdownTimeoutMs: number;
+  tls: TlsConfig;
+  /** Things that are allowed but probably not intended; log them at start-up. */
+  warnings: string[];
+}

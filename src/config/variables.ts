@@ -1,0 +1,169 @@
+// Every environment variable the broker reads, with its default and meaning. This one list is the source of
+// the reference table in docs/configuration.md (a test keeps them equal) and of the defaults the loader
+// applies, and `VariableName` is the only type the loader accepts when it reads the environment: a variable
+// cannot be read without being documented here.
+
+export interface VariableSpec {
+  readonly group: string;
+  /** The value applied when the variable is unset; absent when there is none or it is computed. */
+  readonly default?: string | number;
+  /** How the documentation shows the default when `default` alone does not say it. */
+  readonly defaultText?: string;
+  /** Inclusive bounds of an integer variable; the loader enforces them and the documentation shows them. */
+  readonly range?: readonly [number, number];
+  readonly meaning: string;
+}
+
+export const VARIABLES = {
+  PORT: {
+    group: "Server",
+    default: 8084,
+    range: [1, 65535],
+    meaning: "TCP port of the HTTP API.",
+  },
+  HOST: {
+    group: "Server",
+    defaultText: "`127.0.0.1` without API keys, else `0.0.0.0`",
+    meaning:
+      "Address to listen on. Without API keys it must be a loopback address (127.0.0.0/8, ::1, localhost): the broker refuses to serve tokens unauthenticated to the network.",
+  },
+  SHUTDOWN_TIMEOUT_MS: {
+    group: "Server",
+    default: 10000,
+    range: [0, 600000],
+    meaning: "How long a graceful shutdown may take before the process exits anyway.",
+  },
+  LOG_LEVEL: {
+    group: "Server",
+    default: "info",
+    meaning: "One of fatal, error, warn, info, debug, trace, silent.",
+  },
+  TLS_PFX_FILE: {
+    group: "TLS",
+    meaning: "PKCS#12 file holding the server certificate and key; serves HTTPS. Exclusive with TLS_CERT_FILE/TLS_KEY_FILE.",
+  },
+  TLS_PFX_PASSPHRASE: { group: "TLS", meaning: "Passphrase of TLS_PFX_FILE. Secret." },
+  TLS_PFX_PASSPHRASE_FILE: { group: "TLS", meaning: "File holding the passphrase of TLS_PFX_FILE (instead of TLS_PFX_PASSPHRASE)." },
+  TLS_CERT_FILE: { group: "TLS", meaning: "PEM certificate chain; serves HTTPS. Requires TLS_KEY_FILE." },
+  TLS_KEY_FILE: { group: "TLS", meaning: "PEM private key of TLS_CERT_FILE (unencrypted). Requires TLS_CERT_FILE." },
+  ACCOUNTS: { group: "Accounts", meaning: "The accounts, as an inline JSON list (see below). Exclusive with ACCOUNTS_FILE." },
+  ACCOUNTS_FILE: {
+    group: "Accounts",
+    meaning:
+      "Path of a JSON or YAML file holding the accounts: a list, or `{ accounts: [...] }`. Files ending in .json are read as JSON, others as YAML.",
+  },
+  API_KEYS: {
+    group: "API keys",
+    meaning: "The API keys, as an inline JSON list (see below). Exclusive with API_KEYS_FILE. With no keys, authentication is off.",
+  },
+  API_KEYS_FILE: { group: "API keys", meaning: "Path of a JSON or YAML file holding the list of API keys." },
+  REDIS_URL: {
+    group: "Redis",
+    defaultText: "unset: embedded mode",
+    meaning:
+      "`redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). Unset: in-memory store, one replica only. Exclusive with REDIS_SENTINELS.",
+  },
+  REDIS_PASSWORD: { group: "Redis", meaning: "Redis password; overrides a password in REDIS_URL. Secret." },
+  REDIS_PASSWORD_FILE: { group: "Redis", meaning: "File holding the Redis password (instead of REDIS_PASSWORD)." },
+  REDIS_SENTINELS: {
+    group: "Redis",
+    meaning: "Sentinel addresses, `host:port,host:port` (port defaults to 26379; IPv6 as `[::1]:26379`). Requires REDIS_SENTINEL_NAME.",
+  },
+  REDIS_SENTINEL_NAME: { group: "Redis", meaning: "Name of the master the sentinels monitor. Requires REDIS_SENTINELS." },
+  REDIS_COMMAND_TIMEOUT_MS: {
+    group: "Redis",
+    default: 500,
+    range: [1, 60000],
+    meaning: "Timeout of one Redis command.",
+  },
+  REDIS_CONNECT_TIMEOUT_MS: {
+    group: "Redis",
+    default: 2000,
+    range: [1, 120000],
+    meaning: "Timeout of connecting to Redis.",
+  },
+  KEY_PREFIX: {
+    group: "Redis",
+    default: "wtb:",
+    meaning: "Prefix of every Redis key: 1–64 letters, digits or `:_-.`.",
+  },
+  LOCK_TTL_MS: {
+    group: "Locks",
+    defaultText: "UPSTREAM_TIMEOUT_MS × 2 + 2000",
+    range: [1000, 600000],
+    meaning: "Expiry of a refresh lock; must be greater than UPSTREAM_TIMEOUT_MS so a lock outlives the call it guards.",
+  },
+  LOCK_CLEANUP_PATTERNS: {
+    group: "Locks",
+    defaultText: "empty",
+    meaning:
+      "Comma-separated Redis glob patterns of legacy lock keys that lock cleanup may delete when they have no expiry. Each must contain a literal part.",
+  },
+  WECHAT_API_BASE: {
+    group: "WeChat",
+    default: "https://api.weixin.qq.com",
+    meaning: "Base URL of the WeChat API (official accounts, mini programs): http(s), no query, no credentials.",
+  },
+  WECOM_API_BASE: {
+    group: "WeChat",
+    default: "https://qyapi.weixin.qq.com",
+    meaning: "Base URL of the WeCom API: http(s), no query, no credentials.",
+  },
+  UPSTREAM_TIMEOUT_MS: {
+    group: "WeChat",
+    default: 5000,
+    range: [100, 60000],
+    meaning: "Timeout of one call to WeChat.",
+  },
+  LOCAL_CACHE_TTL_MS: {
+    group: "Tokens",
+    default: 30000,
+    range: [0, 60000],
+    meaning: "How long a replica keeps a token in memory before re-reading the store.",
+  },
+  TOKEN_SAFETY_MARGIN_SEC: {
+    group: "Tokens",
+    default: 60,
+    range: [0, 1800],
+    meaning: "A token is treated as expired this long before WeChat's expiry.",
+  },
+  CLASSIC_REFRESH_AHEAD_SEC: {
+    group: "Tokens",
+    default: 900,
+    range: [1, 3600],
+    meaning: "Refresh classic (`cgi-bin/token`) tokens this long before expiry; must exceed TOKEN_SAFETY_MARGIN_SEC.",
+  },
+  STABLE_REFRESH_AHEAD_SEC: {
+    group: "Tokens",
+    default: 240,
+    range: [1, 299],
+    meaning:
+      "Refresh stable tokens this long before expiry (stable tokens only rotate in their last 300 s); must exceed TOKEN_SAFETY_MARGIN_SEC.",
+  },
+  FORCE_REFRESH_PER_DAY: {
+    group: "Tokens",
+    default: 20,
+    range: [0, 20],
+    meaning: "Budget of `force_refresh` stable_token calls per account and day (WeChat allows 20).",
+  },
+  FORCE_REFRESH_MIN_INTERVAL_SEC: {
+    group: "Tokens",
+    default: 30,
+    range: [30, 86400],
+    meaning: "Minimum spacing of force refreshes of one account (WeChat ignores closer ones).",
+  },
+} as const satisfies Record<string, VariableSpec>;
+
+export type VariableName = keyof typeof VARIABLES;
+
+export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
+
+/** The variables whose value may instead be given as the content of a file named by `<NAME>_FILE`. */
+export type FileBackedName = "REDIS_PASSWORD" | "ACCOUNTS" | "API_KEYS" | "TLS_PFX_PASSPHRASE";
+
+/** Rank of a reported source in the documentation's order, so a report reads top to bottom like the docs. */
+export function variableRank(source: string): number {
+  const name = /^[A-Z0-9_]+/.exec(source)?.[0];
+  const i = name ? VARIABLE_NAMES.indexOf(name as VariableName) : -1;
+  return i === -1 ? VARIABLE_NAMES.length : i;
+}
