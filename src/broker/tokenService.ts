@@ -141,6 +141,11 @@ export class TokenService {
     return () => this.changeListeners.delete(listener);
   }
 
+  /** Waits for refreshes under way (so their locks are released) — for graceful shutdown. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.flights.values()].map((f) => f.promise));
+  }
+
   close(): void {
     this.unsubscribe();
     for (const set of this.wakers.values()) for (const wake of set) wake();

@@ -1,6 +1,8 @@
 // The `wechat-token-broker` command. Each subcommand lives in its own module and registers itself here.
 import { Command, CommanderError } from "commander";
 import { registerSimulator } from "./simulator";
+import { registerServe } from "./serve";
+import { CliExit } from "./common";
 import { version } from "../version";
 
 export function buildProgram(): Command {
@@ -10,6 +12,7 @@ export function buildProgram(): Command {
     .description("The single source of WeChat access_tokens for an organisation's services.")
     .version(version, "-V, --version")
     .showHelpAfterError("(run with --help for usage)");
+  registerServe(program);
   registerSimulator(program);
   return program;
 }
@@ -21,6 +24,11 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof CliExit) {
+      console.error(err.message);
       process.exitCode = err.exitCode;
       return;
     }

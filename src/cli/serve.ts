@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { startBroker } from "../server";
+import { CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("Run the broker: serve tokens over HTTP and refresh them ahead of expiry")
+    .addHelpText(
+      "after",
+      `${CONFIG_HELP}
+
+Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 failed to start (e.g. port in use), 2 invalid configuration.
+On SIGTERM it stops accepting connections, finishes in-flight requests and refreshes (releasing their locks)
+within SHUTDOWN_TIMEOUT_MS, closes Redis and exits 0.`,
+    )
+    .action(async () => {
+      const config = loadConfigOrExit();
+      const logger = cliLogger(config);
+      const broker = await startBroker(config, logger);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, "signal received");
+          broker.close().then(resolve, (err: unknown) => {
+            logger.error({ err: err instanceof Error ? err.message : String(err) }, "error while shutting down");
+            process.exitCode = EXIT.failure;
+            resolve();
+          });
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+    });
+}

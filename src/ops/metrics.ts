@@ -1,0 +1,110 @@
+// Prometheus metrics (prefix wtb_). Labels are bounded: route templates, configured account ids, WeChat errcodes.
+// One registry per broker instance (not prom-client's global), so tests can run several brokers in one process.
+import type { RequestHandler } from "express";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { BrokerEvents, LockResult, RefreshReason, TokenRequestResult } from "../broker/events";
+import type { AuthEvents } from "../http/auth";
+import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
+
+const PREFIX = "wtb_";
+
+// prom-client's default metrics include three gauges named `nodejs_active_*_total`, which promtool rejects (a
+// `_total` suffix promises a counter). They are sums of the per-type gauges `nodejs_active_{handles,requests,
+// resources}{type}` that prom-client also exports, so dropping them loses nothing: sum() gives the total.
+const MISNAMED_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
+export class Metrics implements BrokerEvents, AuthEvents {
+  readonly registry = new Registry();
+  private readonly httpRequests: Counter<"method" | "route" | "status_code">;
+  private readonly httpDuration: Histogram<"method" | "route">;
+  private readonly tokenRequests: Counter<"result">;
+  private readonly upstreamCalls: Counter<"endpoint" | "errcode" | "errclass">;
+  private readonly upstreamDuration: Histogram<"endpoint">;
+  private readonly refreshes: Counter<"reason" | "result">;
+  private readonly locks: Counter<"result">;
+  private readonly fenced: Counter<"account">;
+  private readonly expiry: Gauge<"account">;
+  private readonly breakerOpen: Gauge<"account">;
+  private readonly authFailures: Counter<"reason">;
+
+  constructor(opts: { accounts: string[]; defaultMetrics?: boolean }) {
+    const r = this.registry;
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: r, prefix: PREFIX });
+      for (const name of MISNAMED_DEFAULTS) r.removeSingleMetric(PREFIX + name);
+    }
+    this.httpRequests = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests answered, by route template and status code.", labelNames: ["method", "route", "status_code"], registers: [r] });
+    this.httpDuration = new Histogram({
+      name: `${PREFIX}http_request_duration_seconds`,
+      help: "Time to answer HTTP requests, by route template.",
+      labelNames: ["method", "route"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    });
+    this.tokenRequests = new Counter({ name: `${PREFIX}token_requests_total`, help: "Token requests by result: hit (cached), miss (waited for a refresh), stale (served the still-valid token while the store or WeChat failed), error.", labelNames: ["result"], registers: [r] });
+    this.upstreamCalls = new Counter({ name: `${PREFIX}upstream_requests_total`, help: "Calls to WeChat by endpoint, errcode (0 = success, none = no errcode) and error class.", labelNames: ["endpoint", "errcode", "errclass"], registers: [r] });
+    this.upstreamDuration = new Histogram({ name: `${PREFIX}upstream_request_duration_seconds`, help: "Duration of calls to WeChat.", labelNames: ["endpoint"], buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [r] });
+    this.refreshes = new Counter({ name: `${PREFIX}token_refreshes_total`, help: "Token refreshes by reason (ahead, expired, invalidated, forced, sync) and result.", labelNames: ["reason", "result"], registers: [r] });
+    this.locks = new Counter({ name: `${PREFIX}lock_acquisitions_total`, help: "Refresh lock acquisition attempts by result (acquired, contended, error).", labelNames: ["result"], registers: [r] });
+    this.fenced = new Counter({ name: `${PREFIX}fenced_writes_total`, help: "Token writes refused because a newer lock holder had written (the writer's lock had expired).", labelNames: ["account"], registers: [r] });
+    this.expiry = new Gauge({ name: `${PREFIX}token_expiry_timestamp_seconds`, help: "When the account's current token expires at WeChat (unix seconds); 0 when unknown.", labelNames: ["account"], registers: [r] });
+    this.breakerOpen = new Gauge({ name: `${PREFIX}breaker_open`, help: "1 while upstream calls for the account are paused after an error.", labelNames: ["account"], registers: [r] });
+    this.authFailures = new Counter({ name: `${PREFIX}auth_failures_total`, help: "Requests refused by authentication or authorisation, by reason.", labelNames: ["reason"], registers: [r] });
+
+    // Export known series up front, so dashboards and alerts see 0 rather than nothing.
+    for (const result of ["hit", "miss", "stale", "error"] as const) this.tokenRequests.inc({ result }, 0);
+    for (const result of ["acquired", "contended", "error"] as const) this.locks.inc({ result }, 0);
+    for (const reason of ["missing", "malformed", "invalid", "forbidden"] as const) this.authFailures.inc({ reason }, 0);
+    for (const account of opts.accounts) {
+      this.breakerOpen.set({ account }, 0);
+      this.fenced.inc({ account }, 0);
+    }
+  }
+
+  // ---- BrokerEvents ----
+  tokenRequest(_accountId: string, result: TokenRequestResult): void {
+    this.tokenRequests.inc({ result });
+  }
+  upstreamCall(endpoint: UpstreamEndpoint, o: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void {
+    this.upstreamCalls.inc({ endpoint, errcode: o.ok ? "0" : o.errcode !== undefined ? String(o.errcode) : "none", errclass: o.ok ? "ok" : (o.errclass ?? "unknown") });
+    this.upstreamDuration.observe({ endpoint }, seconds);
+  }
+  refresh(_accountId: string, reason: RefreshReason, ok: boolean): void {
+    this.refreshes.inc({ reason, result: ok ? "ok" : "error" });
+  }
+  lockAcquire(result: LockResult): void {
+    this.locks.inc({ result });
+  }
+  fencedWrite(accountId: string): void {
+    this.fenced.inc({ account: accountId });
+  }
+  tokenExpiry(accountId: string, expiresAtMs: number | null): void {
+    this.expiry.set({ account: accountId }, expiresAtMs === null ? 0 : Math.round(expiresAtMs / 1000));
+  }
+  breaker(accountId: string, open: boolean): void {
+    this.breakerOpen.set({ account: accountId }, open ? 1 : 0);
+  }
+
+  // ---- AuthEvents ----
+  authFailure(reason: "missing" | "malformed" | "invalid" | "forbidden"): void {
+    this.authFailures.inc({ reason });
+  }
+
+  /** Counts and times every HTTP request by its route template (never the raw URL: unbounded). */
+  httpMiddleware(): RequestHandler {
+    return (req, res, next) => {
+      const start = process.hrtime.bigint();
+      res.once("finish", () => {
+        const route = (req.route as { path?: string } | undefined)?.path;
+        const labels = { method: req.method, route: typeof route === "string" ? route : "unmatched" };
+        this.httpRequests.inc({ ...labels, status_code: String(res.statusCode) });
+        this.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      });
+      next();
+    };
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,163 @@
+// Wires the real parts from the configuration and listens. Everything here is assembly; behaviour lives in the
+// modules it wires. Tests use createApp/TokenService directly, or run this through the CLI as a real process.
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { hostname } from "node:os";
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config";
+import { describeConfig } from "./config";
+import type { Logger } from "./logger";
+import { TokenService } from "./broker/tokenService";
+import { RefreshScheduler } from "./broker/scheduler";
+import { createApp } from "./http/app";
+import { Authenticator } from "./http/auth";
+import { Metrics } from "./ops/metrics";
+import { metricsRoutes } from "./ops/metricsRoute";
+import { MemoryRefreshLock } from "./lock/memoryLock";
+import { RedisRefreshLock } from "./lock/redisLock";
+import type { RefreshLock } from "./lock/types";
+import { MemoryTokenStore } from "./store/memoryStore";
+import { RedisTokenStore } from "./store/redisStore";
+import { createRedisClient, duplicateRedisClient } from "./store/redisClient";
+import type { TokenStore } from "./store/types";
+import type { Redis } from "ioredis";
+import { WeChatClient } from "./wechat/client";
+import { version } from "./version";
+
+/** The domain parts of one broker, without HTTP: what `serve`, `sync`, `diagnose` and `locks` share. */
+export interface Core {
+  config: Config;
+  service: TokenService;
+  store: TokenStore;
+  lock: RefreshLock;
+  wechat: WeChatClient;
+  metrics: Metrics;
+  /** The command connection in Redis mode (lock listings and cleanup use it). */
+  redis: Redis | null;
+  replicaId: string;
+  close(): Promise<void>;
+}
+
+export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics?: boolean } = {}): Core {
+  const replicaId = `${hostname().replace(/[^A-Za-z0-9_.:@-]/g, "-").slice(0, 60)}-${process.pid}`;
+  const wechat = new WeChatClient({ wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: config.upstreamTimeoutMs, logger });
+  let store: TokenStore;
+  let lock: RefreshLock;
+  let redis: Redis | null = null;
+  if (config.redis) {
+    redis = createRedisClient(config.redis, logger);
+    const subscriber = duplicateRedisClient(redis, logger);
+    store = new RedisTokenStore({ redis, subscriber, keyPrefix: config.keyPrefix, logger });
+    lock = new RedisRefreshLock({ redis, replicaId, keyPrefix: config.keyPrefix, logger });
+  } else {
+    store = new MemoryTokenStore();
+    lock = new MemoryRefreshLock();
+  }
+  const metrics = new Metrics({ accounts: config.accounts.map((a) => a.id), defaultMetrics: opts.defaultMetrics });
+  const service = new TokenService({
+    accounts: config.accounts,
+    store,
+    lock,
+    wechat,
+    logger,
+    events: metrics,
+    options: {
+      safetyMarginMs: config.tokenSafetyMarginSec * 1000,
+      classicRefreshAheadMs: config.classicRefreshAheadSec * 1000,
+      stableRefreshAheadMs: config.stableRefreshAheadSec * 1000,
+      localCacheTtlMs: config.localCacheTtlMs,
+      lockTtlMs: config.lockTtlMs,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      waitForRefreshMs: config.lockTtlMs + config.upstreamTimeoutMs,
+      forcePerDay: config.forceRefreshPerDay,
+      forceMinIntervalMs: config.forceRefreshMinIntervalSec * 1000,
+    },
+  });
+  return {
+    config,
+    service,
+    store,
+    lock,
+    wechat,
+    metrics,
+    redis,
+    replicaId,
+    close: async () => {
+      await service.drain();
+      service.close();
+      await store.close();
+      wechat.close();
+    },
+  };
+}
+
+export interface RunningBroker {
+  url: string;
+  port: number;
+  core: Core;
+  /** Graceful: stop accepting, finish in-flight requests and refreshes (releasing their locks), close Redis. */
+  close(): Promise<void>;
+}
+
+export async function startBroker(config: Config, logger: Logger): Promise<RunningBroker> {
+  const core = buildCore(config, logger);
+  const startedAt = Date.now();
+  const auth = new Authenticator(config.auth.apiKeys, config.auth.required, core.metrics);
+  const app = createApp({
+    service: core.service,
+    store: core.store,
+    auth,
+    logger,
+    version,
+    startedAt,
+    before: [core.metrics.httpMiddleware()],
+    extraRouters: [metricsRoutes(core.metrics)],
+  });
+
+  const server: Server = config.tls
+    ? createHttpsServer("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }, app)
+    : createHttpServer(app);
+  // Slow or stuck clients must not hold sockets forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = config.tls ? "https" : "http";
+  const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+
+  const scheduler = new RefreshScheduler(core.service, logger);
+  scheduler.start();
+
+  logger.info({ config: describeConfig(config), url, version, replicaId: core.replicaId }, "wechat-token-broker listening");
+  for (const w of config.warnings) logger.warn(w);
+  if (!config.auth.required) {
+    logger.warn(
+      { host: config.host },
+      "NO API KEYS CONFIGURED: tokens are served WITHOUT authentication, on a loopback address only. Configure API_KEYS or API_KEYS_FILE before exposing the broker.",
+    );
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info("shutting down: finishing in-flight requests");
+      scheduler.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+      await Promise.race([closed, timeout]);
+      server.closeAllConnections();
+      await core.close();
+      logger.info("shut down");
+    })());
+
+  return { url, port, core, close };
+}

@@ -1,0 +1,259 @@
+// The token store of a cluster member: every replica reads and writes the same Redis. Correctness lives in the
+// Lua scripts (src/store/lua.ts): fenced CAS writes, compare-and-delete invalidation, atomic force budget.
+// Every error leaving this class is a StoreError carrying no command arguments (see errors.ts).
+import { performance } from "node:perf_hooks";
+import type { Redis } from "ioredis";
+import type { Logger } from "../logger";
+import { quotaDayEnd } from "../clock";
+import type { AccountStatus, ForceBudgetResult, StoredToken, TokenStore, WriteResult } from "./types";
+import { KeySpace, DEFAULT_KEY_PREFIX } from "./keys";
+import { CAS_WRITE, COUNT_DAILY, FORCE_TAKE, INVALIDATE } from "./lua";
+import { StoreError, toStoreError } from "./errors";
+import {
+  DAILY_COUNTER_TTL_MS,
+  STATUS_TTL_MS,
+  TOKEN_RETENTION_MS,
+  assertForceLimits,
+  assertNoticeGen,
+  assertNowMs,
+  assertStatus,
+  assertToken,
+  defaultStatus,
+  parseRefreshedMessage,
+  parseStatus,
+  parseStoredToken,
+  serializeStatus,
+  type RefreshedListener,
+} from "./common";
+
+export interface RedisTokenStoreOptions {
+  /** Command connection (see createRedisClient). */
+  redis: Redis;
+  /** A separate connection used only for SUBSCRIBE (see duplicateRedisClient). */
+  subscriber: Redis;
+  keyPrefix?: string;
+  logger: Logger;
+  /** How long the token hash outlives `expiresAt`, so its `gen` keeps fencing late writers (default 24 h). */
+  tokenRetentionMs?: number;
+}
+
+const RESUBSCRIBE_DELAY_MS = 1000;
+
+export class RedisTokenStore implements TokenStore {
+  readonly mode = "redis" as const;
+  readonly keys: KeySpace;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly logger: Logger;
+  private readonly retentionMs: number;
+  private readonly listeners = new Set<RefreshedListener>();
+  private closed = false;
+  private subscribedOk = false;
+  private subscribing = false;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
+  private readonly subscribedWaiters: Array<() => void> = [];
+  private readonly onMessage = (channel: string, message: string) => this.handleMessage(channel, message);
+  private readonly onSubscriberReady = () => this.ensureSubscribed();
+
+  constructor(opts: RedisTokenStoreOptions) {
+    if (opts.redis === opts.subscriber) throw new TypeError("RedisTokenStore needs a separate subscriber connection");
+    this.redis = opts.redis;
+    this.subscriber = opts.subscriber;
+    this.keys = new KeySpace(opts.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.logger = opts.logger;
+    this.retentionMs = opts.tokenRetentionMs ?? TOKEN_RETENTION_MS;
+    this.subscriber.on("message", this.onMessage);
+    // ioredis re-subscribes by itself after a reconnect, but only channels whose SUBSCRIBE was confirmed; one
+    // that failed (Redis down at start-up) is retried here when the connection becomes ready.
+    this.subscriber.on("ready", this.onSubscriberReady);
+    this.ensureSubscribed();
+  }
+
+  /** Resolves once the SUBSCRIBE to the refreshed channel is confirmed (pub/sub is at-most-once before that). */
+  subscribed(): Promise<void> {
+    if (this.subscribedOk) return Promise.resolve();
+    return new Promise((resolve) => this.subscribedWaiters.push(resolve));
+  }
+
+  async get(accountId: string): Promise<StoredToken | null> {
+    const key = this.keys.account(accountId).token;
+    const h = await this.run("get", () => this.redis.hgetall(key));
+    const token = parseStoredToken(h);
+    if (!token && h.accessToken !== undefined) {
+      this.logger.warn({ accountId }, "stored token hash is malformed; treating it as absent");
+    }
+    return token;
+  }
+
+  async write(accountId: string, token: StoredToken): Promise<WriteResult> {
+    assertToken(token);
+    const key = this.keys.account(accountId).token;
+    const reply = await this.run("write", () =>
+      CAS_WRITE.run(this.redis, [key], [String(token.gen), token.accessToken, String(token.expiresAt), String(token.fetchedAt), token.api, String(this.retentionMs)]),
+    );
+    const [written, storedGen] = asArray(reply, "write");
+    if (Number(written) === 1) return "written";
+    this.logger.debug({ accountId, gen: token.gen, storedGen: Number(storedGen) }, "token write fenced out by a newer generation");
+    return "fenced";
+  }
+
+  async invalidate(accountId: string, accessToken: string): Promise<boolean> {
+    if (typeof accessToken !== "string" || accessToken.length === 0) return false;
+    const key = this.keys.account(accountId).token;
+    const reply = await this.run("invalidate", () => INVALIDATE.run(this.redis, [key], [accessToken]));
+    return Number(reply) === 1;
+  }
+
+  async publishRefreshed(accountId: string, gen: number): Promise<void> {
+    this.keys.accountBase(accountId); // validates the id before it goes on the wire
+    assertNoticeGen(gen);
+    await this.run("publishRefreshed", () => this.redis.publish(this.keys.refreshedChannel, JSON.stringify({ accountId, gen })));
+  }
+
+  onRefreshed(listener: RefreshedListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async countUpstreamCall(accountId: string, day: string): Promise<number> {
+    const key = this.keys.account(accountId).calls(day);
+    return Number(await this.run("countUpstreamCall", () => COUNT_DAILY.run(this.redis, [key], [String(DAILY_COUNTER_TTL_MS)])));
+  }
+
+  async upstreamCalls(accountId: string, day: string): Promise<number> {
+    const key = this.keys.account(accountId).calls(day);
+    return toCount(await this.run("upstreamCalls", () => this.redis.get(key)));
+  }
+
+  async takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult> {
+    assertNowMs(nowMs);
+    assertForceLimits(limits);
+    const k = this.keys.account(accountId);
+    const reply = await this.run("takeForceBudget", () =>
+      FORCE_TAKE.run(this.redis, [k.force(day), k.forceLast], [String(nowMs), String(limits.perDay), String(limits.minIntervalMs), String(DAILY_COUNTER_TTL_MS)]),
+    );
+    const [ok, used, reason, last] = asArray(reply, "takeForceBudget");
+    const usedToday = Number(used);
+    if (Number(ok) === 1) return { ok: true, usedToday };
+    if (reason === "too_soon") return { ok: false, usedToday, reason: "too_soon", retryAt: Number(last) + limits.minIntervalMs };
+    return { ok: false, usedToday, reason: "daily_limit", retryAt: quotaDayEnd(nowMs) };
+  }
+
+  async forceBudgetUsed(accountId: string, day: string): Promise<number> {
+    const key = this.keys.account(accountId).force(day);
+    return toCount(await this.run("forceBudgetUsed", () => this.redis.get(key)));
+  }
+
+  async getStatus(accountId: string): Promise<AccountStatus> {
+    const key = this.keys.account(accountId).status;
+    const raw = await this.run("getStatus", () => this.redis.get(key));
+    if (raw === null) return defaultStatus();
+    const status = parseStatus(raw);
+    if (!status) {
+      this.logger.warn({ accountId }, "stored account status is malformed; treating it as closed");
+      return defaultStatus();
+    }
+    return status;
+  }
+
+  async setStatus(accountId: string, status: AccountStatus): Promise<void> {
+    assertStatus(status);
+    const key = this.keys.account(accountId).status;
+    // A TTL so accounts removed from the config do not leave status behind forever.
+    await this.run("setStatus", () => this.redis.set(key, serializeStatus(status), "PX", STATUS_TTL_MS));
+  }
+
+  async ping(): Promise<number> {
+    const started = performance.now();
+    await this.run("ping", () => this.redis.ping());
+    return performance.now() - started;
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.redis.status === "ready";
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.resubscribeTimer);
+    this.listeners.clear();
+    this.subscriber.off("message", this.onMessage);
+    this.subscriber.off("ready", this.onSubscriberReady);
+    for (const w of this.subscribedWaiters.splice(0)) w();
+    await Promise.all([quitOrDisconnect(this.redis), quitOrDisconnect(this.subscriber)]);
+  }
+
+  private async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw toStoreError(op, new Error("store is closed"));
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStoreError(op, err);
+    }
+  }
+
+  private ensureSubscribed(): void {
+    if (this.closed || this.subscribedOk || this.subscribing) return;
+    this.subscribing = true;
+    this.subscriber.subscribe(this.keys.refreshedChannel).then(
+      () => {
+        this.subscribing = false;
+        this.subscribedOk = true;
+        for (const w of this.subscribedWaiters.splice(0)) w();
+      },
+      (err: unknown) => {
+        this.subscribing = false;
+        if (this.closed) return;
+        this.logger.warn({ error: toStoreError("subscribe", err).message }, "could not subscribe to refresh notices; retrying");
+        // 'ready' may have fired while the command was queued; do not rely on it alone.
+        clearTimeout(this.resubscribeTimer);
+        this.resubscribeTimer = setTimeout(() => this.ensureSubscribed(), RESUBSCRIBE_DELAY_MS);
+        this.resubscribeTimer.unref();
+      },
+    );
+  }
+
+  private handleMessage(channel: string, message: string): void {
+    if (channel !== this.keys.refreshedChannel) return;
+    const parsed = parseRefreshedMessage(message);
+    if (!parsed) {
+      this.logger.debug({ channel }, "ignoring malformed refresh notice");
+      return;
+    }
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(parsed.accountId, parsed.gen);
+      } catch (err) {
+        this.logger.error({ accountId: parsed.accountId, error: err instanceof Error ? err.message : String(err) }, "refresh listener threw");
+      }
+    }
+  }
+}
+
+function asArray(reply: unknown, op: string): unknown[] {
+  if (!Array.isArray(reply)) throw new StoreError(op, `token store error (${op}): unexpected script reply`);
+  return reply;
+}
+
+function toCount(raw: string | null): number {
+  if (raw === null) return 0;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+async function quitOrDisconnect(client: Redis): Promise<void> {
+  if (client.status === "end") return;
+  if (client.status !== "ready") {
+    // QUIT would wait for a connection that may never come back.
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
