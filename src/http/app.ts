@@ -48,7 +48,11 @@ export function createApp(deps: AppDeps): Express {
       },
       autoLogging: { ignore: (req) => QUIET_PATHS.has((req.url ?? "").split("?")[0] ?? "") },
       // Token hits are the hot path: at the production level (info) only problems are logged per request.
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "debug"),
+      // 503s for upstream problems are logged once, with their cause, by the broker; unexpected errors by the
+      // error handler. The request line itself stays a warning, with no synthetic error or stack.
+      customLogLevel: (_req, res) => (res.statusCode >= 400 ? "warn" : "debug"),
+      customErrorObject: (_req, _res, _err, val: Record<string, unknown>) => ({ res: val.res, responseTime: val.responseTime }),
+      customErrorMessage: (_req, res) => `request failed with status ${res.statusCode}`,
       serializers: {
         req: (req: { id?: unknown; method?: string; url?: string }) => ({ id: req.id, method: req.method, path: (req.url ?? "").split("?")[0] }),
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
