@@ -13,6 +13,7 @@ import { createApp } from "./http/app";
 import { Authenticator } from "./http/auth";
 import { Metrics } from "./ops/metrics";
 import { metricsRoutes } from "./ops/metricsRoute";
+import { syncRoutes } from "./http/routes/sync";
 import { MemoryRefreshLock } from "./lock/memoryLock";
 import { RedisRefreshLock } from "./lock/redisLock";
 import type { RefreshLock } from "./lock/types";
@@ -111,7 +112,7 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     version,
     startedAt,
     before: [core.metrics.httpMiddleware()],
-    extraRouters: [metricsRoutes(core.metrics)],
+    extraRouters: [syncRoutes(core.service, auth), metricsRoutes(core.metrics)],
   });
 
   const server: Server = config.tls

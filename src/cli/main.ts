@@ -2,6 +2,8 @@
 import { Command, CommanderError } from "commander";
 import { registerSimulator } from "./simulator";
 import { registerServe } from "./serve";
+import { registerSync } from "./sync";
+import { registerDemo } from "./demo";
 import { CliExit } from "./common";
 import { version } from "../version";
 
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .version(version, "-V, --version")
     .showHelpAfterError("(run with --help for usage)");
   registerServe(program);
+  registerSync(program);
+  registerDemo(program);
   registerSimulator(program);
   return program;
 }
@@ -28,7 +32,8 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (err instanceof CliExit) {
-      console.error(err.message);
+      if (err.stream === "stdout") console.log(err.message);
+      else console.error(err.message);
       process.exitCode = err.exitCode;
       return;
     }
