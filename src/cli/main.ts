@@ -4,6 +4,7 @@ import { registerSimulator } from "./simulator";
 import { registerServe } from "./serve";
 import { registerSync } from "./sync";
 import { registerDemo } from "./demo";
+import { registerHealthcheck } from "./healthcheck";
 import { CliExit } from "./common";
 import { version } from "../version";
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerSync(program);
   registerDemo(program);
+  registerHealthcheck(program);
   registerSimulator(program);
   return program;
 }
