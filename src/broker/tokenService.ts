@@ -85,6 +85,9 @@ interface RefreshRequest {
   reason: RefreshReason;
   /** Refresh only if the stored token is still this one (invalidation, forced sync). */
   ifCurrent?: string;
+  /** When the caller's report arrived: a write of that same token after this moment means another replica has
+   * just re-checked it with WeChat (a false report), so it answers this report too. */
+  since?: number;
 }
 
 interface Flight {
@@ -211,7 +214,7 @@ export class TokenService {
       this.remember(accountId, current);
       return this.view(accountId, current, now);
     }
-    const token = await this.refresh(account, { reason: "invalidated", ifCurrent: accessToken });
+    const token = await this.refresh(account, { reason: "invalidated", ifCurrent: accessToken, since: now });
     return this.view(accountId, token, this.clock.now());
   }
 
@@ -285,7 +288,11 @@ export class TokenService {
 
   private needsRefresh(current: StoredToken | null, req: RefreshRequest, now: number): boolean {
     if (!current) return true;
-    if (req.ifCurrent !== undefined) return current.accessToken === req.ifCurrent || !servable(current, now, this.options);
+    if (req.ifCurrent !== undefined) {
+      if (!servable(current, now, this.options)) return true;
+      if (current.accessToken !== req.ifCurrent) return false;
+      return req.since === undefined || current.fetchedAt <= req.since;
+    }
     if (!servable(current, now, this.options)) return true;
     if (req.reason === "ahead" || req.reason === "sync") return refreshDueAt(current, this.options) <= now;
     return false;
