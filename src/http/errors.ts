@@ -83,10 +83,11 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
     if (err instanceof StoreUnavailableError) return { status: 503, body: { error: base }, headers: { "Retry-After": "1" } };
     return { status: 500, body: { error: base }, headers: {} };
   }
-  // Errors raised by express's own body parser carry a `type` and a status: they are the caller's mistake.
+  // Errors raised by express's router and body parser carry a 4xx status: they are the caller's mistake
+  // (malformed percent-encoding, bad JSON, a corrupt gzip body, too large…). The known ones get a precise code.
   const e = err as { type?: string; status?: number; statusCode?: number };
   const status = e?.status ?? e?.statusCode;
-  if (e && typeof e.type === "string" && typeof status === "number" && status >= 400 && status < 500) {
+  if (typeof status === "number" && Number.isInteger(status) && status >= 400 && status < 500) {
     const byType: Record<string, [string, string]> = {
       "entity.too.large": ["payload_too_large", "The request body is too large."],
       "entity.parse.failed": ["invalid_json", "The request body is not valid JSON."],
@@ -97,7 +98,7 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
       "stream.encoding.set": ["invalid_body", "The request body could not be read."],
       "parameters.too.many": ["invalid_body", "The request body has too many parameters."],
     };
-    const [code, message] = byType[e.type] ?? ["bad_request", "The request could not be read."];
+    const [code, message] = (typeof e.type === "string" ? byType[e.type] : undefined) ?? ["bad_request", "The request could not be read (malformed URL or body)."];
     return { status, body: { error: { code, message } }, headers: {} };
   }
   return {

@@ -1,9 +1,13 @@
 // Input parsing shared by the routes: each failure is a 400 with a code that names the field.
-import type { Request } from "express";
+import express, { type Request, type RequestHandler, type Response } from "express";
+import type { Authenticator, Principal } from "./auth";
 import { ACCOUNT_ID_PATTERN } from "../accounts";
 import { HttpError } from "./errors";
 
 export function accountIdFrom(value: unknown, where: string): string {
+  if (Array.isArray(value)) {
+    throw new HttpError(400, "invalid_account_id", `${where} was given more than once.`, "Pass exactly one account id.");
+  }
   if (typeof value !== "string" || value === "") {
     throw new HttpError(400, "missing_account_id", `${where} is required.`, "Pass the account id, e.g. gh_e4b07b2a992e6669.");
   }
@@ -33,4 +37,20 @@ export function optionalBoolean(body: Record<string, unknown>, field: string): b
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "boolean") throw new HttpError(400, "invalid_field", `"${field}" must be true or false.`);
   return v;
+}
+
+/** JSON bodies are parsed per route, after authentication: an unauthenticated caller gets 401, not a 400 or 413
+ * about a body nobody should read. */
+export const parseJson: RequestHandler = express.json({ limit: "16kb", type: ["application/json", "application/*+json"] });
+
+/** Authenticates the request and keeps the principal for the handler (`principalOf(res)`). */
+export function authenticated(auth: Authenticator): RequestHandler {
+  return (req, res, next) => {
+    res.locals.principal = auth.authenticate(req);
+    next();
+  };
+}
+
+export function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
 }

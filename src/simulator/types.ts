@@ -15,7 +15,8 @@ export interface SimFault {
   status?: number;
   /** How many calls it applies to; default 1; -1 = until cleared. */
   times?: number;
-  /** Which endpoints it applies to; default all token endpoints ("token" | "stable_token" | "gettoken" | "probe"). */
+  /** Which endpoints it applies to ("token" | "stable_token" | "gettoken" | "probe"); default: the token endpoints
+   * token, stable_token and gettoken, not probe. */
   endpoints?: Array<"token" | "stable_token" | "gettoken" | "probe">;
 }
 
@@ -37,6 +38,8 @@ export interface SimAppConfig {
   dailyQuota?: number;
   /** stable_token calls a minute before 45011. Default 10000. */
   stablePerMinute?: number;
+  /** stable_token calls a quota day before 45009. Default 500000. */
+  stablePerDay?: number;
   /** force_refresh a day. Default 20. */
   forcePerDay?: number;
   /** Minimum spacing of effective force refreshes, seconds. Default 30. */

@@ -51,7 +51,15 @@ function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function describe(v: unknown): string {
+/** A header of an answer by name, whatever the case of the keys it was given with. */
+function headerOf(headers: Exchange["headers"], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  const key = Object.keys(headers).find((k) => k.toLowerCase() === lower);
+  const v = key === undefined ? undefined : headers[key];
+  return Array.isArray(v) ? v.join(", ") : v;
+}
+
+function show(v: unknown): string {
   const s = JSON.stringify(v);
   if (s === undefined) return String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
@@ -93,7 +101,7 @@ export class OpenApiSpec {
       if (hops > 20) throw new Error(`openapi.yaml: $ref cycle at ${String(v.$ref)}`);
       v = this.pointer(v.$ref);
     }
-    if (!isObject(v)) throw new Error(`openapi.yaml: expected an object, got ${describe(v)}`);
+    if (!isObject(v)) throw new Error(`openapi.yaml: expected an object, got ${show(v)}`);
     return v;
   }
 
@@ -175,8 +183,7 @@ export class OpenApiSpec {
     for (const [name, raw] of Object.entries(headers)) {
       if (name.toLowerCase() === "content-type") continue; // OpenAPI: a Content-Type header definition is ignored
       const def = this.deref(raw);
-      const given = x.headers[name.toLowerCase()];
-      const value = Array.isArray(given) ? given.join(", ") : given;
+      const value = headerOf(x.headers, name);
       if (value === undefined) {
         if (def.required === true) problems.push(`${where}: required header ${name} is missing`);
         continue;
@@ -200,12 +207,11 @@ export class OpenApiSpec {
   private checkContent(response: JsonObject, x: Exchange, head: boolean, where: string, problems: string[]): void {
     const content = response.content;
     if (content === undefined) {
-      if (x.text !== "") problems.push(`${where}: documented without a body, but the answer has one: ${describe(x.text)}`);
+      if (x.text !== "") problems.push(`${where}: documented without a body, but the answer has one: ${show(x.text)}`);
       return;
     }
     if (!isObject(content)) throw new Error(`openapi.yaml: ${where}: content is not an object`);
-    const header = x.headers["content-type"];
-    const contentType = (Array.isArray(header) ? header[0] : header) ?? "";
+    const contentType = headerOf(x.headers, "content-type") ?? "";
     const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase();
     if (mediaType === "") {
       if (!(head && x.text === "")) problems.push(`${where}: the answer has no Content-Type (documented: ${Object.keys(content).join(", ")})`);
@@ -229,7 +235,7 @@ export class OpenApiSpec {
       try {
         body = JSON.parse(x.text);
       } catch {
-        problems.push(`${where}: the body is not JSON: ${describe(x.text)}`);
+        problems.push(`${where}: the body is not JSON: ${show(x.text)}`);
         return;
       }
       this.check(schema, body, "body", problems);
@@ -261,14 +267,14 @@ export class OpenApiSpec {
     if (schema.type !== undefined) {
       const types = Array.isArray(schema.type) ? schema.type : [schema.type];
       if (!types.some((t) => typeMatches(String(t), value))) {
-        problems.push(`${at}: expected ${types.join(" or ")}, got ${describe(value)}`);
+        problems.push(`${at}: expected ${types.join(" or ")}, got ${show(value)}`);
         return; // the other keywords would only repeat the type problem
       }
     }
     if (Array.isArray(schema.enum) && !schema.enum.some((e) => deepEqual(e, value))) {
-      problems.push(`${at}: ${describe(value)} is not one of ${describe(schema.enum)}`);
+      problems.push(`${at}: ${show(value)} is not one of ${show(schema.enum)}`);
     }
-    if ("const" in schema && !deepEqual(schema.const, value)) problems.push(`${at}: must be ${describe(schema.const)}, got ${describe(value)}`);
+    if ("const" in schema && !deepEqual(schema.const, value)) problems.push(`${at}: must be ${show(schema.const)}, got ${show(value)}`);
 
     if (typeof value === "string") this.checkString(schema, value, at, problems);
     if (typeof value === "number") this.checkNumber(schema, value, at, problems);
@@ -286,18 +292,18 @@ export class OpenApiSpec {
       if (matches === 0) problems.push(`${at}: matches none of oneOf: ${results.map((r) => r.join("; ")).join(" | ")}`);
       if (matches > 1) problems.push(`${at}: matches ${matches} schemas of oneOf, exactly one allowed`);
     }
-    if (schema.not !== undefined && this.schemaProblems(schema.not as Schema, value, at).length === 0) problems.push(`${at}: must not match ${describe(schema.not)}`);
+    if (schema.not !== undefined && this.schemaProblems(schema.not as Schema, value, at).length === 0) problems.push(`${at}: must not match ${show(schema.not)}`);
   }
 
   private checkString(schema: JsonObject, value: string, at: string, problems: string[]): void {
     const length = [...value].length; // JSON Schema counts code points, not UTF-16 units
     if (typeof schema.minLength === "number" && length < schema.minLength) problems.push(`${at}: shorter than ${schema.minLength}`);
     if (typeof schema.maxLength === "number" && length > schema.maxLength) problems.push(`${at}: longer than ${schema.maxLength}`);
-    if (typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value)) problems.push(`${at}: ${describe(value)} does not match ${schema.pattern}`);
+    if (typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value)) problems.push(`${at}: ${show(value)} does not match ${schema.pattern}`);
     if (typeof schema.format === "string") {
       const test = FORMATS[schema.format];
       if (!test) throw new Error(`openapi.yaml: format "${schema.format}" at ${at} is not supported by the test validator; add it to FORMATS`);
-      if (!test(value)) problems.push(`${at}: ${describe(value)} is not a valid ${schema.format}`);
+      if (!test(value)) problems.push(`${at}: ${show(value)} is not a valid ${schema.format}`);
     }
   }
 
@@ -330,30 +336,29 @@ export class OpenApiSpec {
 
   /** Throws if any schema in the spec uses a keyword or format the validator does not implement. */
   assertSupported(): void {
-    const visit = (node: Json, at: string, inSchema: boolean): void => {
-      if (Array.isArray(node)) return node.forEach((n, i) => visit(n, `${at}[${i}]`, inSchema));
-      if (!isObject(node)) return;
-      if (inSchema) {
-        // Validating anything against the schema reports unknown keywords; `null` passes every supported keyword.
-        this.schemaProblems(node, null, at);
-        if (typeof node.format === "string" && !FORMATS[node.format]) throw new Error(`openapi.yaml: format "${node.format}" at ${at} is not supported`);
-      }
-      for (const [k, v] of Object.entries(node)) {
-        if (k === "example" || k === "examples" || k === "default" || k === "const" || k === "enum") continue;
-        const childIsSchema =
-          k === "schema" ||
-          (inSchema && (k === "items" || k === "not" || k === "additionalProperties")) ||
-          (inSchema && (k === "allOf" || k === "anyOf" || k === "oneOf"));
-        if (inSchema && k === "properties" && isObject(v)) {
-          for (const [p, s] of Object.entries(v)) visit(s, `${at}.properties.${p}`, true);
-          continue;
-        }
-        visit(v, `${at}.${k}`, childIsSchema || (at === "#/components" && k === "schemas") ? childIsSchema : inSchema && false);
+    const schemaAt = (s: Json, at: string): void => {
+      if (typeof s === "boolean") return;
+      if (!isObject(s)) throw new Error(`openapi.yaml: ${at} is not a schema`);
+      this.schemaProblems(s, null, at); // reports unknown keywords before looking at the value
+      if (typeof s.format === "string" && !FORMATS[s.format]) throw new Error(`openapi.yaml: format "${s.format}" at ${at} is not supported`);
+      if (isObject(s.properties)) for (const [p, c] of Object.entries(s.properties)) schemaAt(c, `${at}.properties.${p}`);
+      for (const k of ["items", "not", "additionalProperties"]) if (s[k] !== undefined) schemaAt(s[k] as Json, `${at}.${k}`);
+      for (const k of ["allOf", "anyOf", "oneOf"]) {
+        const list = s[k];
+        if (Array.isArray(list)) list.forEach((c, i) => schemaAt(c, `${at}.${k}[${i}]`));
       }
     };
-    visit(this.doc, "#", false);
-    const schemas = isObject(this.doc.components) && isObject(this.doc.components.schemas) ? this.doc.components.schemas : {};
-    for (const [name, s] of Object.entries(schemas)) visit(s, `#/components/schemas/${name}`, true);
+    const walk = (node: Json, at: string): void => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}[${i}]`));
+      if (!isObject(node)) return;
+      for (const [k, v] of Object.entries(node)) {
+        if (k === "example" || k === "examples") continue; // data, not schemas
+        if (k === "schema") schemaAt(v, `${at}.schema`);
+        else if (at === "#.components" && k === "schemas" && isObject(v)) for (const [n, c] of Object.entries(v)) schemaAt(c, `#/components/schemas/${n}`);
+        else walk(v, `${at}.${k}`);
+      }
+    };
+    walk(this.doc, "#");
   }
 }
 
@@ -422,7 +427,7 @@ export function spec(): OpenApiSpec {
 
 /** The Exchange of a supertest (superagent) response: the wire path comes from the request actually sent. */
 export function exchangeOf(res: SupertestLike): Exchange {
-  const sent = (res as { req?: { path?: unknown } }).req?.path;
+  const sent = (res as unknown as { req?: { path?: unknown } }).req?.path;
   const path = typeof sent === "string" ? sent : new URL(res.request.url).pathname;
   return { method: res.request.method, path, status: res.status, headers: res.headers, text: res.text ?? "" };
 }

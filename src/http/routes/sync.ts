@@ -3,7 +3,7 @@
 import { Router, type Request, type Response } from "express";
 import type { SyncResult, TokenService } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
-import { accountIdFrom, jsonBody, optionalBoolean } from "../params";
+import { accountIdFrom, authenticated, jsonBody, optionalBoolean, parseJson, principalOf } from "../params";
 
 export function syncJson(r: SyncResult) {
   return {
@@ -20,7 +20,7 @@ export function syncRoutes(service: TokenService, auth: Authenticator): Router {
   const r = Router();
 
   async function sync(req: Request, res: Response, accountId: string, body: Record<string, unknown>) {
-    const who = auth.authenticate(req);
+    const who = principalOf(res);
     const force = optionalBoolean(body, "force") ?? false;
     auth.authorize(who, { accountId, role: force ? "admin" : undefined });
     const result = await service.sync(accountId, { force });
@@ -28,8 +28,9 @@ export function syncRoutes(service: TokenService, auth: Authenticator): Router {
     res.set("Cache-Control", "no-store").json(syncJson(result));
   }
 
-  r.post("/api/accounts/:accountId/sync", (req, res) => sync(req, res, accountIdFrom(req.params.accountId, "accountId"), jsonBody(req)));
-  r.post("/official-api/wechat/sync", (req, res) => {
+  const authn = authenticated(auth);
+  r.post("/api/accounts/:accountId/sync", authn, parseJson, (req, res) => sync(req, res, accountIdFrom(req.params.accountId, "accountId"), jsonBody(req)));
+  r.post("/official-api/wechat/sync", authn, parseJson, (req, res) => {
     const body = jsonBody(req);
     return sync(req, res, accountIdFrom(body.accountId, 'The body field "accountId"'), body);
   });

@@ -1,9 +1,9 @@
 // Token endpoints: the broker's main job. Handlers parse, authorise, call TokenService and shape the answer.
-import { Router, type Request, type Response } from "express";
+import { Router, type Response } from "express";
 import type { TokenService, TokenView } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
 import { HttpError } from "../errors";
-import { accountIdFrom, jsonBody } from "../params";
+import { accountIdFrom, authenticated, jsonBody, parseJson, principalOf } from "../params";
 
 export function tokenJson(v: TokenView) {
   return {
@@ -19,20 +19,19 @@ export function tokenJson(v: TokenView) {
 export function tokenRoutes(service: TokenService, auth: Authenticator): Router {
   const r = Router();
 
-  async function sendToken(req: Request, res: Response, accountId: string) {
-    const who = auth.authenticate(req);
-    auth.authorize(who, { accountId });
+  async function sendToken(res: Response, accountId: string) {
+    auth.authorize(principalOf(res), { accountId });
     const view = await service.getToken(accountId);
     res.set("Cache-Control", "no-store").json(tokenJson(view));
   }
 
-  r.get("/api/accounts/:accountId/token", (req, res) => sendToken(req, res, accountIdFrom(req.params.accountId, "accountId")));
-  r.get("/api/token", (req, res) => sendToken(req, res, accountIdFrom(req.query.accountId, "The query parameter accountId")));
+  const authn = authenticated(auth);
+  r.get("/api/accounts/:accountId/token", authn, (req, res) => sendToken(res, accountIdFrom(req.params.accountId, "accountId")));
+  r.get("/api/token", authn, (req, res) => sendToken(res, accountIdFrom(req.query.accountId, "The query parameter accountId")));
 
-  r.post("/api/accounts/:accountId/token/invalidate", async (req, res) => {
+  r.post("/api/accounts/:accountId/token/invalidate", authn, parseJson, async (req, res) => {
     const accountId = accountIdFrom(req.params.accountId, "accountId");
-    const who = auth.authenticate(req);
-    auth.authorize(who, { accountId });
+    auth.authorize(principalOf(res), { accountId });
     const body = jsonBody(req);
     const accessToken = body.accessToken;
     if (typeof accessToken !== "string" || accessToken.length === 0 || accessToken.length > 2048) {

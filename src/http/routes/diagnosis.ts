@@ -1,0 +1,69 @@
+// Quick diagnosis over HTTP: GET /api/diagnosis (JSON by default) and the runbook's /quick_diagnosis(.php) (text by
+// default). 200 when every check passes or only warns, 503 when one fails, so `curl -f` and monitors can use it.
+//
+// No key needed to read it: the report holds no token, no secret and no key name (only statuses, account ids,
+// AppIDs, the egress IP WeChat reported, lock owners), like /metrics; the operators' runbook curls it bare at 3 a.m.
+// `probe=true` calls WeChat with the stored tokens, so it needs the admin role when API keys are configured.
+import { Router, type Request, type RequestHandler } from "express";
+import type { Diagnosis } from "../../ops/diagnosis";
+import { renderDiagnosisText } from "../../ops/diagnosisText";
+import type { Authenticator } from "../auth";
+import { HttpError } from "../errors";
+import { accountIdFrom } from "../params";
+
+export type ResponseFormat = "json" | "text";
+
+/**
+ * `?format=json|text` wins; otherwise the client's Accept, where an explicit text/plain or application/json
+ * preference counts and `*∕*` (curl, wget) or no header gets the path's default.
+ */
+export function responseFormat(req: Request, fallback: ResponseFormat): ResponseFormat {
+  const q = req.query.format;
+  if (q !== undefined) {
+    if (q === "json" || q === "text") return q;
+    throw new HttpError(400, "invalid_format", 'The query parameter format must be "json" or "text".');
+  }
+  const order = fallback === "json" ? ["application/json", "text/plain"] : ["text/plain", "application/json"];
+  const picked = req.accepts(order);
+  if (picked === "text/plain") return "text";
+  if (picked === "application/json") return "json";
+  return fallback;
+}
+
+/** A boolean query parameter: true/false/1/0/yes/no, or absent. */
+export function queryBoolean(req: Request, name: string): boolean | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v === "string") {
+    const s = v.toLowerCase();
+    if (s === "" || s === "true" || s === "1" || s === "yes") return true;
+    if (s === "false" || s === "0" || s === "no") return false;
+  }
+  throw new HttpError(400, "invalid_query", `The query parameter ${name} must be true or false.`);
+}
+
+export interface DiagnosisRouteDeps {
+  diagnosis: Diagnosis;
+  auth: Authenticator;
+}
+
+export function diagnosisRoutes(d: DiagnosisRouteDeps): Router {
+  const r = Router();
+
+  const handler =
+    (fallback: ResponseFormat): RequestHandler =>
+    async (req, res) => {
+      const format = responseFormat(req, fallback);
+      const accountId = req.query.accountId !== undefined ? accountIdFrom(req.query.accountId, "The query parameter accountId") : undefined;
+      const probe = queryBoolean(req, "probe") ?? false;
+      if (probe) d.auth.authorize(d.auth.authenticate(req), { role: "admin" });
+      const report = await d.diagnosis.run({ accountId, probe });
+      res.status(report.status === "fail" ? 503 : 200).set("Cache-Control", "no-store");
+      if (format === "text") res.type("text/plain; charset=utf-8").send(renderDiagnosisText(report));
+      else res.json(report);
+    };
+
+  r.get("/api/diagnosis", handler("json"));
+  r.get(["/quick_diagnosis", "/quick_diagnosis.php"], handler("text"));
+  return r;
+}

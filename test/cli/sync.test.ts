@@ -1,0 +1,88 @@
+// `wechat-token-broker sync` as cron runs it: a real process against a real Redis and the simulator.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { startRedis, type TestRedis } from "../helpers/redis";
+import { BIN } from "../helpers/processes";
+import { startSimulator } from "../../src/simulator/server";
+import type { RunningSimulator } from "../../src/simulator/types";
+import { SYNC_EXIT } from "../../src/cli/sync";
+
+let redis: TestRedis;
+let sim: RunningSimulator;
+const SECRET_OK = "cli-sync-secret-Ok1";
+const SECRET_WL = "cli-sync-secret-Wl2";
+
+before(async () => {
+  redis = await startRedis();
+  sim = await startSimulator({
+    apps: [
+      { appId: "wx_cli_ok", secret: SECRET_OK },
+      { appId: "wx_cli_wl", secret: SECRET_WL, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+    ],
+  });
+});
+after(async () => {
+  await sim.close();
+  await redis.close();
+});
+
+/** Runs the CLI asynchronously: the simulator lives in this process, so a blocking spawn would starve it. */
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    timeout: 30_000,
+    env: {
+      PATH: process.env.PATH ?? "",
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: sim.url,
+      ACCOUNTS: JSON.stringify([
+        { id: "gh_ok", appId: "wx_cli_ok", appSecret: SECRET_OK },
+        { id: "gh_wl", appId: "wx_cli_wl", appSecret: SECRET_WL },
+      ]),
+      ...env,
+    },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+test("sync refreshes a missing token into Redis and exits 0 with JSON on stdout", async () => {
+  const r = await run(["sync", "gh_ok", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { accountId: string; refreshed: boolean; expiresIn: number; api: string };
+  assert.equal(out.accountId, "gh_ok");
+  assert.equal(out.refreshed, true);
+  assert.equal(out.api, "stable");
+  const stored = redis.cli("HGET", "wtb:{acct:gh_ok}:token", "accessToken");
+  assert.equal(sim.admin.checkToken(stored).valid, true);
+  assert.ok(!r.stdout.includes(stored), "sync output never contains the token");
+
+  const again = await run(["sync", "gh_ok", "--json"]);
+  assert.equal(again.code, 0);
+  assert.equal((JSON.parse(again.stdout) as { refreshed: boolean }).refreshed, false, "a second sync finds it up to date");
+});
+
+test("sync exits with the configuration code for a 40164 and prints the IP and the fix, without the secret", async () => {
+  const r = await run(["sync", "gh_wl"]);
+  assert.equal(r.code, SYNC_EXIT.config);
+  assert.match(r.stderr, /40164/);
+  assert.match(r.stderr, /1\.92\.157\.200/);
+  assert.match(r.stderr, /白名单/);
+  assert.ok(!(r.stdout + r.stderr).includes(SECRET_WL));
+});
+
+test("sync exits with distinct codes for an unknown account and for a broken configuration", async () => {
+  assert.equal((await run(["sync", "gh_nope"])).code, SYNC_EXIT.unknown_account);
+  const bad = await run(["sync", "gh_ok"], { PORT: "not-a-port" });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /PORT/);
+});
+
+test("sync --help documents the exit codes", async () => {
+  const r = await run(["sync", "--help"]);
+  assert.equal(r.code, 0);
+  for (const code of Object.values(SYNC_EXIT)) assert.match(r.stdout, new RegExp(`\\b${code}\\b`));
+});

@@ -1,0 +1,104 @@
+// Wiring for the HTTP tests: a real broker (embedded store or its own Redis connections) behind the real express
+// app, talking to the simulator over HTTP. Every helper that sends a request checks the answer against openapi.yaml.
+import assert from "node:assert/strict";
+import type { Express } from "express";
+import request from "supertest";
+import { createApp } from "../../src/http/app";
+import { Authenticator, type ApiKeyEntry, type Role } from "../../src/http/auth";
+import { Metrics } from "../../src/ops/metrics";
+import { metricsRoutes } from "../../src/ops/metricsRoute";
+import { sha256 } from "../../src/config";
+import type { Account } from "../../src/accounts";
+import { captureLogger, startBroker, type BrokerOptions, type TestBroker } from "../helpers/brokers";
+import { assertDocumented, assertSchema } from "../helpers/openapi";
+
+export interface TestKey {
+  name: string;
+  key: string;
+  role: Role;
+  accounts: "*" | string[];
+}
+
+export interface HttpBroker {
+  app: Express;
+  broker: TestBroker;
+  metrics: Metrics;
+  /** Log lines of the broker and its HTTP layer (level debug). */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+let prefixSeq = 0;
+
+/** A fresh key prefix, so brokers sharing one Redis never see each other's tokens. */
+export function freshPrefix(tag: string): string {
+  return `http-${tag}-${process.pid}-${++prefixSeq}:`;
+}
+
+export async function httpBroker(o: {
+  accounts: Account[];
+  wechatApiBase: string;
+  redisUrl?: string;
+  keys?: TestKey[];
+  broker?: Partial<BrokerOptions>;
+}): Promise<HttpBroker> {
+  const { logger, lines } = captureLogger("debug");
+  const broker = await startBroker({
+    accounts: o.accounts,
+    wechatApiBase: o.wechatApiBase,
+    redisUrl: o.redisUrl,
+    keyPrefix: freshPrefix("b"),
+    logger,
+    ...o.broker,
+  });
+  const metrics = new Metrics({ accounts: o.accounts.map((a) => a.id), defaultMetrics: false });
+  const entries: ApiKeyEntry[] = (o.keys ?? []).map((k) => ({ name: k.name, keySha256: sha256(k.key), role: k.role, accounts: k.accounts }));
+  const auth = new Authenticator(entries, entries.length > 0, metrics);
+  const app = createApp({
+    service: broker.service,
+    store: broker.store,
+    auth,
+    logger,
+    version: "0.0.0-test",
+    before: [metrics.httpMiddleware()],
+    extraRouters: [metricsRoutes(metrics)],
+  });
+  return { app, broker, metrics, logs: lines, close: () => broker.close() };
+}
+
+/** Sends nothing itself: validates an answer against openapi.yaml and returns it, for chaining. */
+export function documented<T extends request.Response>(res: T): T {
+  assertDocumented(res);
+  return res;
+}
+
+/** Stack frames ("    at fn (file.ts:1:2)") or an "Error:" prefix mean an internal error leaked into a body. */
+export function assertNoInternals(text: string): void {
+  assert.doesNotMatch(text, /\bat (?:\S+ \()?(?:node:|file:|\/)\S*:\d+:\d+/, "no stack frame in the body");
+  assert.doesNotMatch(text, /\n\s+at /, "no stack trace in the body");
+  assert.doesNotMatch(text, /"(message|hint)":"[A-Za-z]*Error:/, "no error-class prefix in messages");
+  assert.doesNotMatch(text, /"stack"\s*:/, "no stack field");
+  assert.doesNotMatch(text, /node_modules|\/src\/|\.ts:\d+/, "no source paths");
+}
+
+/**
+ * The answer is a documented error with this status and code (or a code matching a pattern): body `{error:{code,message}}` without internals.
+ * `documentedRoute: false` is for answers of routes openapi.yaml cannot list (unknown paths): only the Error schema
+ * is checked then.
+ */
+export function assertError(res: request.Response, status: number, code: string | RegExp, opts: { documentedRoute?: boolean } = {}): void {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  if (opts.documentedRoute === false) {
+    assert.match(res.headers["content-type"] ?? "", /^application\/json/);
+    assertSchema("Error", res.body);
+  } else {
+    assertDocumented(res);
+  }
+  const body = res.body as { error?: { code?: unknown; message?: unknown } };
+  if (typeof code === "string") assert.equal(body.error?.code, code, `error code in ${res.text}`);
+  else assert.match(String(body.error?.code), code, `error code in ${res.text}`);
+  assert.equal(typeof body.error?.message, "string");
+  assert.ok((body.error?.message as string).length > 0, "a message for a person");
+  assert.equal(res.headers["cache-control"], "no-store");
+  assertNoInternals(res.text);
+}
