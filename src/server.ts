@@ -14,6 +14,11 @@ import { Authenticator } from "./http/auth";
 import { Metrics } from "./ops/metrics";
 import { metricsRoutes } from "./ops/metricsRoute";
 import { syncRoutes } from "./http/routes/sync";
+import { diagnosisRoutes } from "./http/routes/diagnosis";
+import { lockRoutes } from "./http/routes/locks";
+import { diagnosisFromCore } from "./ops/diagnosis";
+import { locksFromCore } from "./ops/locks";
+import { registerOpsGauges } from "./ops/opsGauges";
 import { MemoryRefreshLock } from "./lock/memoryLock";
 import { RedisRefreshLock } from "./lock/redisLock";
 import type { RefreshLock } from "./lock/types";
@@ -104,6 +109,11 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   const core = buildCore(config, logger);
   const startedAt = Date.now();
   const auth = new Authenticator(config.auth.apiKeys, config.auth.required, core.metrics);
+  // Created before the app so the diagnosis can show planned refresh times; started once listening.
+  const scheduler = new RefreshScheduler(core.service, logger);
+  const locks = locksFromCore(core);
+  const diagnosis = diagnosisFromCore(core, { version, locks, plannedAt: (id) => scheduler.plannedAt(id) });
+  registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts });
   const app = createApp({
     service: core.service,
     store: core.store,
@@ -112,7 +122,7 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     version,
     startedAt,
     before: [core.metrics.httpMiddleware()],
-    extraRouters: [syncRoutes(core.service, auth), metricsRoutes(core.metrics)],
+    extraRouters: [syncRoutes(core.service, auth), diagnosisRoutes({ diagnosis, auth }), lockRoutes({ locks, auth }), metricsRoutes(core.metrics)],
   });
 
   const server: Server = config.tls
@@ -134,7 +144,6 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   const scheme = config.tls ? "https" : "http";
   const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
-  const scheduler = new RefreshScheduler(core.service, logger);
   scheduler.start();
 
   logger.info({ config: describeConfig(config), url, version, replicaId: core.replicaId }, "wechat-token-broker listening");

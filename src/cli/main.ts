@@ -5,6 +5,8 @@ import { registerServe } from "./serve";
 import { registerSync } from "./sync";
 import { registerDemo } from "./demo";
 import { registerHealthcheck } from "./healthcheck";
+import { registerDiagnose } from "./diagnose";
+import { registerLocks } from "./locks";
 import { CliExit } from "./common";
 import { version } from "../version";
 
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerSync(program);
   registerDemo(program);
+  registerDiagnose(program);
+  registerLocks(program);
   registerHealthcheck(program);
   registerSimulator(program);
   return program;

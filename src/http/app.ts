@@ -22,8 +22,6 @@ export interface AppDeps {
   extraRouters?: Router[];
   /** Middleware that runs first for every request (e.g. HTTP metrics). */
   before?: RequestHandler[];
-  /** Body size limit for JSON bodies. */
-  bodyLimit?: string;
 }
 
 const QUIET_PATHS = new Set(["/api/health/live", "/api/health/ready", "/metrics"]);
@@ -61,7 +59,9 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
-  app.use(express.json({ limit: deps.bodyLimit ?? "16kb", type: ["application/json", "application/*+json"] }));
+  // No body parser here: the routes that take a JSON body parse it themselves, after authentication (params.ts
+  // parseJson). A parser for every request would answer 400/413 about bodies nobody reads (a liveness probe, a GET)
+  // and would parse and inflate what unauthenticated callers send.
 
   app.use(healthRoutes({ store: deps.store, version: deps.version, startedAt: deps.startedAt ?? Date.now(), accounts: deps.service.accountIds().length }));
   app.use(tokenRoutes(deps.service, deps.auth));

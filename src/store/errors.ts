@@ -38,13 +38,21 @@ export function sanitizeRedisError(err: unknown): Error {
   return clean;
 }
 
-/** Map an error from ioredis to a StoreError. Reply errors are the server's answer; everything else is transport. */
-export function toStoreError(op: string, err: unknown): StoreError {
+/**
+ * Map an error from ioredis to a StoreError. Reply errors are the server's answer; everything else is transport.
+ * `connection` is why the client is not connected (its last connection error, see redisClient.ts
+ * connectionProblem): ioredis fails queued commands with its own words ("Reached the max retries per request
+ * limit…", "Command timed out"), which say nothing about the cause an operator has to fix (a refused
+ * connection, an untrusted certificate, a wrong password).
+ */
+export function toStoreError(op: string, err: unknown, connection?: string): StoreError {
   if (err instanceof StoreError) return err;
   const e = sanitizeRedisError(err);
   const isReply = e.name === "ReplyError";
   if (!isReply || TRANSIENT_REPLY.test(e.message)) {
-    return new StoreUnavailableError(op, `token store unavailable (${op}): ${e.message}`, { cause: e });
+    let what = e.name === "MaxRetriesPerRequestError" ? "not connected to Redis" : e.message;
+    if (!isReply && connection !== undefined) what += `; last connection error: ${connection}`;
+    return new StoreUnavailableError(op, `token store unavailable (${op}): ${what}`, { cause: e });
   }
   return new StoreError(op, `token store error (${op}): ${e.message}`, { cause: e });
 }

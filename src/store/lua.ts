@@ -214,3 +214,51 @@ export const ALL_SCRIPTS: readonly LuaScript[] = [CAS_WRITE, INVALIDATE, COUNT_D
 export async function loadScripts(redis: Redis): Promise<void> {
   for (const s of ALL_SCRIPTS) await redis.script("LOAD", s.source);
 }
+
+// ---- lock cleanup of legacy keys (src/ops/locks.ts) -----------------------------------------------------------
+// Keys matched by LOCK_CLEANUP_PATTERNS belong to older tooling (e.g. a PHP service's `wechat:lock:*`). They are
+// not ours, so they are read and removed one key at a time, atomically, and only when they are plainly stuck.
+
+/**
+ * Read a legacy lock key in one step. KEYS[1] the key. ARGV[1] largest value (bytes) worth returning.
+ * Returns {-2} when the key is gone; {pttl, type} for non-string keys or values too large to be a lock;
+ * {pttl, 'string', value} otherwise. pttl is -1 when the key has no TTL.
+ */
+export const LEGACY_LOCK_READ = new LuaScript(
+  "legacyLockRead",
+  1,
+  `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then
+  return {-2}
+end
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t ~= 'string' or redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then
+  return {ttl, t}
+end
+return {ttl, t, redis.call('GET', KEYS[1])}
+`,
+);
+
+/**
+ * Remove a stuck legacy lock: compare-and-delete on "still no TTL and still exactly the value we judged".
+ * KEYS[1] the key. ARGV[1] the value read by LEGACY_LOCK_READ. A key that got a TTL meanwhile, was re-taken
+ * (new value), changed type or disappeared is left alone. Returns 1 when removed.
+ */
+export const LEGACY_UNLOCK_STUCK = new LuaScript(
+  "legacyUnlockStuck",
+  1,
+  `
+if redis.call('PTTL', KEYS[1]) ~= -1 then
+  return 0
+end
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then
+  return 0
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+return 1
+`,
+);

@@ -76,6 +76,14 @@ export function buildRedisOptions(cfg: RedisClientConfig): RedisOptions {
   return common;
 }
 
+// The last connection error of each client, until it is ready again: what a failed command is told as its cause.
+const connectionErrors = new WeakMap<Redis, string>();
+
+/** Why the client is not connected (its last connection error), or undefined when it is ready or never failed. */
+export function connectionProblem(client: Redis): string | undefined {
+  return client.status === "ready" ? undefined : connectionErrors.get(client);
+}
+
 /**
  * Log connection trouble without secrets: the message and code of the error (ioredis connection errors carry
  * host:port, never the password) and the credential-free target. Repeats of the same error are throttled.
@@ -89,6 +97,7 @@ export function attachRedisLogging(client: Redis, logger: Logger, target: string
     failing = true;
     const e = err instanceof Error ? err : new Error(String(err));
     const code = (e as NodeJS.ErrnoException).code;
+    connectionErrors.set(client, code !== undefined && !e.message.includes(code) ? `${e.message} (${code})` : e.message);
     const now = Date.now();
     if (e.message === lastMessage && now - lastLoggedAt < ERROR_LOG_INTERVAL_MS) {
       suppressed++;
@@ -100,6 +109,7 @@ export function attachRedisLogging(client: Redis, logger: Logger, target: string
     suppressed = 0;
   });
   client.on("ready", () => {
+    connectionErrors.delete(client);
     if (failing) logger.info({ redis: target, role }, "redis connection ready again");
     failing = false;
     lastMessage = "";

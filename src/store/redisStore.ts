@@ -9,6 +9,7 @@ import type { AccountStatus, ForceBudgetResult, StoredToken, TokenStore, WriteRe
 import { KeySpace, DEFAULT_KEY_PREFIX } from "./keys";
 import { CAS_WRITE, COUNT_DAILY, FORCE_TAKE, INVALIDATE } from "./lua";
 import { StoreError, toStoreError } from "./errors";
+import { connectionProblem } from "./redisClient";
 import {
   DAILY_COUNTER_TTL_MS,
   STATUS_TTL_MS,
@@ -191,7 +192,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       return await fn();
     } catch (err) {
-      throw toStoreError(op, err);
+      throw toStoreError(op, err, connectionProblem(this.redis));
     }
   }
 
@@ -207,7 +208,7 @@ export class RedisTokenStore implements TokenStore {
       (err: unknown) => {
         this.subscribing = false;
         if (this.closed) return;
-        this.logger.warn({ error: toStoreError("subscribe", err).message }, "could not subscribe to refresh notices; retrying");
+        this.logger.warn({ error: toStoreError("subscribe", err, connectionProblem(this.subscriber)).message }, "could not subscribe to refresh notices; retrying");
         // 'ready' may have fired while the command was queued; do not rely on it alone.
         clearTimeout(this.resubscribeTimer);
         this.resubscribeTimer = setTimeout(() => this.ensureSubscribed(), RESUBSCRIBE_DELAY_MS);

@@ -11,7 +11,7 @@ import { Router, type Request, type RequestHandler, type Response } from "expres
 import type { LockInspector, CleanupResult } from "../../ops/locks";
 import { renderCleanupText, renderLockListingText } from "../../ops/locksText";
 import type { Authenticator } from "../auth";
-import { jsonBody, optionalBoolean } from "../params";
+import { jsonBody, optionalBoolean, parseJson } from "../params";
 import { queryBoolean, responseFormat, type ResponseFormat } from "./diagnosis";
 
 export interface LockRouteDeps {
@@ -52,9 +52,14 @@ export function lockRoutes(d: LockRouteDeps): Router {
       send(res, format, result);
     };
 
-  r.post("/api/locks/cleanup", cleanup("json"));
+  // The JSON body is parsed only once the caller is known to be an admin.
+  const adminFirst: RequestHandler = (req, _res, next) => {
+    admin(req);
+    next();
+  };
+  r.post("/api/locks/cleanup", adminFirst, parseJson, cleanup("json"));
   r.get(["/cleanup_expired_locks", "/cleanup_expired_locks.php"], cleanup("text"));
-  r.post(["/cleanup_expired_locks", "/cleanup_expired_locks.php"], cleanup("text"));
+  r.post(["/cleanup_expired_locks", "/cleanup_expired_locks.php"], adminFirst, parseJson, cleanup("text"));
   return r;
 }
 

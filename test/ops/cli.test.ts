@@ -1,0 +1,168 @@
+// `wechat-token-broker diagnose` and `locks`, through their exported actions (main.ts registration and an
+// end-to-end spawn are the lead's), against a real redis-server and the simulator.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Command } from "commander";
+import { startRedis, type TestRedis } from "../helpers/redis";
+import { freePort } from "../helpers/ports";
+import { startSimulator } from "../../src/simulator/server";
+import type { RunningSimulator } from "../../src/simulator/types";
+import { registerDiagnose, runDiagnose, type CliIo } from "../../src/cli/diagnose";
+import { registerLocks, runLocks } from "../../src/cli/locks";
+import type { DiagnosisReport } from "../../src/ops/diagnosis";
+import type { CleanupResult, LockListing } from "../../src/ops/locks";
+import { accountsEnv, assertNoSecret, freshPrefix, opsBroker, SECRETS } from "./helpers";
+
+let redis: TestRedis;
+let sim: RunningSimulator;
+before(async () => {
+  redis = await startRedis({ password: SECRETS.redisPassword });
+  sim = await startSimulator({
+    apps: [
+      { appId: "wx_ok", secret: SECRETS.otherAppSecret },
+      { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+    ],
+  });
+});
+after(async () => {
+  await sim.close();
+  await redis.close();
+});
+
+const OK = { id: "gh_ok", appId: "wx_ok", appSecret: SECRETS.otherAppSecret };
+const WL = { id: "gh_wl", appId: "wx_wl", appSecret: SECRETS.appSecret, tokenApi: "classic" as const };
+
+function io(env: NodeJS.ProcessEnv): CliIo & { out: string; err: string } {
+  const c = {
+    out: "",
+    err: "",
+    env: { LOG_LEVEL: "warn", ...env },
+    stdout: (t: string) => void (c.out += t),
+    stderr: (t: string) => void (c.err += t),
+  };
+  return c;
+}
+
+function envFor(accounts: Array<typeof OK | typeof WL>, prefix: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ACCOUNTS: accountsEnv(accounts), REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: "2000", WECHAT_API_BASE: sim.url, KEY_PREFIX: prefix, ...extra };
+}
+
+describe("wechat-token-broker diagnose", () => {
+  test("prints the JSON report from the shared Redis state and exits 0 when every check passes", async () => {
+    const prefix = freshPrefix();
+    const server = opsBroker(envFor([OK], prefix));
+    let token: string;
+    try {
+      token = (await server.core.service.getToken("gh_ok")).accessToken;
+    } finally {
+      await server.close();
+    }
+    const c = io(envFor([OK], prefix));
+    assert.equal(await runDiagnose({ json: true }, c), 0, c.err);
+    const r = JSON.parse(c.out) as DiagnosisReport;
+    assert.equal(r.status, "ok");
+    assert.equal(r.viewpoint, "cli");
+    assert.equal(r.accounts[0]!.token?.api, "stable");
+    assertNoSecret(c.out + c.err, [token]);
+  });
+
+  test("exits 1 after a 40164 and prints the IP to whitelist with the fix in Chinese and English", async () => {
+    const prefix = freshPrefix();
+    const server = opsBroker(envFor([WL, OK], prefix));
+    try {
+      await assert.rejects(server.core.service.getToken("gh_wl"));
+    } finally {
+      await server.close();
+    }
+    const c = io(envFor([WL, OK], prefix));
+    assert.equal(await runDiagnose({ account: "gh_wl", probe: true }, c), 1, c.err);
+    assert.match(c.out, /✗ 微信接口 WeChat answers — 40164/);
+    assert.match(c.out, /修复：请将 1\.92\.157\.200 添加到.*微信公众平台 → 设置与开发 → 基本配置 → IP白名单/);
+    assert.match(c.out, /Fix: Add 1\.92\.157\.200 to the API IP whitelist/);
+    assert.doesNotMatch(c.out, /gh_ok/);
+    assertNoSecret(c.out + c.err);
+  });
+
+  test("exits 2 on an invalid configuration and 64 for an unknown or malformed account", async () => {
+    const bad = io({ ACCOUNTS: "[not json" });
+    assert.equal(await runDiagnose({}, bad), 2);
+    assert.match(bad.err, /ACCOUNTS/);
+    const unknown = io(envFor([OK], freshPrefix()));
+    assert.equal(await runDiagnose({ account: "gh_nope" }, unknown), 64);
+    assert.match(unknown.err, /gh_nope/);
+    const malformed = io(envFor([OK], freshPrefix()));
+    assert.equal(await runDiagnose({ account: "bad id" }, malformed), 64);
+  });
+
+  test("exits 1 when Redis cannot be reached, naming it without its password", async () => {
+    const port = await freePort();
+    const c = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
+    assert.equal(await runDiagnose({}, c), 1);
+    assert.match(c.out, new RegExp(`✗ 令牌存储 Token store — Redis redis://127\\.0\\.0\\.1:${port} 不可达`));
+    assertNoSecret(c.out + c.err);
+  });
+
+  test("in embedded mode it warns that it cannot see the running broker and points to the HTTP diagnosis", async () => {
+    const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url, PORT: "18084" });
+    assert.equal(await runDiagnose({}, c), 0, c.err);
+    assert.match(c.out, /^! 诊断范围 Scope — 嵌入模式/m);
+    assert.match(c.out, /curl http:\/\/127\.0\.0\.1:18084\/quick_diagnosis\.php/);
+  });
+
+  test("its help documents the options and the exit codes", async () => {
+    let out = "";
+    const program = new Command().exitOverride().configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (out += s) });
+    registerDiagnose(program);
+    registerLocks(program);
+    await assert.rejects(program.parseAsync(["node", "wtb", "diagnose", "--help"]));
+    assert.match(out, /--account <id>/);
+    assert.match(out, /--probe/);
+    assert.match(out, /--json/);
+    assert.match(out, /Exit codes: 0 every check passed \(warnings allowed\), 1 a check failed/);
+    out = "";
+    await assert.rejects(program.parseAsync(["node", "wtb", "locks", "cleanup", "--help"]));
+    assert.match(out, /--dry-run/);
+    assert.match(out, /Exit codes: 0 done/);
+  });
+});
+
+describe("wechat-token-broker locks", () => {
+  test("list shows a stuck key, cleanup --dry-run keeps it, cleanup removes it, and all exit 0", async () => {
+    const prefix = freshPrefix();
+    const key = `${prefix}{acct:gh_ok}:lock`;
+    redis.cli("SET", key, "by-hand");
+    const env = envFor([OK], prefix);
+
+    const list = io(env);
+    assert.equal(await runLocks("list", { json: true }, list), 0, list.err);
+    const listing = JSON.parse(list.out) as LockListing;
+    assert.deepEqual(listing.locks.map((l) => [l.key, l.stuck]), [[key, true]]);
+
+    const dry = io(env);
+    assert.equal(await runLocks("cleanup", { dryRun: true }, dry), 0, dry.err);
+    assert.match(dry.out, /预览 dry run/);
+    assert.match(dry.out, /将删除 would remove: 1/);
+    assert.equal(redis.cli("EXISTS", key), "1");
+
+    const real = io(env);
+    assert.equal(await runLocks("cleanup", { json: true }, real), 0, real.err);
+    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [{ key, reason: "no_ttl" }]);
+    assert.equal(redis.cli("EXISTS", key), "0");
+    assertNoSecret(list.out + dry.out + real.out + list.err + dry.err + real.err);
+  });
+
+  test("exit 1 when Redis cannot be reached, 2 on an invalid configuration", async () => {
+    const port = await freePort();
+    const down = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
+    assert.equal(await runLocks("cleanup", {}, down), 1);
+    assert.match(down.err, /unavailable/);
+    assert.equal(await runLocks("list", {}, io({ KEY_PREFIX: "{bad}" })), 2);
+  });
+
+  test("in embedded mode it says the locks live inside the running broker", async () => {
+    const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url });
+    assert.equal(await runLocks("list", {}, c), 0, c.err);
+    assert.match(c.out, /embedded mode/);
+    assert.match(c.out, /curl http:\/\/127\.0\.0\.1:8084\/api\/locks/);
+  });
+});
