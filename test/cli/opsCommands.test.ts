@@ -1,0 +1,66 @@
+// `diagnose` and `locks` through the real bin, against a real Redis the running brokers would share.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { startRedis, type TestRedis } from "../helpers/redis";
+import { BIN } from "../helpers/processes";
+import { startSimulator } from "../../src/simulator/server";
+import type { RunningSimulator } from "../../src/simulator/types";
+
+let redis: TestRedis;
+let sim: RunningSimulator;
+const SECRET = "ops-cli-secret-Kp3";
+
+before(async () => {
+  redis = await startRedis();
+  sim = await startSimulator({ apps: [{ appId: "wx_ops", secret: SECRET, ipWhitelist: ["10.0.0.9"], callerIp: "1.92.157.200" }] });
+});
+after(async () => {
+  await sim.close();
+  await redis.close();
+});
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: sim.url,
+      ACCOUNTS: JSON.stringify([{ id: "gh_ops", appId: "wx_ops", appSecret: SECRET }]),
+    },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+test("diagnose through the bin reports the 40164 with its IP and exits 1; a sync first records the error in Redis", async () => {
+  const sync = await run(["sync", "gh_ops"]);
+  assert.notEqual(sync.code, 0);
+  const r = await run(["diagnose"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /40164/);
+  assert.match(r.stdout, /1\.92\.157\.200/);
+  assert.ok(!(r.stdout + r.stderr).includes(SECRET));
+  const json = await run(["diagnose", "--json"]);
+  assert.equal((JSON.parse(json.stdout) as { status: string }).status, "fail");
+});
+
+test("locks cleanup through the bin removes a stuck lock and keeps a live one", async () => {
+  redis.cli("SET", "wtb:{acct:gh_ops}:lock", "dead-owner");
+  redis.cli("SET", "wtb:{acct:other}:lock", "live-owner", "PX", "60000");
+  const dry = await run(["locks", "cleanup", "--dry-run", "--json"]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.equal(redis.cli("EXISTS", "wtb:{acct:gh_ops}:lock"), "1", "a dry run removes nothing");
+  const real = await run(["locks", "cleanup", "--json"]);
+  assert.equal(real.code, 0, real.stderr);
+  const result = JSON.parse(real.stdout) as { removed: Array<{ key: string }> };
+  assert.deepEqual(result.removed.map((x) => x.key), ["wtb:{acct:gh_ops}:lock"]);
+  assert.equal(redis.cli("EXISTS", "wtb:{acct:gh_ops}:lock"), "0");
+  assert.equal(redis.cli("EXISTS", "wtb:{acct:other}:lock"), "1", "a live lock with a TTL survives");
+  const list = await run(["locks", "list"]);
+  assert.equal(list.code, 0);
+  assert.match(list.stdout, /acct:other/);
+});
