@@ -34,6 +34,9 @@ export interface TokenServiceOptions extends TimingPolicy {
   forcePerDay: number;
   forceMinIntervalMs: number;
   breaker: BreakerPolicy;
+  /** A sync (an operator's "try now", e.g. after fixing the whitelist) passes an open breaker, but at most once
+   * this often, so a client cannot hammer WeChat through it. */
+  manualRetryMinMs: number;
 }
 
 export const defaultTokenServiceOptions: TokenServiceOptions = {
@@ -52,6 +55,7 @@ export const defaultTokenServiceOptions: TokenServiceOptions = {
   forcePerDay: 20,
   forceMinIntervalMs: 30_000,
   breaker: defaultBreakerPolicy,
+  manualRetryMinMs: 10_000,
 };
 
 export interface TokenServiceDeps {
@@ -305,7 +309,7 @@ export class TokenService {
       const [current, status] = await this.storeCall(() => Promise.all([this.store.get(id), this.store.getStatus(id)]));
       const now = this.clock.now();
       if (!this.needsRefresh(current, req, now)) return current!;
-      if (isOpen(status, now)) return this.whileOpen(id, current, status, req, now);
+      if (this.blocked(status, req, now)) return this.whileOpen(id, current, status, req, now);
 
       let handle: LockHandle | null;
       try {
@@ -332,6 +336,13 @@ export class TokenService {
     }
   }
 
+  /** Whether the breaker keeps this refresh from calling WeChat. */
+  private blocked(status: AccountStatus, req: RefreshRequest, now: number): boolean {
+    if (!isOpen(status, now)) return false;
+    const manual = req.reason === "sync" || req.reason === "forced";
+    return !(manual && now - (status.lastError?.at ?? 0) >= this.options.manualRetryMinMs);
+  }
+
   /** Breaker open: serve what still works, otherwise the classified error that opened it. */
   private whileOpen(id: string, current: StoredToken | null, status: AccountStatus, req: RefreshRequest, now: number): StoredToken {
     if (req.reason !== "ahead" && alive(current, now) && current.accessToken !== req.ifCurrent) return current;
@@ -354,7 +365,7 @@ export class TokenService {
     const [current, status] = await this.storeCall(() => Promise.all([this.store.get(id), this.store.getStatus(id)]));
     const now = this.clock.now();
     if (!this.needsRefresh(current, req, now)) return current!;
-    if (isOpen(status, now)) return this.whileOpen(id, current, status, req, now);
+    if (this.blocked(status, req, now)) return this.whileOpen(id, current, status, req, now);
 
     const api = tokenSourceOf(account);
     let forceRefresh = false;

@@ -166,6 +166,27 @@ for (const mode of ["embedded", "redis"] as const) {
       }
     });
 
+    test("after the operator fixes the whitelist, a sync gets through the open breaker, but not more often than allowed", async () => {
+      sim.admin.patchApp("wx_s1", { ipWhitelist: ["10.1.1.1"], callerIp: "1.92.157.200" });
+      const b = await make({ options: { manualRetryMinMs: 300 } });
+      try {
+        await assert.rejects(b.service.getToken("stable"), UpstreamUnavailableError);
+        sim.admin.patchApp("wx_s1", { ipWhitelist: [] }); // the operator whitelists the IP
+        await assert.rejects(b.service.getToken("stable"), UpstreamUnavailableError, "callers still wait for the breaker");
+        await assert.rejects(b.service.sync("stable"), UpstreamUnavailableError, "a sync right after the failure is not let through");
+        assert.equal(calls("wx_s1"), 1);
+        await new Promise((r) => setTimeout(r, 350));
+        const s = await b.service.sync("stable");
+        assert.equal(s.refreshed, true);
+        assert.equal(calls("wx_s1"), 2);
+        const t = await b.service.getToken("stable");
+        assert.equal(t.accessToken, s.token.accessToken, "callers are served again: the success closed the breaker");
+        assert.equal((await b.service.inspect("stable")).status.openUntil, 0);
+      } finally {
+        await b.close();
+      }
+    });
+
     test("with the breaker open the broker still serves the token it has while WeChat accepts it", async () => {
       const b = await make({ options: { safetyMarginMs: 1000, minRefetchIntervalMs: 0 } });
       try {
