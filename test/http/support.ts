@@ -7,6 +7,7 @@ import { createApp } from "../../src/http/app";
 import { Authenticator, type ApiKeyEntry, type Role } from "../../src/http/auth";
 import { Metrics } from "../../src/ops/metrics";
 import { metricsRoutes } from "../../src/ops/metricsRoute";
+import { syncRoutes } from "../../src/http/routes/sync";
 import { sha256 } from "../../src/config";
 import type { Account } from "../../src/accounts";
 import { captureLogger, startBroker, type BrokerOptions, type TestBroker } from "../helpers/brokers";
@@ -61,7 +62,7 @@ export async function httpBroker(o: {
     logger,
     version: "0.0.0-test",
     before: [metrics.httpMiddleware()],
-    extraRouters: [metricsRoutes(metrics)],
+    extraRouters: [syncRoutes(broker.service, auth), metricsRoutes(metrics)],
   });
   return { app, broker, metrics, logs: lines, close: () => broker.close() };
 }
