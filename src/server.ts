@@ -128,6 +128,20 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   const server: Server = config.tls
     ? createHttpsServer("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }, app)
     : createHttpServer(app);
+  // Requests Node's own parser rejects (bad bytes in the path, oversized headers) never reach express: answer
+  // them in the documented error shape instead of Node's bare "400 Bad Request".
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === "ECONNRESET") return socket.destroy();
+    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+    const status = tooLarge ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: "headers_too_large", message: "The request headers are too large." }
+        : { code: "bad_request", message: "The request could not be parsed as HTTP (malformed request line, path or headers)." },
+    });
+    const reason = tooLarge ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   // Slow or stuck clients must not hold sockets forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -15,6 +15,9 @@ export interface TimingPolicy {
   /** A token fetched less than this long ago is not fetched again by a caller's request (WeCom may hand back the
    * same token close to expiry; without this every request in the margin would call WeChat). */
   minRefetchIntervalMs: number;
+  /** How far replicas' clocks may disagree. A token is only judged alive while it has more than this left, so a
+   * replica whose clock lags the one that fetched it never serves a token WeChat has already expired. */
+  clockSkewMs: number;
 }
 
 function aheadMs(api: TokenSource, p: TimingPolicy): number {
@@ -48,10 +51,11 @@ export function servable(token: StoredToken | null | undefined, now: number, p: 
   if (!token) return false;
   if (token.expiresAt - now > p.safetyMarginMs) return true;
   // Inside the margin: serve it if it was just fetched (WeChat had nothing newer) and is still alive.
-  return token.expiresAt > now && now - token.fetchedAt < p.minRefetchIntervalMs;
+  return alive(token, now, p) && now - token.fetchedAt < p.minRefetchIntervalMs;
 }
 
-/** Still accepted by WeChat (ignoring the margin): what a broker with an open breaker may fall back to. */
-export function alive(token: StoredToken | null | undefined, now: number): token is StoredToken {
-  return !!token && token.expiresAt > now + 1000;
+/** Still accepted by WeChat whatever the clocks' disagreement (ignoring the margin): what a broker may fall back
+ * to when the store or WeChat fails. */
+export function alive(token: StoredToken | null | undefined, now: number, p: Pick<TimingPolicy, "clockSkewMs">): token is StoredToken {
+  return !!token && token.expiresAt - now > p.clockSkewMs;
 }

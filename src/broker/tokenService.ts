@@ -45,6 +45,7 @@ export const defaultTokenServiceOptions: TokenServiceOptions = {
   stableRefreshAheadMs: 240_000,
   overlapMs: 300_000,
   minRefetchIntervalMs: 10_000,
+  clockSkewMs: 5_000,
   localCacheTtlMs: 30_000,
   lockTtlMs: 12_000,
   upstreamTimeoutMs: 5_000,
@@ -170,12 +171,17 @@ export class TokenService {
       return this.view(accountId, cached.token, now);
     }
 
+    // Store known to be down: serve the copy we have at once instead of waiting out a command timeout per request.
+    if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) {
+      this.events.tokenRequest(accountId, "stale");
+      return this.view(accountId, cached.token, now);
+    }
     let stored: StoredToken | null;
     try {
       stored = await this.store.get(accountId);
     } catch (err) {
       // Store down: keep serving the copy we have while WeChat still accepts it.
-      if (cached && alive(cached.token, now)) {
+      if (cached && alive(cached.token, now, this.options)) {
         this.events.tokenRequest(accountId, "stale");
         return this.view(accountId, cached.token, now);
       }
@@ -195,7 +201,7 @@ export class TokenService {
     } catch (err) {
       // WeChat refuses but the old token still works (e.g. inside WeChat's overlap): serve it.
       const fallback = stored ?? cached?.token;
-      if (err instanceof UpstreamUnavailableError && alive(fallback, this.clock.now())) {
+      if (err instanceof UpstreamUnavailableError && alive(fallback, this.clock.now(), this.options)) {
         this.events.tokenRequest(accountId, "stale");
         return this.view(accountId, fallback, this.clock.now());
       }
@@ -329,7 +335,7 @@ export class TokenService {
 
       this.events.lockAcquire("contended");
       if (this.clock.now() >= deadline) {
-        if (req.ifCurrent === undefined && alive(current, this.clock.now())) return current;
+        if (req.ifCurrent === undefined && alive(current, this.clock.now(), this.options)) return current;
         throw new RefreshTimeoutError(id, this.options.pollIntervalMs * 10);
       }
       await this.waitForChange(id, this.options.pollIntervalMs);
@@ -345,7 +351,7 @@ export class TokenService {
 
   /** Breaker open: serve what still works, otherwise the classified error that opened it. */
   private whileOpen(id: string, current: StoredToken | null, status: AccountStatus, req: RefreshRequest, now: number): StoredToken {
-    if (req.reason !== "ahead" && alive(current, now) && current.accessToken !== req.ifCurrent) return current;
+    if (req.reason !== "ahead" && alive(current, now, this.options) && current.accessToken !== req.ifCurrent) return current;
     const last = status.lastError ?? {
       message: "upstream calls are paused for this account",
       kind: "errcode" as const,
@@ -458,7 +464,7 @@ export class TokenService {
       this.events.fencedWrite(id);
       this.log.warn({ accountId: id, gen: handle.gen }, "token write fenced out by a newer lock holder");
       const newer = await this.storeCall(() => this.store.get(id));
-      return newer && alive(newer, this.clock.now()) ? newer : token;
+      return newer && alive(newer, this.clock.now(), this.options) ? newer : token;
     }
     if (status.failures > 0 || status.openUntil > 0 || status.lastSuccessAt === undefined || this.clock.now() - status.lastSuccessAt > 60_000) {
       await this.storeCall(() => this.store.setStatus(id, afterSuccess(status, this.clock.now())));
@@ -511,6 +517,8 @@ export class TokenService {
   private onRefreshed(accountId: string, gen: number): void {
     const cached = this.local.get(accountId);
     if (cached && cached.token.gen < gen) this.local.delete(accountId);
+    // A refresh by any replica closed the shared breaker; this replica's gauge must say so too.
+    if (this.accounts.has(accountId)) this.events.breaker(accountId, false);
     const set = this.wakers.get(accountId);
     if (set) for (const wake of [...set]) wake();
     for (const listener of this.changeListeners) listener(accountId);

@@ -497,7 +497,7 @@ export class Diagnosis {
       }
       return { id: "token", status: "ok", title, detail };
     }
-    if (token && isAlive(token, now)) {
+    if (token && isAlive(token, now, this.d.service.options)) {
       return {
         id: "token",
         status: "warn",
@@ -520,7 +520,7 @@ export class Diagnosis {
 
   private async probe(a: Account, token: StoredToken | null, now: number): Promise<{ facts: ProbeFacts; check: Omit<DiagnosisCheck, "accountId"> }> {
     const title = TITLES.probe;
-    if (!alive(token, now)) {
+    if (!alive(token, now, this.d.service.options)) {
       return { facts: { result: "skipped" }, check: { id: "probe", status: "warn", title, detail: both("no live token to test", "没有可测试的有效 token") } };
     }
     try {
@@ -637,7 +637,7 @@ function scopeCheck(url: string): DiagnosisCheck {
 
 // timing's type guards narrow "not servable" to null; here an expired token is still a token worth describing.
 const isServable: (t: StoredToken, now: number, o: TokenService["options"]) => boolean = servable;
-const isAlive: (t: StoredToken, now: number) => boolean = alive;
+const isAlive: (t: StoredToken, now: number, o: TokenService["options"]) => boolean = alive;
 
 const NOT_CHECKED = both("not checked: the token store is unavailable", "未检查：令牌存储不可用");
 const SEE_UPSTREAM = both("See the fix on this account's WeChat line.", "请按该账号「微信接口」一行的修复建议处理。");

@@ -20,6 +20,7 @@ const timing = {
   safetyMarginMs: 1_000,
   localCacheTtlMs: 1_000,
   minRefetchIntervalMs: 500,
+  clockSkewMs: 300,
 };
 
 before(async () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { expiresInSec, refreshDueAt, safeUntil, servable, alive } from "../../src/broker/timing";
 import type { StoredToken } from "../../src/store/types";
 
-const p = { safetyMarginMs: 60_000, classicRefreshAheadMs: 900_000, stableRefreshAheadMs: 240_000, overlapMs: 300_000, minRefetchIntervalMs: 10_000 };
+const p = { safetyMarginMs: 60_000, classicRefreshAheadMs: 900_000, stableRefreshAheadMs: 240_000, overlapMs: 300_000, minRefetchIntervalMs: 10_000, clockSkewMs: 5_000 };
 const T0 = 1_800_000_000_000;
 const tok = (api: StoredToken["api"], lifeMs = 7_200_000, fetchedAt = T0): StoredToken => ({ accessToken: "t", expiresAt: fetchedAt + lifeMs, fetchedAt, api, gen: 1 });
 
@@ -51,8 +51,14 @@ test("a token inside the margin is servable only if it was fetched moments ago",
   assert.equal(servable(null, T0, p), false);
 });
 
-test("a token is alive until one second before WeChat's expiry", () => {
+test("a token is alive only while more than the allowed clock skew is left", () => {
   const t = tok("stable", 10_000);
-  assert.equal(alive(t, T0 + 8_000), true);
-  assert.equal(alive(t, T0 + 9_500), false);
+  assert.equal(alive(t, T0 + 4_000, p), true);
+  assert.equal(alive(t, T0 + 5_000, p), false);
+});
+
+test("a just-fetched token inside the margin is not served once less than the clock skew is left", () => {
+  const t = tok("wecom", 8_000);
+  assert.equal(servable(t, T0 + 2_000, p), true);
+  assert.equal(servable(t, T0 + 3_500, p), false, "4.5 s left: a replica 5 s behind would serve it dead");
 });
