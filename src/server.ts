@@ -125,9 +125,12 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     extraRouters: [syncRoutes(core.service, auth), diagnosisRoutes({ diagnosis, auth }), lockRoutes({ locks, auth }), metricsRoutes(core.metrics)],
   });
 
+  // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by default): sweep
+  // every second so a slow-loris client is cut off near the timeout, not up to 30 s later.
+  const sweep = { connectionsCheckingInterval: 1_000 };
   const server: Server = config.tls
-    ? createHttpsServer("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }, app)
-    : createHttpServer(app);
+    ? createHttpsServer({ ...("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }), ...sweep }, app)
+    : createHttpServer(sweep, app);
   // Requests Node's own parser rejects (bad bytes in the path, oversized headers) never reach express: answer
   // them in the documented error shape instead of Node's bare "400 Bad Request".
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
