@@ -1,9 +1,8 @@
 // `diagnose` and `locks` through the real bin, against a real Redis the running brokers would share.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { startRedis, type TestRedis } from "../helpers/redis";
-import { BIN } from "../helpers/processes";
+import { runCli } from "../helpers/processes";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator } from "../../src/simulator/types";
 
@@ -20,20 +19,12 @@ after(async () => {
   await redis.close();
 });
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      REDIS_URL: redis.url,
-      WECHAT_API_BASE: sim.url,
-      ACCOUNTS: JSON.stringify([{ id: "gh_ops", appId: "wx_ops", appSecret: SECRET }]),
-    },
+function run(args: string[]) {
+  return runCli(args, {
+    REDIS_URL: redis.url,
+    WECHAT_API_BASE: sim.url,
+    ACCOUNTS: JSON.stringify([{ id: "gh_ops", appId: "wx_ops", appSecret: SECRET }]),
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 test("diagnose through the bin reports the 40164 with its IP and exits 1; a sync first records the error in Redis", async () => {

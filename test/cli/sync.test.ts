@@ -1,9 +1,8 @@
 // `wechat-token-broker sync` as cron runs it: a real process against a real Redis and the simulator.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { startRedis, type TestRedis } from "../helpers/redis";
-import { BIN } from "../helpers/processes";
+import { runCli } from "../helpers/processes";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator } from "../../src/simulator/types";
 import { SYNC_EXIT } from "../../src/cli/sync";
@@ -27,26 +26,17 @@ after(async () => {
   await redis.close();
 });
 
-/** Runs the CLI asynchronously: the simulator lives in this process, so a blocking spawn would starve it. */
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    timeout: 30_000,
-    env: {
-      PATH: process.env.PATH ?? "",
-      REDIS_URL: redis.url,
-      WECHAT_API_BASE: sim.url,
-      ACCOUNTS: JSON.stringify([
-        { id: "gh_ok", appId: "wx_cli_ok", appSecret: SECRET_OK },
-        { id: "gh_wl", appId: "wx_cli_wl", appSecret: SECRET_WL },
-      ]),
-      ...env,
-    },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+/** The CLI as a process, asynchronously: the simulator lives in this process, so a blocking spawn would starve it. */
+function run(args: string[], env: Record<string, string> = {}) {
+  return runCli(args, {
+    REDIS_URL: redis.url,
+    WECHAT_API_BASE: sim.url,
+    ACCOUNTS: JSON.stringify([
+      { id: "gh_ok", appId: "wx_cli_ok", appSecret: SECRET_OK },
+      { id: "gh_wl", appId: "wx_cli_wl", appSecret: SECRET_WL },
+    ]),
+    ...env,
+  }, 30_000);
 }
 
 test("sync refreshes a missing token into Redis and exits 0 with JSON on stdout", async () => {

@@ -10,7 +10,6 @@ import Redis from "ioredis";
 import { loadConfig, type Config } from "../../src/config";
 import { startBroker, type Core } from "../../src/server";
 import { createLogger } from "../../src/logger";
-import { BIN, waitForHttp } from "../helpers/processes";
 import { freePort } from "../helpers/ports";
 
 // ---- a broker as `serve` builds it, in this process ---------------------------------------------------------
@@ -134,65 +133,8 @@ export function httpBytes(method: string, target: string | Buffer, headers: Arra
   return Buffer.concat(parts);
 }
 
-// ---- `serve` processes ------------------------------------------------------------------------------------
-
-export interface ServeProcess {
-  url: string;
-  port: number;
-  proc: ChildProcess;
-  output(): string;
-  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
-  exited: Promise<number | null>;
-  /** Sends the signal (default SIGTERM) and waits for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-/**
- * Starts `wechat-token-broker serve`. `wait`: "ready" waits for /api/health/ready to answer 200, "up" for any
- * answer of /api/health/live, "none" returns at once.
- */
-export async function spawnServe(env: Record<string, string>, opts: { wait?: "ready" | "up" | "none"; timeoutMs?: number; port?: number } = {}): Promise<ServeProcess> {
-  const port = opts.port ?? (await freePort());
-  let out = "";
-  const proc = spawn(process.execPath, [BIN, "serve"], {
-    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString("utf8")));
-  proc.stderr!.on("data", (d: Buffer) => (out += d.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
-  const wait = opts.wait ?? "ready";
-  if (wait !== "none") {
-    const early = exited.then((code) => {
-      throw new Error(`serve exited early (${code}):\n${out}`);
-    });
-    early.catch(() => undefined);
-    const path = wait === "ready" ? "/api/health/ready" : "/api/health/live";
-    await Promise.race([waitForHttp(`${url}${path}`, opts.timeoutMs ?? 20_000), early]);
-  }
-  return {
-    url,
-    port,
-    proc,
-    output: () => out,
-    exited,
-    stop: async (signal = "SIGTERM") => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
-}
-
-/** Runs the CLI to completion, asynchronously. */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: timeoutMs });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
-}
+// `serve` processes and the CLI: one implementation for every test, in test/helpers/processes.ts.
+export { spawnServe, runCli, type ServeProcess } from "../helpers/processes";
 
 // ---- Redis inspection -------------------------------------------------------------------------------------
 

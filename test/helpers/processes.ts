@@ -5,12 +5,14 @@ import { freePort } from "./ports";
 
 export const BIN = join(__dirname, "..", "..", "bin", "wechat-token-broker.js");
 
-export interface BrokerProcess {
+export interface ServeProcess {
   url: string;
   port: number;
   proc: ChildProcess;
   output(): string;
-  /** SIGTERM and wait for exit; resolves with the exit code. */
+  /** Resolves with the exit code (null when killed by a signal) once the process has exited. */
+  exited: Promise<number | null>;
+  /** Sends the signal (default SIGTERM) and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -29,9 +31,12 @@ export async function waitForHttp(url: string, timeoutMs: number, ok = (s: numbe
   }
 }
 
-/** Starts `wechat-token-broker serve` with the given environment and waits until it is ready. */
-export async function startBrokerProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<BrokerProcess> {
-  const port = await freePort();
+/**
+ * Starts `wechat-token-broker serve`. `wait`: "ready" waits for /api/health/ready to answer 200, "up" for any
+ * answer of /api/health/live, "none" returns at once.
+ */
+export async function spawnServe(env: Record<string, string>, opts: { wait?: "ready" | "up" | "none"; timeoutMs?: number; port?: number } = {}): Promise<ServeProcess> {
+  const port = opts.port ?? (await freePort());
   let out = "";
   const proc = spawn(process.execPath, [BIN, "serve"], {
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "info", ...env },
@@ -39,20 +44,43 @@ export async function startBrokerProcess(env: Record<string, string>, opts: { re
   });
   proc.stdout!.on("data", (d: Buffer) => (out += d.toString("utf8")));
   proc.stderr!.on("data", (d: Buffer) => (out += d.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<never>((_, reject) => proc.once("exit", (code) => reject(new Error(`broker exited early (${code}):\n${out}`))));
-  await Promise.race([waitForHttp(`${url}/api/health/ready`, opts.readyTimeoutMs ?? 20_000), exited]);
-  exited.catch(() => {});
+  const wait = opts.wait ?? "ready";
+  if (wait !== "none") {
+    const early = exited.then((code) => {
+      throw new Error(`serve exited early (${code}):\n${out}`);
+    });
+    early.catch(() => undefined);
+    const path = wait === "ready" ? "/api/health/ready" : "/api/health/live";
+    await Promise.race([waitForHttp(`${url}${path}`, opts.timeoutMs ?? 20_000), early]);
+  }
   return {
     url,
     port,
     proc,
     output: () => out,
-    stop: (signal = "SIGTERM") =>
-      new Promise((resolve) => {
-        if (proc.exitCode !== null) return resolve(proc.exitCode);
-        proc.once("exit", (code) => resolve(code));
-        proc.kill(signal);
-      }),
+    exited,
+    stop: async (signal = "SIGTERM") => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
   };
+}
+
+/** Runs the CLI to completion, asynchronously. */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: timeoutMs });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+
+/** A `serve` process that is ready (GET /api/health/ready answers 200). */
+export type BrokerProcess = ServeProcess;
+export function startBrokerProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<BrokerProcess> {
+  return spawnServe(env, { wait: "ready", timeoutMs: opts.readyTimeoutMs });
 }
