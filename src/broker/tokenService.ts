@@ -172,19 +172,13 @@ export class TokenService {
     }
 
     // Store known to be down: serve the copy we have at once instead of waiting out a command timeout per request.
-    if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) {
-      this.events.tokenRequest(accountId, "stale");
-      return this.view(accountId, cached.token, now);
-    }
+    if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);
     let stored: StoredToken | null;
     try {
       stored = await this.store.get(accountId);
     } catch (err) {
       // Store down: keep serving the copy we have while WeChat still accepts it.
-      if (cached && alive(cached.token, now, this.options)) {
-        this.events.tokenRequest(accountId, "stale");
-        return this.view(accountId, cached.token, now);
-      }
+      if (cached && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);
       this.events.tokenRequest(accountId, "error");
       throw this.storeError(err);
     }
@@ -201,13 +195,16 @@ export class TokenService {
     } catch (err) {
       // WeChat refuses but the old token still works (e.g. inside WeChat's overlap): serve it.
       const fallback = stored ?? cached?.token;
-      if (err instanceof UpstreamUnavailableError && alive(fallback, this.clock.now(), this.options)) {
-        this.events.tokenRequest(accountId, "stale");
-        return this.view(accountId, fallback, this.clock.now());
-      }
+      if (err instanceof UpstreamUnavailableError && alive(fallback, this.clock.now(), this.options)) return this.stale(accountId, fallback, this.clock.now());
       this.events.tokenRequest(accountId, "error");
       throw err;
     }
+  }
+
+  /** Serves a token the store or WeChat could not confirm, but that WeChat still accepts. */
+  private stale(accountId: string, token: StoredToken, now: number): TokenView {
+    this.events.tokenRequest(accountId, "stale");
+    return this.view(accountId, token, now);
   }
 
   /**
