@@ -114,6 +114,7 @@ export class TokenService {
 
   private readonly local = new Map<string, { token: StoredToken; cachedAt: number }>();
   private readonly flights = new Map<string, Flight>();
+  private readonly reads = new Map<string, Promise<StoredToken | null>>();
   private readonly wakers = new Map<string, Set<() => void>>();
   private readonly changeListeners = new Set<(accountId: string) => void>();
   private readonly unsubscribe: () => void;
@@ -175,7 +176,7 @@ export class TokenService {
     if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);
     let stored: StoredToken | null;
     try {
-      stored = await this.store.get(accountId);
+      stored = await this.readStore(accountId);
     } catch (err) {
       // Store down: keep serving the copy we have while WeChat still accepts it.
       if (cached && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);
@@ -201,6 +202,25 @@ export class TokenService {
     }
   }
 
+  /**
+   * One store read per account at a time in this process: when a token expires, hundreds of requests miss the
+   * local cache at once, and one HGETALL answers them all (each of its own would queue behind the others and
+   * time out under load).
+   */
+  private readStore(accountId: string): Promise<StoredToken | null> {
+    let read = this.reads.get(accountId);
+    if (!read) {
+      const p = this.store.get(accountId);
+      read = p;
+      this.reads.set(accountId, p);
+      const done = () => {
+        if (this.reads.get(accountId) === p) this.reads.delete(accountId);
+      };
+      p.then(done, done);
+    }
+    return read;
+  }
+
   /** Serves a token the store or WeChat could not confirm, but that WeChat still accepts. */
   private stale(accountId: string, token: StoredToken, now: number): TokenView {
     this.events.tokenRequest(accountId, "stale");
@@ -215,7 +235,7 @@ export class TokenService {
     const account = this.account(accountId);
     const cached = this.local.get(accountId);
     if (cached?.token.accessToken === accessToken) this.local.delete(accountId);
-    const current = await this.storeCall(() => this.store.get(accountId));
+    const current = await this.storeCall(() => this.readStore(accountId));
     const now = this.clock.now();
     if (current && current.accessToken !== accessToken && servable(current, now, this.options)) {
       this.remember(accountId, current);
