@@ -1,6 +1,7 @@
 // Prometheus metrics (prefix wtb_). Labels are bounded: route templates, configured account ids, WeChat errcodes.
 // One registry per broker instance (not prom-client's global), so tests can run several brokers in one process.
 import type { RequestHandler } from "express";
+import { performance } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { BrokerEvents, LockResult, RefreshReason, TokenRequestResult } from "../broker/events";
 import type { AuthEvents } from "../http/auth";
@@ -90,15 +91,24 @@ export class Metrics implements BrokerEvents, AuthEvents {
     this.authFailures.inc({ reason });
   }
 
-  /** Counts and times every HTTP request by its route template (never the raw URL: unbounded). */
+  /** Counts and times every HTTP request by its route template (never the raw URL: unbounded). The label sets are
+   * few (methods × route templates × status codes), so each series is looked up once and kept: no label objects
+   * or label hashing per request on the hot path. */
   httpMiddleware(): RequestHandler {
+    const series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
     return (req, res, next) => {
-      const start = process.hrtime.bigint();
+      const start = performance.now();
       res.once("finish", () => {
-        const route = (req.route as { path?: string } | undefined)?.path;
-        const labels = { method: req.method, route: typeof route === "string" ? route : "unmatched" };
-        this.httpRequests.inc({ ...labels, status_code: String(res.statusCode) });
-        this.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+        const template = (req.route as { path?: string } | undefined)?.path;
+        const route = typeof template === "string" ? template : "unmatched";
+        const key = `${req.method} ${res.statusCode} ${route}`;
+        let s = series.get(key);
+        if (s === undefined) {
+          s = { count: this.httpRequests.labels(req.method, route, String(res.statusCode)), time: this.httpDuration.labels(req.method, route) };
+          series.set(key, s);
+        }
+        s.count.inc();
+        s.time.observe((performance.now() - start) / 1000);
       });
       next();
     };
