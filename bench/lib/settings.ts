@@ -1,0 +1,87 @@
+// Benchmark parameters. Every figure can be overridden through an environment variable, so the same code runs the
+// full suite (~10 minutes), a quick smoke run (BENCH_QUICK=1, under ~2 minutes) and the test's tiny run.
+export interface Settings {
+  quick: boolean;
+  /** "compiled": build src/ with tsc into a private directory and run that (what production runs).
+   *  "source": run bin/wechat-token-broker.js, which uses tsx when there is no dist/ (faster to start, for tests). */
+  runtime: "compiled" | "source";
+  hot: { connections: number[]; seconds: number; warmupSeconds: number; apiKeys: number; rate: number };
+  storm: { requests: number; brokers: number; latencyMs: number };
+  soak: { seconds: number; brokers: number; lifetimeSec: number; rate: number; latencyMs: number };
+  accounts: { sizes: number[]; hotSeconds: number; connections: number; rounds: number; windowSeconds: number; lifetimeSec: number; latencyMs: number };
+  profile: { seconds: number; connections: number };
+  ablation: { seconds: number; connections: number[]; rounds: number };
+}
+
+function num(name: string, full: number, quick: number, isQuick: boolean): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return isQuick ? quick : full;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function list(name: string, full: number[], quick: number[], isQuick: boolean): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return isQuick ? quick : full;
+  const values = raw.split(",").map((s) => Number(s.trim()));
+  if (values.length === 0 || values.some((n) => !Number.isInteger(n) || n <= 0)) {
+    throw new Error(`${name} must be a comma-separated list of positive integers, got ${JSON.stringify(raw)}`);
+  }
+  return values;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const quick = env.BENCH_QUICK === "1" || env.BENCH_QUICK === "true";
+  const runtime = env.BENCH_RUNTIME === "source" ? "source" : "compiled";
+  return {
+    quick,
+    runtime,
+    hot: {
+      connections: list("BENCH_HOT_CONNECTIONS", [1, 16, 64], [1, 16, 64], quick),
+      seconds: num("BENCH_HOT_SECONDS", 10, 2, quick),
+      warmupSeconds: num("BENCH_HOT_WARMUP_SECONDS", 2, 0.5, quick),
+      apiKeys: num("BENCH_HOT_API_KEYS", 10, 10, quick),
+      // Open-loop latency at a rate none of the servers is saturated by (0: skip).
+      rate: env.BENCH_HOT_RATE === "0" ? 0 : num("BENCH_HOT_RATE", 1000, 1000, quick),
+    },
+    storm: {
+      requests: num("BENCH_STORM_REQUESTS", 2000, 400, quick),
+      brokers: num("BENCH_STORM_BROKERS", 4, 4, quick),
+      latencyMs: num("BENCH_STORM_LATENCY_MS", 50, 50, quick),
+    },
+    soak: {
+      seconds: num("BENCH_SOAK_SECONDS", 180, 20, quick),
+      brokers: num("BENCH_SOAK_BROKERS", 4, 4, quick),
+      lifetimeSec: num("BENCH_SOAK_LIFETIME_SEC", 30, 8, quick),
+      rate: num("BENCH_SOAK_RATE", 200, 100, quick),
+      latencyMs: num("BENCH_SOAK_LATENCY_MS", 50, 50, quick),
+    },
+    accounts: {
+      sizes: list("BENCH_ACCOUNTS", [1, 100, 1000], [1, 10], quick),
+      hotSeconds: num("BENCH_ACCOUNTS_HOT_SECONDS", 5, 1, quick),
+      connections: num("BENCH_ACCOUNTS_CONNECTIONS", 64, 64, quick),
+      rounds: num("BENCH_ACCOUNTS_ROUNDS", 3, 1, quick),
+      windowSeconds: num("BENCH_ACCOUNTS_WINDOW_SECONDS", 60, 10, quick),
+      lifetimeSec: num("BENCH_ACCOUNTS_LIFETIME_SEC", 20, 6, quick),
+      latencyMs: num("BENCH_ACCOUNTS_LATENCY_MS", 50, 50, quick),
+    },
+    profile: {
+      seconds: num("BENCH_PROFILE_SECONDS", 10, 3, quick),
+      connections: num("BENCH_PROFILE_CONNECTIONS", 64, 64, quick),
+    },
+    ablation: {
+      seconds: num("BENCH_ABLATION_SECONDS", 5, 1, quick),
+      connections: list("BENCH_ABLATION_CONNECTIONS", [64], [64], quick),
+      rounds: num("BENCH_ABLATION_ROUNDS", 3, 1, quick),
+    },
+  };
+}
+
+/** The BENCH_* variables set for this run, to print the exact command. */
+export function benchEnvAssignments(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.keys(env)
+    .filter((k) => k.startsWith("BENCH_"))
+    .sort()
+    .map((k) => `${k}=${env[k] ?? ""}`);
+}
