@@ -15,11 +15,9 @@ const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
   { name: "variant: no request logging", flags: "no-request-log", what: "pino-http replaced by a pass-through" },
   { name: "variant: lean request logging", flags: "lean-request-log", what: "pino-http replaced by bench/proposals/requestLog.ts" },
   { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "Metrics.httpMiddleware() left out" },
-  { name: "variant: lean HTTP metrics", flags: "lean-http-metrics", what: "httpMiddleware replaced by bench/proposals/httpMetrics.ts" },
   { name: "variant: no API-key auth", flags: "no-auth", what: "keys not required (SHA-256 + timingSafeEqual skipped)" },
-  { name: "variant: both proposals", flags: "lean-request-log,lean-http-metrics", what: "lean request logging + lean HTTP metrics" },
-  { name: "variant: both + token routes first", flags: "token-first,lean-http-metrics", what: "both proposals, token routes mounted before the health routes" },
-  { name: "variant: fast path", flags: "fast-path,lean-request-log,lean-http-metrics", what: "bench/proposals/fastToken.ts answers cached, authorised GETs before express; both proposals for the rest" },
+  { name: "variant: lean logging, token routes first", flags: "token-first", what: "lean request logging, and the token routes mounted before the health routes" },
+  { name: "variant: fast path", flags: "fast-path,lean-request-log", what: "bench/proposals/fastToken.ts answers cached, authorised GETs before express; lean request logging for the rest" },
 ];
 
 function median(values: number[]): number {

@@ -5,7 +5,6 @@
 //   no-request-log   pino-http replaced by a pass-through (what request logging costs in all)
 //   lean-request-log pino-http replaced by bench/proposals/requestLog.ts
 //   no-http-metrics  Metrics.httpMiddleware() left out
-//   lean-http-metrics Metrics.httpMiddleware() replaced by bench/proposals/httpMetrics.ts
 //   no-auth          API keys not required (loopback only; the Authenticator returns the loopback operator)
 //   token-first      lean request logging and the token routes mounted first (before the health routes), as
 //                    createApp could mount them; pino-http's place is then a pass-through
@@ -18,7 +17,6 @@ import { join } from "node:path";
 import type { RequestHandler } from "express";
 import type { Counter, Histogram } from "prom-client";
 import { requestLog, type RequestLogOptions } from "../proposals/requestLog";
-import { httpMetricsMiddleware } from "../proposals/httpMetrics";
 import { fastToken } from "../proposals/fastToken";
 
 type AppModule = typeof import("../../src/http/app");
@@ -75,10 +73,6 @@ async function main(): Promise<void> {
   const auth = flags.has("no-auth") ? new Authenticator([], false, core.metrics) : new Authenticator(config.auth.apiKeys, config.auth.required, core.metrics);
   let before: RequestHandler[] = [core.metrics.httpMiddleware()];
   if (flags.has("no-http-metrics")) before = [];
-  if (flags.has("lean-http-metrics")) {
-    const r = core.metrics.registry;
-    before = [httpMetricsMiddleware(r.getSingleMetric("wtb_http_requests_total") as Counter<"method" | "route" | "status_code">, r.getSingleMetric("wtb_http_request_duration_seconds") as Histogram<"method" | "route">)];
-  }
   if (flags.has("token-first")) {
     // Built lazily: createApp hands its pino-http options over below, before any request arrives.
     let log: RequestHandler | undefined;
