@@ -155,7 +155,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       ...(atRate.length > 0
         ? [
             `Closed-loop latency at 64 connections is 64 ÷ throughput (Little's law), so the p99 target above is a throughput target in disguise: p99 ≤ 5 ms at 64 connections needs well over 13,000 requests/s. ` +
-              `What callers see when the server keeps up: an open-loop load of ${fmt(s.hot.rate)} requests/s, evenly spaced over ${atRate[0]!.connections} keep-alive connections, ${s.hot.seconds} s per server (latency from when each request was due).`,
+              `What callers see when the server keeps up: an open-loop load of ${fmt(s.hot.rate)} requests/s, evenly spaced over ${atRate[0]!.connections} keep-alive connections, ${s.hot.seconds} s per server (latency from when each request was written, or was due if it waited for a free connection).`,
             table(
               ["server", "offered requests/s", "answered requests/s", "p50 ms", "p99 ms", "max ms", "errors + non-2xx"],
               atRate.map((r) => [r.server, fmt(r.rate ?? 0), fmt(r.rps), ms(r.p50), ms(r.p99), ms(r.max), r.errors + r.non2xx]),

@@ -42,6 +42,8 @@ export function brokerEnv(o: { redisUrl: string; sim: RunningSimulator; accounts
     WECHAT_API_BASE: o.sim.url,
     WECOM_API_BASE: o.sim.wecomUrl,
     ...o.extra,
+    // For experiments: BENCH_BROKER_ENV='{"REDIS_COMMAND_TIMEOUT_MS":"2000"}' changes every broker a benchmark starts.
+    ...(JSON.parse(process.env.BENCH_BROKER_ENV ?? "{}") as Record<string, string>),
   };
 }
 
