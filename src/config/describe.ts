@@ -5,6 +5,19 @@ import type { ApiKeyRole, Config, LogLevel } from "./types";
 
 export const PASSWORD_MASK = "****";
 
+/** The tunables the summary shows: an allow-list of non-secret numbers. */
+const TIMING_KEYS = [
+  "upstreamTimeoutMs",
+  "localCacheTtlMs",
+  "tokenSafetyMarginSec",
+  "classicRefreshAheadSec",
+  "stableRefreshAheadSec",
+  "forceRefreshPerDay",
+  "forceRefreshMinIntervalSec",
+  "lockTtlMs",
+  "shutdownTimeoutMs",
+] as const satisfies readonly (keyof Config)[];
+
 export interface ConfigSummary {
   mode: "embedded" | "redis";
   listen: { host: string; port: number; tls: "off" | "pfx" | "pem" };
@@ -25,17 +38,7 @@ export interface ConfigSummary {
   wechatApiBase: string;
   wecomApiBase: string;
   logLevel: LogLevel;
-  timing: {
-    upstreamTimeoutMs: number;
-    localCacheTtlMs: number;
-    tokenSafetyMarginSec: number;
-    classicRefreshAheadSec: number;
-    stableRefreshAheadSec: number;
-    forceRefreshPerDay: number;
-    forceRefreshMinIntervalSec: number;
-    lockTtlMs: number;
-    shutdownTimeoutMs: number;
-  };
+  timing: Pick<Config, (typeof TIMING_KEYS)[number]>;
   lockCleanupPatterns: string[];
   warnings: string[];
 }
@@ -86,17 +89,7 @@ export function describeConfig(config: Config): ConfigSummary {
     wechatApiBase: config.wechatApiBase,
     wecomApiBase: config.wecomApiBase,
     logLevel: config.logLevel,
-    timing: {
-      upstreamTimeoutMs: config.upstreamTimeoutMs,
-      localCacheTtlMs: config.localCacheTtlMs,
-      tokenSafetyMarginSec: config.tokenSafetyMarginSec,
-      classicRefreshAheadSec: config.classicRefreshAheadSec,
-      stableRefreshAheadSec: config.stableRefreshAheadSec,
-      forceRefreshPerDay: config.forceRefreshPerDay,
-      forceRefreshMinIntervalSec: config.forceRefreshMinIntervalSec,
-      lockTtlMs: config.lockTtlMs,
-      shutdownTimeoutMs: config.shutdownTimeoutMs,
-    },
+    timing: Object.fromEntries(TIMING_KEYS.map((k) => [k, config[k]])) as ConfigSummary["timing"],
     lockCleanupPatterns: [...config.lockCleanupPatterns],
     warnings: [...config.warnings],
   };

@@ -1,6 +1,7 @@
 // The scalar settings: server, WeChat endpoints, token timing, locks. Each variable is validated on its own so
 // that one bad value does not hide another; rules relating two variables run once both are valid.
 import { BlockList, isIP } from "node:net";
+import type { Config } from "./types";
 import { z } from "zod";
 import { intVariable } from "./fields";
 import type { Inputs } from "./inputs";
@@ -91,23 +92,25 @@ export function parseVariables<S extends Partial<Record<VariableName, z.ZodType>
   return out;
 }
 
-export interface Settings {
-  port: number;
-  shutdownTimeoutMs: number;
-  logLevel: (typeof LOG_LEVELS)[number];
-  keyPrefix: string;
-  lockTtlMs: number;
-  lockCleanupPatterns: string[];
-  wechatApiBase: string;
-  wecomApiBase: string;
-  upstreamTimeoutMs: number;
-  localCacheTtlMs: number;
-  tokenSafetyMarginSec: number;
-  classicRefreshAheadSec: number;
-  stableRefreshAheadSec: number;
-  forceRefreshPerDay: number;
-  forceRefreshMinIntervalSec: number;
-}
+/** The scalar settings: the Config fields read straight from one variable each. */
+export type Settings = Pick<
+  Config,
+  | "port"
+  | "shutdownTimeoutMs"
+  | "logLevel"
+  | "keyPrefix"
+  | "lockTtlMs"
+  | "lockCleanupPatterns"
+  | "wechatApiBase"
+  | "wecomApiBase"
+  | "upstreamTimeoutMs"
+  | "localCacheTtlMs"
+  | "tokenSafetyMarginSec"
+  | "classicRefreshAheadSec"
+  | "stableRefreshAheadSec"
+  | "forceRefreshPerDay"
+  | "forceRefreshMinIntervalSec"
+>;
 
 /** The settings, or undefined when any of them is invalid (the problems are in `inputs.problems`). */
 export function loadSettings(inputs: Inputs): Settings | undefined {
