@@ -665,6 +665,15 @@ report_redis() {
   fi
 }
 
+# log_hint LEVEL GREP-FLAGS REGEX MESSAGE FIX: one known pattern in the logs gives one line and its fix. Counts into
+# the caller's `hints`.
+log_hint() {
+  grep "$2" "$3" "$WORK/logs" || return 0
+  "$1" "$4"
+  fix "$5"
+  hints=$((hints + 1))
+}
+
 report_logs() {
   local name=$CONTAINER ip
   dk logs --tail "$LOG_LINES" "$name" >"$WORK/logs" 2>&1 || true
@@ -675,31 +684,18 @@ report_logs() {
     fix "微信公众平台 → 设置与开发 → 基本配置 → IP白名单: add $ip, wait a few minutes (docs/troubleshooting.md)"
     hints=$((hints + 1))
   fi
-  if grep -qE '\b45009\b|reach max api daily quota|api freq out of limit' "$WORK/logs"; then
-    bad "WeChat 45009: the daily quota of the token API is used up"
-    fix "find who else fetches tokens for this AppID; wait for the daily reset (docs/troubleshooting.md, 45009)"
-    hints=$((hints + 1))
-  fi
-  if grep -qE '\b(40001|42001)\b' "$WORK/logs"; then
-    warn "40001/42001 seen: a token was invalidated, often because another program fetches tokens for the same AppID"
-    fix "make every service ask the broker; see docs/troubleshooting.md (40001/42001)"
-    hints=$((hints + 1))
-  fi
-  if grep -qiE 'EACCES|permission denied|UnauthorizedAccessException' "$WORK/logs"; then
-    warn "permission errors in the logs"
-    fix "see Mounts and permissions above (chown 1001:1001 <host dir>)"
-    hints=$((hints + 1))
-  fi
-  if grep -qiE 'heap out of memory|OutOfMemory' "$WORK/logs"; then
-    warn "out-of-memory errors in the logs"
-    fix "raise the memory limit (mem_limit) or find the leak"
-    hints=$((hints + 1))
-  fi
-  if grep -qE 'EADDRINUSE|address already in use' "$WORK/logs"; then
-    warn "the port was already in use inside the container"
-    fix "check PORT and that only one server listens on it"
-    hints=$((hints + 1))
-  fi
+  log_hint bad -qE '\b45009\b|reach max api daily quota|api freq out of limit' \
+    "WeChat 45009: the daily quota of the token API is used up" \
+    "find who else fetches tokens for this AppID; wait for the daily reset (docs/troubleshooting.md, 45009)"
+  log_hint warn -qE '\b(40001|42001)\b' \
+    "40001/42001 seen: a token was invalidated, often because another program fetches tokens for the same AppID" \
+    "make every service ask the broker; see docs/troubleshooting.md (40001/42001)"
+  log_hint warn -qiE 'EACCES|permission denied|UnauthorizedAccessException' \
+    "permission errors in the logs" "see Mounts and permissions above (chown 1001:1001 <host dir>)"
+  log_hint warn -qiE 'heap out of memory|OutOfMemory' \
+    "out-of-memory errors in the logs" "raise the memory limit (mem_limit) or find the leak"
+  log_hint warn -qE 'EADDRINUSE|address already in use' \
+    "the port was already in use inside the container" "check PORT and that only one server listens on it"
   if grep -qiE 'ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|connection refused' "$WORK/logs"; then
     warn "connection errors in the logs (Redis, WeChat, the broker or DNS)"
     if ((IS_BROKER)); then
