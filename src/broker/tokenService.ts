@@ -339,7 +339,15 @@ export class TokenService {
         handle = await this.lock.tryAcquire(id, this.options.lockTtlMs);
       } catch (err) {
         this.events.lockAcquire("error");
-        throw this.storeError(err);
+        // Every caller of this replica that wants the account is joined to this one refresh: one failed lock
+        // command (typically a timeout while a burst of callers keeps the event loop busy) must not fail them all.
+        // Wait like a loser of the lock (the SET may even have succeeded) and look again; while Redis is really down,
+        // the store read at the top of the loop fails at once (the lock adapter also refuses at once while
+        // disconnected), so this adds no hang.
+        if (this.clock.now() >= deadline) throw this.storeError(err);
+        this.log.warn({ accountId: id, err: safeErr(err) }, "could not take the refresh lock; waiting and looking again");
+        await this.waitForChange(id, this.options.pollIntervalMs);
+        continue;
       }
       if (handle) {
         this.events.lockAcquire("acquired");

@@ -39,6 +39,12 @@ export interface RedisTokenStoreOptions {
 }
 
 const RESUBSCRIBE_DELAY_MS = 1000;
+/** How late a command-timeout timer must fire to count as "our event loop was blocked", not "Redis is slow". */
+const LATE_TIMER_MS = 50;
+
+function isCommandTimeout(err: unknown): boolean {
+  return err instanceof StoreError && err.cause instanceof Error && err.cause.message === "Command timed out";
+}
 
 export class RedisTokenStore implements TokenStore {
   readonly mode = "redis" as const;
@@ -78,7 +84,7 @@ export class RedisTokenStore implements TokenStore {
 
   async get(accountId: string): Promise<StoredToken | null> {
     const key = this.keys.account(accountId).token;
-    const h = await this.run("get", () => this.redis.hgetall(key));
+    const h = await this.read("get", () => this.redis.hgetall(key));
     const token = parseStoredToken(h);
     if (!token && h.accessToken !== undefined) {
       this.logger.warn({ accountId }, "stored token hash is malformed; treating it as absent");
@@ -125,7 +131,7 @@ export class RedisTokenStore implements TokenStore {
 
   async upstreamCalls(accountId: string, day: string): Promise<number> {
     const key = this.keys.account(accountId).calls(day);
-    return toCount(await this.run("upstreamCalls", () => this.redis.get(key)));
+    return toCount(await this.read("upstreamCalls", () => this.redis.get(key)));
   }
 
   async takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult> {
@@ -144,12 +150,12 @@ export class RedisTokenStore implements TokenStore {
 
   async forceBudgetUsed(accountId: string, day: string): Promise<number> {
     const key = this.keys.account(accountId).force(day);
-    return toCount(await this.run("forceBudgetUsed", () => this.redis.get(key)));
+    return toCount(await this.read("forceBudgetUsed", () => this.redis.get(key)));
   }
 
   async getStatus(accountId: string): Promise<AccountStatus> {
     const key = this.keys.account(accountId).status;
-    const raw = await this.run("getStatus", () => this.redis.get(key));
+    const raw = await this.read("getStatus", () => this.redis.get(key));
     if (raw === null) return defaultStatus();
     const status = parseStatus(raw);
     if (!status) {
@@ -193,6 +199,26 @@ export class RedisTokenStore implements TokenStore {
       return await fn();
     } catch (err) {
       throw toStoreError(op, err, connectionProblem(this.redis));
+    }
+  }
+
+  /**
+   * A read, asked once more when its command timeout fired late. ioredis times a command with a timer, and after the
+   * event loop was blocked (a burst of hundreds of requests at once) Node runs due timers before it reads the socket:
+   * the timeout fires although Redis's reply is already waiting. A timer that fires well past its time is the sign
+   * of that — against a frozen or slow Redis it fires on time — so the read is repeated once, which a loop that has
+   * caught up answers at once. Reads only: a write whose outcome is unknown is not repeated blindly.
+   */
+  private async read<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await this.run(op, fn);
+    } catch (err) {
+      const timeoutMs = this.redis.options.commandTimeout;
+      const late = timeoutMs !== undefined && performance.now() - started >= timeoutMs + LATE_TIMER_MS;
+      if (!late || !isCommandTimeout(err) || this.redis.status !== "ready") throw err;
+      this.logger.debug({ op, waitedMs: Math.round(performance.now() - started), timeoutMs }, "store read timed out late (event loop was busy); asking once more");
+      return this.run(op, fn);
     }
   }
 

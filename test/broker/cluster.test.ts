@@ -6,7 +6,7 @@ import { startRedis, type TestRedis } from "../helpers/redis";
 import { account, startBroker, type TestBroker } from "../helpers/brokers";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
-import { RedisRefreshLock } from "../../src/lock/redisLock";
+import { LockUnavailableError, RedisRefreshLock } from "../../src/lock/redisLock";
 import { createRedisClient } from "../../src/store/redisClient";
 import { UpstreamUnavailableError } from "../../src/broker/errors";
 import type { WeChatApi } from "../../src/wechat/types";
@@ -149,6 +149,26 @@ describe("a cluster of brokers sharing one Redis", () => {
       assert.equal(tokenCalls("wx_classic"), 2);
     } finally {
       await closeAll([a, b]);
+    }
+  });
+
+  test("when a lock command fails (a timeout under load), the callers joined to that refresh look again instead of failing", async () => {
+    const [a, b] = await cluster(2);
+    try {
+      // a's first lock attempt fails as a timed-out command does; the lock adapter is the real one otherwise.
+      const real = a!.lock.tryAcquire.bind(a!.lock);
+      let failures = 0;
+      a!.lock.tryAcquire = (id, ttlMs) => (failures++ === 0 ? Promise.reject(new LockUnavailableError("refresh lock unavailable (acquire): Command timed out")) : real(id, ttlMs));
+      const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a! : b!).service.getToken("gh_stable")));
+      const failed = results.filter((r) => r.status === "rejected");
+      assert.deepEqual(failed, [], "no caller failed");
+      const tokens = new Set(results.map((r) => (r as PromiseFulfilledResult<{ accessToken: string }>).value.accessToken));
+      assert.equal(tokens.size, 1);
+      assert.equal(sim.admin.checkToken([...tokens][0]!).valid, true);
+      assert.equal(tokenCalls("wx_stable"), 1);
+      assert.equal(a!.events.get("lock:error"), 1, "the failure happened");
+    } finally {
+      await closeAll([a!, b!]);
     }
   });
 

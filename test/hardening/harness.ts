@@ -11,6 +11,7 @@ import { loadConfig, type Config } from "../../src/config";
 import { startBroker, type Core } from "../../src/server";
 import { createLogger } from "../../src/logger";
 import { freePort } from "../helpers/ports";
+import { sleep, waitUntil } from "../helpers/wait";
 
 // ---- a broker as `serve` builds it, in this process ---------------------------------------------------------
 
@@ -178,19 +179,7 @@ export function metric(text: string, series: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `fn` until it returns true, or fails after `timeoutMs`. */
-export async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, waitUntil };
 
 // ---- a redis-server we control fully (TLS, SIGSTOP) ---------------------------------------------------------
 

@@ -8,6 +8,7 @@ import type { RunningSimulator } from "../../src/simulator/types";
 import { account } from "../helpers/brokers";
 import { startRedis, type TestRedis } from "../helpers/redis";
 import { assertError, documented, httpBroker, type HttpBroker } from "./support";
+import { waitUntil } from "../helpers/wait";
 
 const accounts = [account("gh_health", "wx_health", "health-secret-31"), account("gh_cold", "wx_cold", "cold-secret-32")];
 
@@ -16,15 +17,6 @@ before(async () => {
   sim = await startSimulator({ apps: [{ appId: "wx_health", secret: "health-secret-31" }, { appId: "wx_cold", secret: "cold-secret-32" }] });
 });
 after(() => sim.close());
-
-/** Polls until `probe` returns true; bounded, so a broken recovery fails the test instead of hanging it. */
-async function eventually(what: string, probe: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 void describe("with the embedded store", () => {
   let hb: HttpBroker;
@@ -102,7 +94,7 @@ void describe("with its own redis-server", () => {
   void test("when Redis stops: readiness and the summary are 503, liveness stays 200, and a token nobody cached is a 503 store_unavailable", async () => {
     await redis.stop();
     try {
-      await eventually("readiness reports 503", async () => (await request(hb.app).get("/api/health/ready")).status === 503);
+      await waitUntil("readiness reports 503", async () => (await request(hb.app).get("/api/health/ready")).status === 503);
       const ready = documented(await request(hb.app).get("/api/health/ready"));
       assert.equal(ready.body.status, "not_ready");
       assert.equal(ready.body.store.mode, "redis");
@@ -124,7 +116,7 @@ void describe("with its own redis-server", () => {
     } finally {
       await redis.start();
     }
-    await eventually("readiness recovers", async () => (await request(hb.app).get("/api/health/ready")).status === 200);
+    await waitUntil("readiness recovers", async () => (await request(hb.app).get("/api/health/ready")).status === 200);
     assert.equal(documented(await request(hb.app).get("/api/health/ready")).body.status, "ready");
   });
 });

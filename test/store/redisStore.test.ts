@@ -4,9 +4,12 @@ import { Writable } from "node:stream";
 import { startRedis, type TestRedis } from "../helpers/redis";
 import { createLogger } from "../../src/logger";
 import { StoreError, StoreUnavailableError } from "../../src/store/errors";
-import type { RedisTokenStore } from "../../src/store/redisStore";
+import { RedisTokenStore } from "../../src/store/redisStore";
+import { duplicateRedisClient } from "../../src/store/redisClient";
+import { silentLogger } from "../../src/logger";
 import { describeTokenStoreContract, freshAccount, sleep, token } from "./contract";
-import { SHORT_COMMAND_TIMEOUT_MS, openRedisStore, redisStoreBackend } from "./redisFixtures";
+import { SHORT_COMMAND_TIMEOUT_MS, openRedisStore, redisStoreBackend, testClient, waitReady } from "./redisFixtures";
+import { waitUntil } from "../helpers/wait";
 
 describeTokenStoreContract("RedisTokenStore", redisStoreBackend);
 
@@ -33,14 +36,6 @@ async function within<T>(ms: number, p: Promise<T>): Promise<{ elapsed: number; 
   const elapsed = Date.now() - started;
   assert.ok(elapsed < ms, `took ${elapsed} ms, expected under ${ms} ms`);
   return { elapsed, result: result as PromiseSettledResult<T> };
-}
-
-async function eventually(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await sleep(25);
-  }
 }
 
 async function retryUnavailable<T>(op: () => Promise<T>, ms = 5000): Promise<T> {
@@ -156,7 +151,7 @@ void describe("RedisTokenStore against a real redis-server", () => {
     a.onRefreshed((id, gen) => id === acct && heardA.push(gen));
     b.onRefreshed((id, gen) => id === acct && heardB.push(gen));
     await a.publishRefreshed(acct, 7);
-    await eventually("both stores heard the notice", () => heardA.length === 1 && heardB.length === 1);
+    await waitUntil("both stores heard the notice", () => heardA.length === 1 && heardB.length === 1);
     assert.deepEqual([heardA, heardB], [[7], [7]]);
   });
 
@@ -168,7 +163,7 @@ void describe("RedisTokenStore against a real redis-server", () => {
       server.cli("PUBLISH", "wtb:refreshed", bad);
     }
     server.cli("PUBLISH", "wtb:refreshed", '{"accountId":"good_one","gen":3}');
-    await eventually("the good notice arrived", () => heard.length > 0);
+    await waitUntil("the good notice arrived", () => heard.length > 0);
     await sleep(50);
     assert.deepEqual(heard, [["good_one", 3]]);
   });
@@ -211,12 +206,12 @@ void describe("RedisTokenStore against a real redis-server", () => {
     const before = Number(server.cli("INFO", "clients").match(/connected_clients:(\d+)/)?.[1]);
     const store = openRedisStore(server);
     await store.subscribed();
-    await eventually("two more clients", () => Number(server.cli("INFO", "clients").match(/connected_clients:(\d+)/)?.[1]) === before + 2);
+    await waitUntil("two more clients", () => Number(server.cli("INFO", "clients").match(/connected_clients:(\d+)/)?.[1]) === before + 2);
     await store.close();
     await store.close();
     assert.equal(store.isReady(), false);
     await assert.rejects(store.get(freshAccount()), StoreError);
-    await eventually("connections closed", () => Number(server.cli("INFO", "clients").match(/connected_clients:(\d+)/)?.[1]) === before);
+    await waitUntil("connections closed", () => Number(server.cli("INFO", "clients").match(/connected_clients:(\d+)/)?.[1]) === before);
   });
 });
 
@@ -232,7 +227,7 @@ void describe("RedisTokenStore when redis-server goes away", () => {
       assert.equal(a.isReady(), true);
 
       await server.stop();
-      await eventually("the store notices", () => !a.isReady());
+      await waitUntil("the store notices", () => !a.isReady());
       const bound = SHORT_COMMAND_TIMEOUT_MS + 1500; // not ioredis 6's ~73 s default
       const ops: Array<[string, () => Promise<unknown>]> = [
         ["get", () => a.get(acct)],
@@ -251,7 +246,7 @@ void describe("RedisTokenStore when redis-server goes away", () => {
       }
 
       await server.start();
-      await eventually("the store is ready again", () => a.isReady(), 5000);
+      await waitUntil("the store is ready again", () => a.isReady(), 5000);
       // The restarted server has no data and no cached scripts: the EVALSHA → EVAL fallback must kick in.
       // (Retried while it reports unavailable: on a loaded machine a 300 ms command timeout can fire spuriously.)
       assert.equal(await retryUnavailable(() => a.get(acct)), null);
@@ -262,7 +257,7 @@ void describe("RedisTokenStore when redis-server goes away", () => {
       // ioredis re-subscribes after the reconnect: notices flow again between the two stores.
       const heard: number[] = [];
       b.onRefreshed((id, gen) => id === acct && heard.push(gen));
-      await eventually("notices flow again", async () => {
+      await waitUntil("notices flow again", async () => {
         await a.publishRefreshed(acct, 3);
         await sleep(50);
         return heard.length > 0;
@@ -288,11 +283,84 @@ void describe("RedisTokenStore when redis-server goes away", () => {
       const heard: number[] = [];
       late.onRefreshed((id, gen) => id === acct && heard.push(gen));
       await publisher.publishRefreshed(acct, 11);
-      await eventually("the late store heard it", () => heard.length === 1);
+      await waitUntil("the late store heard it", () => heard.length === 1);
     } finally {
       await late.close();
       await publisher?.close();
       await server.close();
+    }
+  });
+});
+
+void describe("RedisTokenStore when a read's command timeout fires", () => {
+  let server: TestRedis;
+  before(async () => {
+    server = await startRedis();
+  });
+  after(() => server.close());
+
+  /** Blocks this process's event loop, as a burst of hundreds of requests at once does. */
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+
+  const open = async () => {
+    const client = testClient(server, silentLogger(), SHORT_COMMAND_TIMEOUT_MS);
+    const store = new RedisTokenStore({ redis: client, subscriber: duplicateRedisClient(client, silentLogger()), keyPrefix: "late:", logger: silentLogger() });
+    await waitReady(client);
+    return { client, store };
+  };
+
+  void it("a read whose timeout fired late because this process was busy is asked once more and answers", async () => {
+    const { client, store } = await open();
+    try {
+      const acct = freshAccount();
+      const t = token(1);
+      assert.equal(await store.write(acct, t), "written");
+
+      // Whether ioredis's timer or the reply is seen first after the loop was blocked depends on the loop phase the
+      // read was issued in, so each is tried several times, each time from a fresh reply (the poll phase).
+      const attempt = async <T>(op: () => Promise<T>): Promise<string> => {
+        await client.ping();
+        const p = op();
+        busy(SHORT_COMMAND_TIMEOUT_MS * 2);
+        return p.then(
+          () => "ok",
+          (err: Error) => err.message,
+        );
+      };
+      const raw: string[] = [];
+      const viaStore: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        raw.push(await attempt(() => client.hgetall(store.keys.account(acct).token)));
+        viaStore.push(await attempt(() => store.get(acct).then((got) => assert.deepEqual(got, t))));
+        viaStore.push(await attempt(() => store.getStatus(acct).then((st) => assert.equal(st.failures, 0))));
+      }
+      // The control: straight through ioredis, the same reads are failed by their own timer although Redis answered.
+      assert.ok(raw.includes("Command timed out"), `raw reads: ${raw.join(", ")}`);
+      assert.deepEqual(viaStore, Array(8).fill("ok"));
+    } finally {
+      await store.close();
+    }
+  });
+
+  void it("a read against a Redis that does not answer fails after one command timeout, not two", async () => {
+    const { client, store } = await open();
+    const pauser = testClient(server);
+    try {
+      await waitReady(pauser);
+      const acct = freshAccount();
+      await pauser.call("CLIENT", "PAUSE", String(SHORT_COMMAND_TIMEOUT_MS * 4), "ALL");
+      const { elapsed, result } = await within(SHORT_COMMAND_TIMEOUT_MS * 2, store.get(acct));
+      assert.equal(result.status, "rejected");
+      assert.ok(result.status === "rejected" && result.reason instanceof StoreUnavailableError, String(result.status === "rejected" ? result.reason : ""));
+      assert.ok(elapsed >= SHORT_COMMAND_TIMEOUT_MS - 20, `failed after ${elapsed} ms: by the command timeout`);
+      assert.equal(client.status, "ready", "the connection itself stayed up");
+    } finally {
+      await pauser.call("CLIENT", "UNPAUSE").catch(() => undefined);
+      pauser.disconnect();
+      await store.close();
     }
   });
 });
