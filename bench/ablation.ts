@@ -1,8 +1,7 @@
-// On demand: what each part of the broker's HTTP stack costs on the hot path, and what the proposed changes
-// (bench/proposals/) gain. Every variant is the real broker code in its own process (bench/servers/broker-variant.ts)
-// with one part left out or replaced; the real `serve` and the minimal express app are measured alongside. Variants
-// are loaded in turn, round after round, so drifting background load spreads over all of them; the table shows the
-// median of the rounds.
+// On demand: what each part of the broker's HTTP stack costs on the hot path. Every variant is the real broker code in
+// its own process (bench/servers/broker-variant.ts) with one part left out; the real `serve` and the minimal express
+// app (the yardstick) are measured alongside. Variants are loaded in turn, round after round, so drifting background
+// load spreads over all of them; the table shows the median of the rounds.
 import { startHotBroker, TOKEN_PATH } from "./hotPath";
 import { AUTH_HEADERS, benchAccount, brokerEnv } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
@@ -11,13 +10,10 @@ import { spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
 
 const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
-  { name: "variant: as served", flags: "", what: "createApp wired as src/server.ts does (checks the harness: ≈ broker)" },
-  { name: "variant: no request logging", flags: "no-request-log", what: "pino-http replaced by a pass-through" },
-  { name: "variant: lean request logging", flags: "lean-request-log", what: "pino-http replaced by bench/proposals/requestLog.ts" },
-  { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "Metrics.httpMiddleware() left out" },
+  { name: "variant: as served", flags: "", what: "withFastToken in front of createApp, wired as src/server.ts does (checks the harness: ≈ broker)" },
+  { name: "variant: no fast path", flags: "no-fast-path", what: "the express app alone (no withFastToken): every hit goes through express" },
+  { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "Metrics.httpMiddleware() left out; the fast path's observeHttp a no-op" },
   { name: "variant: no API-key auth", flags: "no-auth", what: "keys not required (SHA-256 + timingSafeEqual skipped)" },
-  { name: "variant: lean logging, token routes first", flags: "token-first", what: "lean request logging, and the token routes mounted before the health routes" },
-  { name: "variant: fast path", flags: "fast-path,lean-request-log", what: "bench/proposals/fastToken.ts answers cached, authorised GETs before express; lean request logging for the rest" },
 ];
 
 function median(values: number[]): number {

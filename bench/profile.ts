@@ -2,7 +2,7 @@
 // where its CPU time went during the measured window only (start-up and warm-up excluded). The raw profile is kept
 // in bench/results/hot-broker.cpuprofile (open it in Chrome DevTools → Performance, or VS Code).
 // BENCH_PROFILE_VARIANT=<flags> profiles bench/servers/broker-variant.ts with those flags instead of `serve` (e.g.
-// "fast-path,lean-request-log", to see what is left after the proposals).
+// "no-fast-path", to see where a hit's time goes when it goes through express).
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startHotBroker, TOKEN_PATH } from "./hotPath";

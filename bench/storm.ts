@@ -166,8 +166,8 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
     redis = await startRedis();
     sim = await startSimulator({ apps: [simApp(STABLE, { latencyMs }), simApp(CLASSIC, { latencyMs })] });
     const env = brokerEnv({ redisUrl: redis.url, sim, accounts: [STABLE, CLASSIC], workDir: rt.workDir, name: "storm" });
-    // BENCH_STORM_VARIANT=<flags>: the brokers are bench/servers/broker-variant.ts with those flags (to measure a
-    // proposal), not `serve`.
+    // BENCH_STORM_VARIANT=<flags>: the brokers are bench/servers/broker-variant.ts with those flags (to see what one
+    // part of the HTTP stack does to a storm), not `serve`.
     const variant = process.env.BENCH_STORM_VARIANT;
     brokers = await Promise.all(
       Array.from({ length: brokerCount }, (_, i) =>

@@ -10,6 +10,7 @@ import type { Logger } from "./logger";
 import { TokenService } from "./broker/tokenService";
 import { RefreshScheduler } from "./broker/scheduler";
 import { createApp } from "./http/app";
+import { withFastToken } from "./http/fastToken";
 import { Authenticator } from "./http/auth";
 import { Metrics } from "./ops/metrics";
 import { metricsRoutes } from "./ops/metricsRoute";
@@ -128,9 +129,10 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by default): sweep
   // every second so a slow-loris client is cut off near the timeout, not up to 30 s later.
   const sweep = { connectionsCheckingInterval: 1_000 };
+  const listener = withFastToken(app, { service: core.service, auth, metrics: core.metrics, logger });
   const server: Server = config.tls
-    ? createHttpsServer({ ...("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }), ...sweep }, app)
-    : createHttpServer(sweep, app);
+    ? createHttpsServer({ ...("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }), ...sweep }, listener)
+    : createHttpServer(sweep, listener);
   // Requests Node's own parser rejects (bad bytes in the path, oversized headers) never reach express: answer
   // them in the documented error shape instead of Node's bare "400 Bad Request".
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {

@@ -58,8 +58,8 @@ function moduleOf(url: string): string {
 function compactPath(path: string): string {
   const m = /\/bench\/results\/run-\d+\/build\/dist\/(.*)$/.exec(path);
   if (m) return `src/${m[1]!.replace(/\.js$/, "")}`;
-  const b = /\/bench\/results\/run-\d+\/build\/(servers|proposals)\/(.*)$/.exec(path);
-  if (b) return `bench/${b[1]}/${b[2]!.replace(/\.js$/, "")}`;
+  const b = /\/bench\/results\/run-\d+\/build\/servers\/(.*)$/.exec(path);
+  if (b) return `bench/servers/${b[1]!.replace(/\.js$/, "")}`;
   return relative(ROOT, path) || path;
 }
 

@@ -2,7 +2,7 @@
 // project's build config into a private directory under bench/results/ (git-ignored), so dist/ — which the bin
 // prefers, and which other people's tests would then run — is never created or touched.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import ts from "typescript";
 import { freePort } from "../../test/helpers/ports";
@@ -46,17 +46,14 @@ export function prepareRuntime(kind: "compiled" | "source"): Runtime {
   // Same shape as bin/wechat-token-broker.js when dist/ exists. Modules resolve from the repository's node_modules.
   const script = join(buildDir, "launch.js");
   writeFileSync(script, `"use strict";\nrequire("./dist/cli/main.js").main(process.argv);\n`);
-  // The comparison servers (and the proposals the ablation server loads) get the same treatment: plain CommonJS
-  // produced by the TypeScript compiler, laid out as in bench/ so their relative imports resolve.
+  // The comparison servers get the same treatment: plain CommonJS produced by the TypeScript compiler, laid out as in
+  // bench/ so their relative imports resolve.
   const transpile = (from: string, to: string) => {
     const out = ts.transpileModule(readFileSync(from, "utf8"), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
     writeFileSync(to, out.outputText);
   };
-  for (const dir of ["servers", "proposals"]) mkdirSync(join(buildDir, dir), { recursive: true });
+  mkdirSync(join(buildDir, "servers"), { recursive: true });
   for (const name of SERVERS) transpile(serverSource(name), join(buildDir, "servers", `${name}.js`));
-  for (const name of readdirSync(join(ROOT, "bench", "proposals")).filter((f) => f.endsWith(".ts"))) {
-    transpile(join(ROOT, "bench", "proposals", name), join(buildDir, "proposals", name.replace(/\.ts$/, ".js")));
-  }
   console.error(`bench: compiled src/ into ${buildDir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { kind, script, workDir, cleanup: cleanupWork, srcDir: join(buildDir, "dist"), serverArgs: (name) => [join(buildDir, "servers", `${name}.js`)] };
 }

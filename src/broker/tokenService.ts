@@ -162,15 +162,26 @@ export class TokenService {
 
   // ---- read path -------------------------------------------------------------------------------------------
 
+  /**
+   * The hot path: the token from this replica's memory when it is fresh enough to serve (no Redis, nothing
+   * allocated beyond the view), else undefined. Never waits, never refreshes; getToken starts with it, and the HTTP
+   * fast path (src/http/fastToken.ts) asks it directly.
+   */
+  cachedToken(accountId: string): TokenView | undefined {
+    const cached = this.local.get(accountId);
+    if (cached === undefined) return undefined;
+    const now = this.clock.now();
+    if (now - cached.cachedAt >= this.options.localCacheTtlMs || !servable(cached.token, now, this.options)) return undefined;
+    this.events.tokenRequest(accountId, "hit");
+    return this.view(accountId, cached.token, now);
+  }
+
   async getToken(accountId: string): Promise<TokenView> {
     const account = this.account(accountId);
+    const hit = this.cachedToken(accountId);
+    if (hit !== undefined) return hit;
     const now = this.clock.now();
     const cached = this.local.get(accountId);
-    // The hot path: no Redis, no allocation beyond the view.
-    if (cached && now - cached.cachedAt < this.options.localCacheTtlMs && servable(cached.token, now, this.options)) {
-      this.events.tokenRequest(accountId, "hit");
-      return this.view(accountId, cached.token, now);
-    }
 
     // Store known to be down: serve the copy we have at once instead of waiting out a command timeout per request.
     if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);

@@ -26,6 +26,8 @@ export interface AuthEvents {
   authFailure(reason: "missing" | "malformed" | "invalid" | "forbidden"): void;
 }
 
+const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+
 export class Authenticator {
   constructor(
     private readonly keys: ApiKeyEntry[],
@@ -40,21 +42,38 @@ export class Authenticator {
       this.events.authFailure("missing");
       throw new HttpError(401, "unauthorized", "An API key is required.", "Send it as `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
     }
-    const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
+    const m = BEARER.exec(header);
     if (!m) {
       this.events.authFailure("malformed");
       throw new HttpError(401, "unauthorized", "The Authorization header is malformed.", "Send `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
     }
-    const digest = createHash("sha256").update(m[1]!, "utf8").digest();
-    let found: ApiKeyEntry | undefined;
-    for (const k of this.keys) {
-      if (timingSafeEqual(digest, k.keySha256) && !found) found = k;
-    }
+    const found = this.find(m[1]!);
     if (!found) {
       this.events.authFailure("invalid");
       throw new HttpError(401, "unauthorized", "The API key is not valid.", "Check the key; revoked keys are removed from API_KEYS / API_KEYS_FILE.", { "WWW-Authenticate": "Bearer" });
     }
     return { name: found.name, role: found.role, accounts: found.accounts };
+  }
+
+  /**
+   * Whether this Authorization header may read the account, counting and throwing nothing: the HTTP fast path
+   * (fastToken.ts) asks, and leaves every refusal to the regular route, which counts and answers it.
+   */
+  allows(header: string | undefined, accountId: string): boolean {
+    if (!this.required) return true;
+    const m = header === undefined ? null : BEARER.exec(header);
+    const found = m === null ? undefined : this.find(m[1]!);
+    return found !== undefined && (found.accounts === "*" || found.accounts.includes(accountId));
+  }
+
+  /** The entry whose key this is: every entry compared, in constant time, without an early exit. */
+  private find(key: string): ApiKeyEntry | undefined {
+    const digest = createHash("sha256").update(key, "utf8").digest();
+    let found: ApiKeyEntry | undefined;
+    for (const k of this.keys) {
+      if (timingSafeEqual(digest, k.keySha256) && !found) found = k;
+    }
+    return found;
   }
 
   authorize(p: Principal, need: { role?: Role; accountId?: string }): void {

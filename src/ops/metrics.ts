@@ -91,24 +91,27 @@ export class Metrics implements BrokerEvents, AuthEvents {
     this.authFailures.inc({ reason });
   }
 
-  /** Counts and times every HTTP request by its route template (never the raw URL: unbounded). The label sets are
-   * few (methods × route templates × status codes), so each series is looked up once and kept: no label objects
-   * or label hashing per request on the hot path. */
+  /** Counts and times one answered HTTP request by its route template (never the raw URL: unbounded; "unmatched"
+   * when no route took it). The label sets are few (methods × route templates × status codes), so each series is
+   * looked up once and kept: no label objects or label hashing per request on the hot path. */
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let s = this.httpSeries.get(key);
+    if (s === undefined) {
+      s = { count: this.httpRequests.labels(method, route, String(status)), time: this.httpDuration.labels(method, route) };
+      this.httpSeries.set(key, s);
+    }
+    s.count.inc();
+    s.time.observe(seconds);
+  }
+  private readonly httpSeries = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+
   httpMiddleware(): RequestHandler {
-    const series = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
     return (req, res, next) => {
       const start = performance.now();
       res.once("finish", () => {
         const template = (req.route as { path?: string } | undefined)?.path;
-        const route = typeof template === "string" ? template : "unmatched";
-        const key = `${req.method} ${res.statusCode} ${route}`;
-        let s = series.get(key);
-        if (s === undefined) {
-          s = { count: this.httpRequests.labels(req.method, route, String(res.statusCode)), time: this.httpDuration.labels(req.method, route) };
-          series.set(key, s);
-        }
-        s.count.inc();
-        s.time.observe((performance.now() - start) / 1000);
+        this.observeHttp(req.method, typeof template === "string" ? template : "unmatched", res.statusCode, (performance.now() - start) / 1000);
       });
       next();
     };

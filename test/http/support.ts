@@ -1,15 +1,18 @@
 // Wiring for the HTTP tests: a real broker (embedded store or its own Redis connections) behind the real express
-// app, talking to the simulator over HTTP. Every helper that sends a request checks the answer against openapi.yaml.
+// app and the token fast path in front of it, wired as src/server.ts wires them, talking to the simulator over HTTP. Every helper that sends a request checks the answer against openapi.yaml.
 import assert from "node:assert/strict";
+import type { RequestListener } from "node:http";
 import type { Express } from "express";
 import request from "supertest";
 import { createApp } from "../../src/http/app";
+import { withFastToken } from "../../src/http/fastToken";
 import { Authenticator, type ApiKeyEntry, type Role } from "../../src/http/auth";
 import { Metrics } from "../../src/ops/metrics";
 import { metricsRoutes } from "../../src/ops/metricsRoute";
 import { syncRoutes } from "../../src/http/routes/sync";
 import { sha256 } from "../../src/config";
 import type { Account } from "../../src/accounts";
+import type { Logger } from "../../src/logger";
 import { captureLogger, startBroker, type BrokerOptions, type TestBroker } from "../helpers/brokers";
 import { assertDocumented, assertSchema } from "../helpers/openapi";
 
@@ -21,9 +24,17 @@ export interface TestKey {
 }
 
 export interface HttpBroker {
-  app: Express;
+  /** What the server listens with: the fast path, then the express app. */
+  app: RequestListener;
+  /** The express app alone (what the fast path hands everything else to). */
+  express: Express;
+  auth: Authenticator;
   broker: TestBroker;
+  /** The broker's Redis key prefix (fresh per broker). */
+  keyPrefix: string;
   metrics: Metrics;
+  /** The broker's and the HTTP layer's logger (level debug), writing to `logs`. */
+  logger: Logger;
   /** Log lines of the broker and its HTTP layer (level debug). */
   logs: string[];
   close(): Promise<void>;
@@ -44,11 +55,12 @@ export async function httpBroker(o: {
   broker?: Partial<BrokerOptions>;
 }): Promise<HttpBroker> {
   const { logger, lines } = captureLogger("debug");
+  const keyPrefix = freshPrefix("b");
   const broker = await startBroker({
     accounts: o.accounts,
     wechatApiBase: o.wechatApiBase,
     redisUrl: o.redisUrl,
-    keyPrefix: freshPrefix("b"),
+    keyPrefix,
     logger,
     ...o.broker,
   });
@@ -64,7 +76,8 @@ export async function httpBroker(o: {
     before: [metrics.httpMiddleware()],
     extraRouters: [syncRoutes(broker.service, auth), metricsRoutes(metrics)],
   });
-  return { app, broker, metrics, logs: lines, close: () => broker.close() };
+  const listener = withFastToken(app, { service: broker.service, auth, metrics, logger });
+  return { app: listener, express: app, auth, broker, keyPrefix, metrics, logger, logs: lines, close: () => broker.close() };
 }
 
 /** Sends nothing itself: validates an answer against openapi.yaml and returns it, for chaining. */

@@ -12,6 +12,7 @@ import type { LockInspector, CleanupResult } from "../../ops/locks";
 import { renderCleanupText, renderLockListingText } from "../../ops/locksText";
 import type { Authenticator } from "../auth";
 import { jsonBody, optionalBoolean, parseJson } from "../params";
+import { logFor } from "../requestLog";
 import { queryBoolean, responseFormat, type ResponseFormat } from "./diagnosis";
 
 export interface LockRouteDeps {
@@ -47,7 +48,7 @@ export function lockRoutes(d: LockRouteDeps): Router {
       const result = await d.locks.cleanup({ dryRun: fromBody ?? fromQuery ?? false });
       if (!result.dryRun && result.removed.length > 0) {
         // An audit line: who removed which keys.
-        req.log?.warn({ by: who.name, removed: result.removed }, "stuck locks removed");
+        logFor(req).warn({ by: who.name, removed: result.removed }, "stuck locks removed");
       }
       send(res, format, result);
     };

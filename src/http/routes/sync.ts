@@ -4,6 +4,7 @@ import { Router, type Request, type Response } from "express";
 import type { SyncResult, TokenService } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
 import { accountIdFrom, authenticated, jsonBody, optionalBoolean, parseJson, principalOf } from "../params";
+import { logFor } from "../requestLog";
 
 export function syncJson(r: SyncResult) {
   return {
@@ -24,7 +25,7 @@ export function syncRoutes(service: TokenService, auth: Authenticator): Router {
     const force = optionalBoolean(body, "force") ?? false;
     auth.authorize(who, { accountId, role: force ? "admin" : undefined });
     const result = await service.sync(accountId, { force });
-    req.log?.info({ accountId, force, refreshed: result.refreshed, principal: who.name }, "sync");
+    logFor(req).info({ accountId, force, refreshed: result.refreshed, principal: who.name }, "sync");
     res.set("Cache-Control", "no-store").json(syncJson(result));
   }
 

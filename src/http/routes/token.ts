@@ -4,6 +4,10 @@ import type { TokenService, TokenView } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
 import { HttpError } from "../errors";
 import { accountIdFrom, authenticated, jsonBody, parseJson, principalOf } from "../params";
+import { logFor } from "../requestLog";
+
+/** The token route; the HTTP fast path (fastToken.ts) answers its cached hits and counts them under this template. */
+export const TOKEN_ROUTE = "/api/accounts/:accountId/token";
 
 export function tokenJson(v: TokenView) {
   return {
@@ -26,7 +30,7 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
   }
 
   const authn = authenticated(auth);
-  r.get("/api/accounts/:accountId/token", authn, (req, res) => sendToken(res, accountIdFrom(req.params.accountId, "accountId")));
+  r.get(TOKEN_ROUTE, authn, (req, res) => sendToken(res, accountIdFrom(req.params.accountId, "accountId")));
   r.get("/api/token", authn, (req, res) => sendToken(res, accountIdFrom(req.query.accountId, "The query parameter accountId")));
 
   r.post("/api/accounts/:accountId/token/invalidate", authn, parseJson, async (req, res) => {
@@ -41,7 +45,7 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
     if (errcode !== undefined && (typeof errcode !== "number" || !Number.isInteger(errcode))) {
       throw new HttpError(400, "invalid_field", '"errcode" must be an integer (the errcode WeChat answered).');
     }
-    req.log?.info({ accountId, errcode }, "caller reported a token as rejected");
+    logFor(req).info({ accountId, errcode }, "caller reported a token as rejected");
     const view = await service.invalidate(accountId, accessToken);
     res.set("Cache-Control", "no-store").json(tokenJson(view));
   });

@@ -1,0 +1,173 @@
+// The token fast path (src/http/fastToken.ts): cached, authorised GETs are answered before express exactly as the
+// express route answers them; everything else reaches express untouched. The express app is wrapped in a counter, so
+// each test sees which of the two answered.
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { RequestListener } from "node:http";
+import request from "supertest";
+import { withFastToken } from "../../src/http/fastToken";
+import { startSimulator } from "../../src/simulator/server";
+import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import { account, captureLogger, startBroker } from "../helpers/brokers";
+import { startRedis, type TestRedis } from "../helpers/redis";
+import { waitUntil } from "../helpers/wait";
+import { documented, httpBroker, type HttpBroker } from "./support";
+
+const APP_A: SimAppConfig = { appId: "wx_fast_a", secret: "fast-a-secret-61f", tokenLifetimeSec: 7200 };
+const APP_B: SimAppConfig = { appId: "wx_fast_b", secret: "fast-b-secret-0d2", tokenLifetimeSec: 7200 };
+const accounts = [account("gh_fast_a", APP_A.appId, APP_A.secret, "stable"), account("gh_fast_b", APP_B.appId, APP_B.secret, "classic")];
+const ADMIN = { name: "ops", key: "fast-admin-key-7c1e", role: "admin" as const, accounts: "*" as const };
+const ONLY_B = { name: "svc-b", key: "fast-b-only-key-92aa", role: "client" as const, accounts: ["gh_fast_b"] };
+const bearer = (k: { key: string }) => `Bearer ${k.key}`;
+
+let redis: TestRedis;
+let sim: RunningSimulator;
+
+before(async () => {
+  redis = await startRedis();
+  sim = await startSimulator({ apps: [APP_A, APP_B] });
+});
+after(async () => {
+  await sim.close();
+  await redis.close();
+});
+
+void describe("the token fast path", () => {
+  let hb: HttpBroker;
+  /** Requests that reached the express app. */
+  let toExpress: number;
+  let listener: RequestListener;
+
+  beforeEach(async () => {
+    sim.admin.setApp(APP_A);
+    sim.admin.setApp(APP_B);
+    hb = await httpBroker({ accounts, wechatApiBase: sim.url, redisUrl: redis.url, keys: [ADMIN, ONLY_B] });
+    toExpress = 0;
+    listener = withFastToken(
+      (req, res) => {
+        toExpress++;
+        hb.express(req, res);
+      },
+      { service: hb.broker.service, auth: hb.auth, metrics: hb.metrics, logger: hb.logger },
+    );
+  });
+  afterEach(() => hb.close());
+
+  const get = (path: string, key: { key: string } | null = ADMIN) => {
+    const r = request(listener).get(path);
+    return key === null ? r : r.set("Authorization", bearer(key));
+  };
+
+  void test("a cached token is answered without express, with the express route's status, headers and body", async () => {
+    const viaExpress = documented(await get("/api/accounts/gh_fast_a/token"));
+    assert.equal(toExpress, 1, "the first request has no cached token: express answers it");
+    const viaFast = documented(await get("/api/accounts/gh_fast_a/token"));
+    assert.equal(toExpress, 1, "the second is answered by the fast path");
+
+    assert.equal(viaFast.status, 200);
+    for (const h of ["content-type", "cache-control"]) assert.equal(viaFast.headers[h], viaExpress.headers[h], h);
+    assert.equal(viaFast.headers["content-length"], String(Buffer.byteLength(viaFast.text)));
+    const a = viaExpress.body as Record<string, unknown>;
+    const b = viaFast.body as Record<string, unknown>;
+    assert.deepEqual(Object.keys(b), Object.keys(a), "same fields in the same order");
+    // expiresIn is whole seconds from now, and expiresAt is now + expiresIn: both move with the clock.
+    assert.deepEqual({ ...b, expiresIn: 0, expiresAt: "" }, { ...a, expiresIn: 0, expiresAt: "" });
+    assert.ok(Math.abs(Number(b.expiresIn) - Number(a.expiresIn)) <= 1, "expiresIn counts down from the same expiry");
+    assert.ok(Math.abs(Date.parse(String(b.expiresAt)) - Date.parse(String(a.expiresAt))) <= 1000, "the same expiresAt, to the second");
+    assert.equal(sim.admin.checkToken(String(b.accessToken)).valid, true, "WeChat accepts the token served");
+  });
+
+  void test("the caller's X-Request-Id is echoed and a bad one replaced, as express does", async () => {
+    await get("/api/accounts/gh_fast_a/token");
+    const echoed = await get("/api/accounts/gh_fast_a/token").set("X-Request-Id", "caller-7.x:y");
+    const replaced = await get("/api/accounts/gh_fast_a/token").set("X-Request-Id", "no spaces allowed");
+    assert.equal(toExpress, 1);
+    assert.equal(echoed.headers["x-request-id"], "caller-7.x:y");
+    assert.match(replaced.headers["x-request-id"] ?? "", /^[0-9a-f-]{36}$/);
+  });
+
+  void test("refusals and every request it does not recognise go to express untouched, which answers them as before", async () => {
+    await get("/api/accounts/gh_fast_a/token");
+    await get("/api/accounts/gh_fast_b/token");
+    const cases: Array<[string, () => request.Test, number]> = [
+      ["no key", () => get("/api/accounts/gh_fast_a/token", null), 401],
+      ["a wrong key", () => get("/api/accounts/gh_fast_a/token", { key: "not-a-key" }), 401],
+      ["a malformed header", () => request(listener).get("/api/accounts/gh_fast_a/token").set("Authorization", "Basic abc"), 401],
+      ["a key not allowed for the account", () => get("/api/accounts/gh_fast_a/token", ONLY_B), 403],
+      ["an unknown account", () => get("/api/accounts/gh_nobody/token"), 404],
+      ["a query string", () => get("/api/accounts/gh_fast_a/token?x=1"), 200],
+      ["an encoded path", () => get("/api/accounts/gh%5Ffast%5Fa/token"), 200],
+      ["HEAD", () => request(listener).head("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)), 200],
+      ["the query form", () => get("/api/token?accountId=gh_fast_a"), 200],
+    ];
+    for (const [what, send, status] of cases) {
+      const before = toExpress;
+      const res = documented(await send());
+      assert.equal(res.status, status, what);
+      assert.equal(toExpress, before + 1, `${what}: answered by express`);
+    }
+    const allowed = documented(await get("/api/accounts/gh_fast_b/token", ONLY_B));
+    assert.equal(allowed.status, 200);
+    assert.equal(toExpress, 1 + 1 + cases.length, "a key allowed for the account takes the fast path");
+    const failures = await hb.metrics.text();
+    assert.match(failures, /wtb_auth_failures_total\{reason="invalid"\} 1\n/, "a refusal is counted once, by express");
+  });
+
+  void test("a token another replica replaced is not answered from memory: express reads the new one from the store", async () => {
+    // A classic account: WeChat answers an invalidation with a new token.
+    const first = documented(await get("/api/accounts/gh_fast_b/token")).body as { accessToken: string };
+    assert.equal(documented(await get("/api/accounts/gh_fast_b/token")).status, 200);
+    assert.equal(toExpress, 1);
+    // Another replica's refresh reaches this one as a "refreshed" notice carrying a newer generation: the local copy
+    // is dropped, so the next request must read the store through express, not serve the old token from memory.
+    sim.admin.setApp(APP_B);
+    const other = await startBroker({ accounts, wechatApiBase: sim.url, redisUrl: redis.url, keyPrefix: hb.keyPrefix });
+    try {
+      const replaced = await other.service.invalidate("gh_fast_b", first.accessToken);
+      await waitUntil("the notice dropped the local copy", () => hb.broker.service.cachedToken("gh_fast_b") === undefined);
+      const afterwards = documented(await get("/api/accounts/gh_fast_b/token")).body as { accessToken: string };
+      assert.equal(toExpress, 2, "answered by express after the notice");
+      assert.equal(afterwards.accessToken, replaced.accessToken, "the other replica's token, read from the store");
+      assert.equal(sim.admin.checkToken(afterwards.accessToken).valid, true);
+      documented(await get("/api/accounts/gh_fast_b/token"));
+      assert.equal(toExpress, 2, "and then from memory again");
+    } finally {
+      await other.close();
+    }
+  });
+
+  void test("fast answers are counted as express would count them: under the route template and as token hits", async () => {
+    for (let i = 0; i < 5; i++) documented(await get("/api/accounts/gh_fast_a/token"));
+    assert.equal(toExpress, 1);
+    const text = await hb.metrics.text();
+    assert.match(text, /wtb_http_requests_total\{method="GET",route="\/api\/accounts\/:accountId\/token",status_code="200"\} 5\n/);
+    assert.match(text, /wtb_http_request_duration_seconds_count\{method="GET",route="\/api\/accounts\/:accountId\/token"\} 5\n/);
+    assert.equal(hb.broker.events.get("token:hit"), 4, "4 answered from memory");
+    assert.equal(hb.broker.events.get("token:miss"), 1, "the first waited for WeChat");
+  });
+
+  void test("at debug level a fast answer logs the request line express logs; at info level it logs nothing", async () => {
+    documented(await get("/api/accounts/gh_fast_a/token?via=express").set("X-Request-Id", "req-express"));
+    documented(await get("/api/accounts/gh_fast_a/token").set("X-Request-Id", "req-fast"));
+    const line = (id: string) => {
+      const found = hb.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => (l.req as { id?: string } | undefined)?.id === id);
+      assert.equal(found.length, 1, `one line for ${id}: ${JSON.stringify(found)}`);
+      return found[0]!;
+    };
+    const viaExpress = line("req-express");
+    const viaFast = line("req-fast");
+    assert.deepEqual(viaFast.req, { id: "req-fast", method: "GET", path: "/api/accounts/gh_fast_a/token" });
+    assert.deepEqual(viaExpress.req, { id: "req-express", method: "GET", path: "/api/accounts/gh_fast_a/token" });
+    for (const l of [viaExpress, viaFast]) {
+      assert.equal(l.level, 20);
+      assert.equal(l.msg, "request completed");
+      assert.deepEqual(l.res, { statusCode: 200 });
+      assert.equal(typeof l.responseTime, "number");
+    }
+
+    const { logger, lines } = captureLogger("info");
+    const quiet = withFastToken(hb.express, { service: hb.broker.service, auth: hb.auth, metrics: hb.metrics, logger });
+    for (let i = 0; i < 3; i++) documented(await request(quiet).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)).expect(200));
+    assert.deepEqual(lines, []);
+  });
+});
