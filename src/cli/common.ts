@@ -1,6 +1,9 @@
 // What the subcommands share: loading the configuration with one clear report, and exit codes.
 import { ConfigError, loadConfig, type Config } from "../config";
-import pino from "pino";
+import { Writable } from "node:stream";
+import type { Redis } from "ioredis";
+import { UnknownAccountError } from "../broker/errors";
+import { buildCore, type Core } from "../server";
 import { createLogger, type Logger } from "../logger";
 
 /** Exit codes of the CLI (documented in each command's --help). */
@@ -38,8 +41,14 @@ export function cliLogger(config: Pick<Config, "logLevel">): Logger {
 
 /** One-shot commands (sync, diagnose, locks) print their result on stdout; their logs go to stderr, and only
  * errors unless LOG_LEVEL asks for more, so a cron mail or a pipe gets the result, not the broker's chatter. */
-export function commandLogger(env: NodeJS.ProcessEnv = process.env): Logger {
-  return createLogger({ level: env.LOG_LEVEL ?? "error", destination: pino.destination(2) });
+export function commandLogger(config: Pick<Config, "logLevel">, io: CliIo = processIo): Logger {
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      io.stderr(chunk.toString("utf8"));
+      cb();
+    },
+  });
+  return createLogger({ level: io.env.LOG_LEVEL !== undefined ? config.logLevel : "error", destination });
 }
 
 export const CONFIG_HELP = `
@@ -47,3 +56,58 @@ Configuration comes from environment variables (see docs/configuration.md), e.g.
   PORT=8084 HOST=127.0.0.1 REDIS_URL=redis://127.0.0.1:6379 ACCOUNTS_FILE=/etc/wtb/accounts.yaml
   API_KEYS_FILE=/etc/wtb/api-keys.yaml WECHAT_API_BASE=https://api.weixin.qq.com
 Without REDIS_URL the broker runs embedded (in-memory store, one replica).`;
+
+/** Where a command writes, and what it reads the configuration from (tests pass their own). */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: NodeJS.ProcessEnv;
+}
+
+export const processIo: CliIo = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  env: process.env,
+};
+
+/** Give a fresh Redis connection a moment to come up, so the first command does not fail on a cold socket. */
+export async function waitForRedis(redis: Redis | null, ms: number): Promise<void> {
+  if (!redis || redis.status === "ready") return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once("ready", done);
+  });
+}
+
+/** Builds the configured core, runs `fn`, closes it; config errors → 2, a bad account id → 64. */
+export async function withCore(io: CliIo, fn: (core: Core) => Promise<number>): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfigOrExit(io.env);
+  } catch (err) {
+    if (err instanceof CliExit) {
+      io.stderr(`${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  const core = buildCore(config, commandLogger(config, io), { defaultMetrics: false });
+  try {
+    await waitForRedis(core.redis, config.redis?.connectTimeoutMs ?? 0);
+    return await fn(core);
+  } catch (err) {
+    if (err instanceof UnknownAccountError) {
+      io.stderr(`${err.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr(`${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  } finally {
+    await core.close();
+  }
+}

@@ -3,84 +3,12 @@
 // mode it sees what every replica shares (tokens, breaker, last errors, quota, locks); in embedded mode it is a
 // process of its own and says so.
 import type { Command } from "commander";
-import { Writable } from "node:stream";
-import type { Redis } from "ioredis";
 import { ACCOUNT_ID_PATTERN } from "../accounts";
-import { UnknownAccountError } from "../broker/errors";
-import type { Config } from "../config";
-import { createLogger, type Logger } from "../logger";
 import { diagnosisFromCore } from "../ops/diagnosis";
 import { renderDiagnosisText } from "../ops/diagnosisText";
 import { locksFromCore } from "../ops/locks";
-import { buildCore, type Core } from "../server";
 import { version } from "../version";
-import { CliExit, CONFIG_HELP, EXIT, loadConfigOrExit } from "./common";
-
-/** Where a command writes, and what it reads the configuration from (tests pass their own). */
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: NodeJS.ProcessEnv;
-}
-
-export const processIo: CliIo = {
-  stdout: (t) => void process.stdout.write(t),
-  stderr: (t) => void process.stderr.write(t),
-  env: process.env,
-};
-
-/** Logs go to stderr: stdout carries the report (and must stay valid JSON with --json). */
-export function stderrLogger(config: Pick<Config, "logLevel">, io: CliIo): Logger {
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      io.stderr(chunk.toString("utf8"));
-      cb();
-    },
-  });
-  return createLogger({ level: config.logLevel, destination });
-}
-
-/** Give a fresh Redis connection a moment to come up, so the first command does not fail on a cold socket. */
-export async function waitForRedis(redis: Redis | null, ms: number): Promise<void> {
-  if (!redis || redis.status === "ready") return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off("ready", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    redis.once("ready", done);
-  });
-}
-
-/** Builds the configured core, runs `fn`, closes it; config errors → 2, a bad account id → 64. */
-export async function withCore(io: CliIo, fn: (core: Core) => Promise<number>): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfigOrExit(io.env);
-  } catch (err) {
-    if (err instanceof CliExit) {
-      io.stderr(`${err.message}\n`);
-      return err.exitCode;
-    }
-    throw err;
-  }
-  const core = buildCore(config, stderrLogger(config, io), { defaultMetrics: false });
-  try {
-    await waitForRedis(core.redis, config.redis?.connectTimeoutMs ?? 0);
-    return await fn(core);
-  } catch (err) {
-    if (err instanceof UnknownAccountError) {
-      io.stderr(`${err.message}\n`);
-      return EXIT.usage;
-    }
-    io.stderr(`${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT.failure;
-  } finally {
-    await core.close();
-  }
-}
+import { CONFIG_HELP, EXIT, processIo, withCore, type CliIo } from "./common";
 
 export interface DiagnoseCliOptions {
   account?: string;

@@ -3,8 +3,8 @@
 import type { Command } from "commander";
 import { EMBEDDED_NOTE, locksFromCore } from "../ops/locks";
 import { renderCleanupText, renderLockListingText } from "../ops/locksText";
-import { CONFIG_HELP, EXIT } from "./common";
-import { processIo, withCore, type CliIo } from "./diagnose";
+
+import { CONFIG_HELP, EXIT, processIo, withCore, type CliIo } from "./common";
 
 export interface LocksCliOptions {
   dryRun?: boolean;

@@ -52,7 +52,7 @@ Exit codes:
     )
     .action(async (accountId: string, opts: { force?: boolean; json?: boolean }) => {
       const config = loadConfigOrExit();
-      const core = buildCore(config, commandLogger(), { defaultMetrics: false });
+      const core = buildCore(config, commandLogger(config), { defaultMetrics: false });
       try {
         const result = await core.service.sync(accountId, { force: opts.force });
         const out = syncJson(result);

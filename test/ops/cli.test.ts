@@ -7,7 +7,8 @@ import { startRedis, type TestRedis } from "../helpers/redis";
 import { freePort } from "../helpers/ports";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator } from "../../src/simulator/types";
-import { registerDiagnose, runDiagnose, type CliIo } from "../../src/cli/diagnose";
+import { registerDiagnose, runDiagnose } from "../../src/cli/diagnose";
+import type { CliIo } from "../../src/cli/common";
 import { registerLocks, runLocks } from "../../src/cli/locks";
 import type { DiagnosisReport } from "../../src/ops/diagnosis";
 import type { CleanupResult, LockListing } from "../../src/ops/locks";
@@ -100,6 +101,23 @@ describe("wechat-token-broker diagnose", () => {
     assert.equal(await runDiagnose({}, c), 1);
     assert.match(c.out, new RegExp(`✗ 令牌存储 Token store — Redis redis://127\\.0\\.0\\.1:${port} 不可达`));
     assertNoSecret(c.out + c.err);
+  });
+
+  test("logs to stderr only errors unless LOG_LEVEL asks for more, so stdout and cron mails carry just the report", async () => {
+    const levels = (stderr: string) =>
+      stderr
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => (JSON.parse(l) as { level: number }).level);
+    const port = await freePort();
+    const env = { ...envFor([OK], freshPrefix()), REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" };
+    const chatty = io({ ...env, LOG_LEVEL: "debug" });
+    assert.equal(await runDiagnose({ json: true }, chatty), 1);
+    assert.ok(levels(chatty.err).some((l) => l < 50), `LOG_LEVEL=debug shows the broker's warnings and below: ${chatty.err}`);
+    const quiet = io({ ...env, LOG_LEVEL: undefined });
+    assert.equal(await runDiagnose({ json: true }, quiet), 1);
+    assert.deepEqual(levels(quiet.err).filter((l) => l < 50), [], quiet.err);
+    assert.equal((JSON.parse(quiet.out) as DiagnosisReport).status, "fail", "stdout is the JSON report alone");
   });
 
   test("in embedded mode it warns that it cannot see the running broker and points to the HTTP diagnosis", async () => {
