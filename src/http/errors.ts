@@ -1,5 +1,6 @@
 // Every error a caller can see is mapped to HTTP here, and only here. Bodies are always
 // `{ error: { code, message, hint?, ... } }`; never a stack trace, never a secret.
+import type { ServerResponse } from "node:http";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "../logger";
 import {
@@ -11,6 +12,7 @@ import {
   UpstreamUnavailableError,
 } from "../broker/errors";
 import { safeErr } from "../broker/tokenService";
+import { logFor } from "./requestLog";
 import type { Hint } from "../wechat/types";
 
 /** A problem with the request itself (the caller's mistake). */
@@ -108,14 +110,23 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
   };
 }
 
+/** Writes a JSON answer with the headers every answer carries (no caching: tokens and states change). */
+export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Answers `err` through the one mapping above; a 5xx that is not a broker error is a bug and is logged as one. */
+export function writeError(res: ServerResponse, err: unknown, log: Logger): void {
+  const { status, body, headers } = toHttp(err);
+  if (status >= 500 && !(err instanceof BrokerError)) log.error({ err: safeErr(err) }, "unhandled error");
+  if (res.headersSent) return void res.end();
+  writeJson(res, status, body, headers);
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const { status, body, headers } = toHttp(err);
-    const log = (req as { log?: Logger }).log ?? logger;
-    if (status >= 500 && !(err instanceof BrokerError)) log.error({ err: safeErr(err) }, "unhandled error");
-    if (res.headersSent) return res.end();
-    res.status(status).set(headers).set("Cache-Control", "no-store").json(body);
-  };
+  return (err, req, res, _next) => writeError(res, err, logFor(req, logger));
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

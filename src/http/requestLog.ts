@@ -43,10 +43,14 @@ interface RequestLogState {
   child?: Logger;
 }
 
-/** The request's logger (bound to its id, method and path), made on first use. */
-export function logFor(req: Request): Logger {
+/** The request's logger (bound to its id, method and path), made on first use; `fallback` for a request that never
+ * reached the requestLog middleware (an error in an earlier one). */
+export function logFor(req: Request, fallback?: Logger): Logger {
   const s = (req as Request & { [STATE]?: RequestLogState })[STATE];
-  if (s === undefined) throw new Error("logFor: the requestLog middleware is not mounted");
+  if (s === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new Error("logFor: the requestLog middleware is not mounted");
+  }
   return (s.child ??= s.base.child(requestBindings(s.id, req)));
 }
 

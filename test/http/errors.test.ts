@@ -183,3 +183,26 @@ void describe("request ids", () => {
     assert.match(replaced.headers["x-request-id"] ?? "", /^[0-9a-f-]{36}$/);
   });
 });
+
+void describe("a bug in the broker", () => {
+  void test("answers 500 internal_error without internals, and logs one error line under the request id the answer names", async () => {
+    const buggy = await httpBroker({
+      accounts: [account("gh_bug", "wx_err", "err-secret-77a", "classic")],
+      wechatApiBase: sim.url,
+      // A WeChat client that breaks its contract (throws something other than UpstreamError): a bug, not WeChat.
+      broker: { wrapWeChat: (real) => ({ probe: (a, t) => real.probe(a, t), fetchToken: () => Promise.reject(new TypeError("cannot read properties of undefined")) }) },
+    });
+    try {
+      const res = documented(await request(buggy.app).get("/api/accounts/gh_bug/token").set("X-Request-Id", "bug-report-1"));
+      assertError(res, 500, "internal_error");
+      assert.doesNotMatch(res.text, /cannot read properties/, "the cause stays in the log");
+      const errors = buggy.logs.map((l) => JSON.parse(l) as { level: number; msg: string; req?: { id?: string }; err?: { message?: string } }).filter((l) => l.level >= 50);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.equal(errors[0]!.msg, "unhandled error");
+      assert.equal(errors[0]!.req?.id, "bug-report-1", "findable by the request id the caller was given");
+      assert.match(errors[0]!.err?.message ?? "", /cannot read properties/);
+    } finally {
+      await buggy.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@
 import { Router, type Response } from "express";
 import type { TokenService, TokenView } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
-import { HttpError } from "../errors";
+import { HttpError, writeJson } from "../errors";
 import { accountIdFrom, authenticated, jsonBody, parseJson, principalOf } from "../params";
 import { logFor } from "../requestLog";
 
@@ -26,7 +26,7 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
   async function sendToken(res: Response, accountId: string) {
     auth.authorize(principalOf(res), { accountId });
     const view = await service.getToken(accountId);
-    res.set("Cache-Control", "no-store").json(tokenJson(view));
+    writeJson(res, 200, tokenJson(view));
   }
 
   const authn = authenticated(auth);
@@ -47,7 +47,7 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
     }
     logFor(req).info({ accountId, errcode }, "caller reported a token as rejected");
     const view = await service.invalidate(accountId, accessToken);
-    res.set("Cache-Control", "no-store").json(tokenJson(view));
+    writeJson(res, 200, tokenJson(view));
   });
 
   return r;
