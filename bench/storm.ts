@@ -154,6 +154,7 @@ async function warm(client: BurstClient, brokers: Proc[], accountId: string): Pr
 }
 
 export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
+  // After the two storms, a floor row: the same burst against bare node:http servers (bench/servers/bare-http.ts).
   const { requests, brokers: brokerCount, latencyMs } = s.storm;
   const loadBefore = load1();
   let redis: TestRedis | undefined;
@@ -161,6 +162,8 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
   let brokers: Proc[] = [];
   let client: BurstClient | undefined;
   let redisCmd: Redis | undefined;
+  let bare: Proc[] = [];
+  let floor: { allAnsweredMs: number; p50Ms: number; p99Ms: number; failed: number } | undefined;
   const results: StormResult[] = [];
   try {
     redis = await startRedis();
@@ -212,10 +215,27 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
     const inv = await burst.fire(postReqs);
     const invUpstream = upstream.first();
     results.push(judge({ kind: "invalidation", ...inv, appId: CLASSIC.appId, upstreamAt: invUpstream, maxEventLoopLagMs: await maxLagMs(brokers), warmupFailed: warmInv.failed, deadToken: dead }, sim, latencyMs, brokerCount));
+
+    // --- the floor: the same burst against bare node:http servers answering at once ---
+    client.close();
+    await stopAll(brokers);
+    brokers = [];
+    const tokenBody = [...warmInv.tokens][0]!;
+    bare = await Promise.all(
+      Array.from({ length: brokerCount }, (_, i) =>
+        spawnServer({ name: `storm-floor-${i}`, args: rt.serverArgs("bare-http"), env: { BENCH_BODY: JSON.stringify({ accessToken: tokenBody }) }, readyPath: "/", logDir: rt.workDir }),
+      ),
+    );
+    client = await BurstClient.open(bare.map((b) => b.port), requests);
+    const floorReqs = client.conns.map((c) => rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${STABLE.id}/token`, headers: AUTH_HEADERS }));
+    await client.fire(floorReqs); // warm, as before the storms
+    const f = await client.fire(floorReqs);
+    const at = f.responses.map((r) => r.at - f.t0).sort((a, b) => a - b);
+    floor = { allAnsweredMs: at[at.length - 1] ?? NaN, p50Ms: percentile(at, 50), p99Ms: percentile(at, 99), failed: f.responses.filter((r) => r.status !== 200).length };
   } finally {
     client?.close();
     redisCmd?.disconnect();
-    await stopAll(brokers);
+    await stopAll([...brokers, ...bare]);
     await sim?.close();
     await redis?.close();
   }
@@ -249,6 +269,9 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
         ["storm", "requests", "brokers", "upstream token calls (target 1)", "failed (target 0)", "distinct tokens served", "invalid tokens served", "upstream call began at ms", "max event-loop lag ms", "p50 ms", "p99 ms", "all answered ms", "target ms"],
         rows,
       ),
+      floor === undefined
+        ? ""
+        : `The floor, for scale: the same ${fmt(requests)}-request burst against ${brokerCount} bare \`node:http\` servers that answer at once with a fixed body (no Redis, no WeChat, no broker) is answered in ${ms(floor.allAnsweredMs)} ms (p50 ${ms(floor.p50Ms)}, p99 ${ms(floor.p99Ms)}, ${floor.failed} failed): what writing and reading ${fmt(requests)} requests costs on this machine before any broker work. The target allows 100 ms beyond the upstream latency for all of it.`,
       failures.length > 0 ? `Failures:\n\n${failures.join("\n")}` : "",
       results.some((r) => r.warmupFailed > 0) ? `Warm-up bursts (local-cache hits just before each storm): ${results.map((r) => `${r.warmupFailed} failed before the ${r.kind} storm`).join(", ")}.` : "",
       `Targets: upstream calls ${verdict(results.every((r) => r.upstreamCalls === 1))}, failed requests ${verdict(results.every((r) => r.failed === 0))}, time ${verdict(results.every((r) => r.allAnsweredMs <= r.targetMs))}.`,

@@ -24,7 +24,11 @@ export function jsonBody(req: Request): Record<string, unknown> {
   if (!req.is("application/json")) {
     throw new HttpError(415, "unsupported_media_type", "The request body must be JSON.", "Send `Content-Type: application/json`.");
   }
-  const body: unknown = req.body;
+  return jsonObject(req.body);
+}
+
+/** A parsed JSON body as an object ({} for none); any other JSON value is the caller's mistake. */
+export function jsonObject(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
   if (typeof body !== "object" || Array.isArray(body)) {
     throw new HttpError(400, "invalid_body", "The request body must be a JSON object.");

@@ -5,6 +5,7 @@
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { RequestListener } from "node:http";
+import { gzipSync } from "node:zlib";
 import request from "supertest";
 import { withFastToken } from "../../src/http/fastToken";
 import { startSimulator } from "../../src/simulator/server";
@@ -199,5 +200,70 @@ void describe("the token fast path", () => {
     const quiet = withFastToken(hb.express, { service: hb.broker.service, auth: hb.auth, metrics: hb.metrics, logger });
     for (let i = 0; i < 3; i++) documented(await request(quiet).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)).expect(200));
     assert.deepEqual(lines, []);
+  });
+
+  const post = (target: RequestListener | typeof hb.express, body: string | Buffer, headers: Record<string, string> = { "Content-Type": "application/json" }) => {
+    let r = request(target).post("/api/accounts/gh_fast_b/token/invalidate").set("Authorization", bearer(ADMIN));
+    for (const [k, v] of Object.entries(headers)) r = r.set(k, v);
+    // superagent would JSON-encode a Buffer sent as application/json; send the bytes as they are
+    return typeof body === "string" ? r.send(body) : r.serialize((bytes: Buffer) => bytes as unknown as string).send(body);
+  };
+
+  void test("an invalidation with a plain JSON body is answered without express, as the express route answers it", async () => {
+    const first = (documented(await get("/api/accounts/gh_fast_b/token")).body as { accessToken: string }).accessToken;
+    const viaFast = documented(await post(listener, JSON.stringify({ accessToken: first, errcode: 40001 })));
+    assert.equal(toExpress, 0);
+    assert.equal(viaFast.status, 200);
+    const second = (viaFast.body as { accessToken: string }).accessToken;
+    assert.notEqual(second, first, "a classic account gets a new token");
+    assert.equal(sim.admin.checkToken(second).valid, true);
+    const viaExpress = documented(await post(hb.express, JSON.stringify({ accessToken: second, errcode: 40001 })));
+    assert.equal(viaExpress.status, 200);
+    for (const h of ["content-type", "cache-control"]) assert.equal(viaFast.headers[h], viaExpress.headers[h], h);
+    assert.deepEqual(Object.keys(viaFast.body as object), Object.keys(viaExpress.body as object));
+    // A stale report (the token was already replaced) is answered with the current token, without a refresh.
+    const stale = documented(await post(listener, JSON.stringify({ accessToken: first })));
+    assert.equal((stale.body as { accessToken: string }).accessToken, (viaExpress.body as { accessToken: string }).accessToken);
+    assert.equal(sim.admin.counters(APP_B.appId).calls.token, 3, "one call for the first token and one per real invalidation");
+    assert.match(await hb.metrics.text(), /wtb_http_requests_total\{method="POST",route="\/api\/accounts\/:accountId\/token\/invalidate",status_code="200"\} 3\n/);
+  });
+
+  void test("a bad body is refused on the fast path with the status and code express gives it", async () => {
+    await get("/api/accounts/gh_fast_b/token");
+    const cases: Array<[string, string, number, string]> = [
+      ["invalid JSON", "{not json", 400, "invalid_json"],
+      ["a JSON array", "[1,2]", 400, "invalid_body"],
+      ["no accessToken", JSON.stringify({ errcode: 40001 }), 400, "invalid_field"],
+      ["a non-integer errcode", JSON.stringify({ accessToken: "x", errcode: "40001" }), 400, "invalid_field"],
+      ["a body over 16 kB", JSON.stringify({ accessToken: "x".repeat(17_000) }), 413, "payload_too_large"],
+    ];
+    for (const [what, body, status, code] of cases) {
+      const viaFast = documented(await post(listener, body));
+      const viaExpress = documented(await post(hb.express, body));
+      assert.equal(toExpress, 0, `${what}: not handed to express`);
+      for (const r of [viaFast, viaExpress]) {
+        assert.equal(r.status, status, what);
+        assert.equal((r.body as { error: { code: string } }).error.code, code, what);
+      }
+      assert.deepEqual(viaFast.body, viaExpress.body, what);
+    }
+    assert.equal(sim.admin.counters(APP_B.appId).calls.token, 1, "no refresh for a refused report");
+  });
+
+  void test("bodies the fast path does not read go to express untouched: other types, charsets, encodings, no length", async () => {
+    const body = JSON.stringify({ accessToken: "a-dead-token" });
+    const cases: Array<[string, () => request.Test, number]> = [
+      ["text/plain", () => post(listener, body, { "Content-Type": "text/plain" }), 415],
+      ["a latin1 charset", () => post(listener, body, { "Content-Type": "application/json; charset=latin1" }), 415],
+      ["gzip", () => post(listener, gzipSync(body), { "Content-Type": "application/json", "Content-Encoding": "gzip" }), 200],
+      ["application/merge+json", () => post(listener, body, { "Content-Type": "application/merge+json" }), 415],
+      ["no body", () => request(listener).post("/api/accounts/gh_fast_b/token/invalidate").set("Authorization", bearer(ADMIN)), 400],
+    ];
+    for (const [what, send, status] of cases) {
+      const seen: number = toExpress;
+      const res = documented(await send());
+      assert.equal(res.status, status, `${what}: ${res.text}`);
+      assert.equal(toExpress, seen + 1, `${what}: answered by express`);
+    }
   });
 });

@@ -6,8 +6,9 @@ import { HttpError, writeJson } from "../errors";
 import { accountIdFrom, authenticated, jsonBody, parseJson, principalOf } from "../params";
 import { logFor } from "../requestLog";
 
-/** The token route; the HTTP fast path (fastToken.ts) answers its cached hits and counts them under this template. */
+/** The token routes; the HTTP fast path (fastToken.ts) answers their canonical requests and counts them under these templates. */
 export const TOKEN_ROUTE = "/api/accounts/:accountId/token";
+export const INVALIDATE_ROUTE = "/api/accounts/:accountId/token/invalidate";
 
 export function tokenJson(v: TokenView) {
   return {
@@ -18,6 +19,19 @@ export function tokenJson(v: TokenView) {
     fetchedAt: new Date(v.fetchedAt).toISOString(),
     api: v.api,
   };
+}
+
+/** The body of POST …/token/invalidate: the token WeChat rejected, and the errcode it answered (optional). */
+export function invalidationReport(body: Record<string, unknown>): { accessToken: string; errcode?: number } {
+  const accessToken = body.accessToken;
+  if (typeof accessToken !== "string" || accessToken.length === 0 || accessToken.length > 2048) {
+    throw new HttpError(400, "invalid_field", '"accessToken" is required: the token that WeChat rejected.', "Send {\"accessToken\": \"…\", \"errcode\": 40001}.");
+  }
+  const errcode = body.errcode;
+  if (errcode !== undefined && (typeof errcode !== "number" || !Number.isInteger(errcode))) {
+    throw new HttpError(400, "invalid_field", '"errcode" must be an integer (the errcode WeChat answered).');
+  }
+  return errcode === undefined ? { accessToken } : { accessToken, errcode };
 }
 
 export function tokenRoutes(service: TokenService, auth: Authenticator): Router {
@@ -33,20 +47,12 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
   r.get(TOKEN_ROUTE, authn, (req, res) => sendToken(res, accountIdFrom(req.params.accountId, "accountId")));
   r.get("/api/token", authn, (req, res) => sendToken(res, accountIdFrom(req.query.accountId, "The query parameter accountId")));
 
-  r.post("/api/accounts/:accountId/token/invalidate", authn, parseJson, async (req, res) => {
+  r.post(INVALIDATE_ROUTE, authn, parseJson, async (req, res) => {
     const accountId = accountIdFrom(req.params.accountId, "accountId");
     auth.authorize(principalOf(res), { accountId });
-    const body = jsonBody(req);
-    const accessToken = body.accessToken;
-    if (typeof accessToken !== "string" || accessToken.length === 0 || accessToken.length > 2048) {
-      throw new HttpError(400, "invalid_field", '"accessToken" is required: the token that WeChat rejected.', "Send {\"accessToken\": \"…\", \"errcode\": 40001}.");
-    }
-    const errcode = body.errcode;
-    if (errcode !== undefined && (typeof errcode !== "number" || !Number.isInteger(errcode))) {
-      throw new HttpError(400, "invalid_field", '"errcode" must be an integer (the errcode WeChat answered).');
-    }
-    logFor(req).info({ accountId, errcode }, "caller reported a token as rejected");
-    const view = await service.invalidate(accountId, accessToken);
+    const report = invalidationReport(jsonBody(req));
+    logFor(req).debug({ accountId, errcode: report.errcode }, "caller reported a token as rejected");
+    const view = await service.invalidate(accountId, report.accessToken);
     writeJson(res, 200, tokenJson(view));
   });
 
