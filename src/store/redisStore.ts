@@ -39,8 +39,10 @@ export interface RedisTokenStoreOptions {
 }
 
 const RESUBSCRIBE_DELAY_MS = 1000;
-/** How late a command-timeout timer must fire to count as "our event loop was blocked", not "Redis is slow". */
-const LATE_TIMER_MS = 50;
+/** Event-loop utilisation during a timed-out read above which the timeout is blamed on this process, not on Redis. */
+const BUSY_LOOP = 0.5;
+/** How many more times such a read is asked. */
+const BUSY_RETRIES = 2;
 
 function isCommandTimeout(err: unknown): boolean {
   return err instanceof StoreError && err.cause instanceof Error && err.cause.message === "Command timed out";
@@ -203,22 +205,24 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /**
-   * A read, asked once more when its command timeout fired late. ioredis times a command with a timer, and after the
-   * event loop was blocked (a burst of hundreds of requests at once) Node runs due timers before it reads the socket:
-   * the timeout fires although Redis's reply is already waiting. A timer that fires well past its time is the sign
-   * of that — against a frozen or slow Redis it fires on time — so the read is repeated once, which a loop that has
-   * caught up answers at once. Reads only: a write whose outcome is unknown is not repeated blindly.
+   * A read, asked again when it timed out while this process was too busy to read the reply. ioredis times a command
+   * with a timer; when a burst of hundreds of requests keeps the event loop busy, Node runs that timer before it gets
+   * to the socket, and the command fails although Redis's reply is already waiting. So a timeout counts only if the
+   * loop was mostly idle while it waited (event-loop utilisation over the wait below BUSY_LOOP): then Redis itself
+   * was slow, and a frozen Redis fails after one timeout. Otherwise the read is asked again, up to BUSY_RETRIES more
+   * times, which bounds a read to (1 + BUSY_RETRIES) timeouts. Reads only: a write whose outcome is unknown is not
+   * repeated blindly.
    */
   private async read<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return await this.run(op, fn);
-    } catch (err) {
-      const timeoutMs = this.redis.options.commandTimeout;
-      const late = timeoutMs !== undefined && performance.now() - started >= timeoutMs + LATE_TIMER_MS;
-      if (!late || !isCommandTimeout(err) || this.redis.status !== "ready") throw err;
-      this.logger.debug({ op, waitedMs: Math.round(performance.now() - started), timeoutMs }, "store read timed out late (event loop was busy); asking once more");
-      return this.run(op, fn);
+    for (let attempt = 0; ; attempt++) {
+      const before = performance.eventLoopUtilization();
+      try {
+        return await this.run(op, fn);
+      } catch (err) {
+        const busy = performance.eventLoopUtilization(before).utilization;
+        if (busy < BUSY_LOOP || attempt >= BUSY_RETRIES || !isCommandTimeout(err) || this.redis.status !== "ready") throw err;
+        this.logger.debug({ op, eventLoopUtilization: Math.round(busy * 100) / 100, attempt: attempt + 1 }, "store read timed out while the event loop was busy; asking again");
+      }
     }
   }
 
