@@ -1,38 +1,24 @@
 // Several brokers sharing one real Redis, each with its own connections, against the simulator over HTTP.
 // Counts of upstream calls come from the simulator, never from the broker.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { startRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { account, startBroker, type TestBroker } from "../helpers/brokers";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import type { SimAppConfig } from "../../src/simulator/types";
 import { LockUnavailableError, RedisRefreshLock } from "../../src/lock/redisLock";
 import { createRedisClient } from "../../src/store/redisClient";
 import { UpstreamUnavailableError } from "../../src/broker/errors";
 import type { WeChatApi } from "../../src/wechat/types";
 import pino from "pino";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
 let prefixSeq = 0;
 
 const STABLE: SimAppConfig = { appId: "wx_stable", secret: "stable-secret-1" };
 const CLASSIC: SimAppConfig = { appId: "wx_classic", secret: "classic-secret-1" };
 const accounts = [account("gh_stable", "wx_stable", "stable-secret-1", "stable"), account("gh_classic", "wx_classic", "classic-secret-1", "classic")];
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [STABLE, CLASSIC] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
-beforeEach(() => {
-  sim.admin.setApp(STABLE);
-  sim.admin.setApp(CLASSIC);
-  sim.admin.resetCounters();
-});
+const { redis, sim } = useRedisAndSimulator([STABLE, CLASSIC], { resetEachTest: true });
 
 /** N brokers on a fresh key prefix (a fresh "cluster"), each with its own Redis connections. */
 async function cluster(n: number, extra: Partial<Parameters<typeof startBroker>[0]> = {}): Promise<TestBroker[]> {

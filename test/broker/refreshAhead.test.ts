@@ -1,14 +1,9 @@
 // Refresh-ahead over several rotations with short token lifetimes: callers never receive a token the simulator
 // considers invalid, and once warm nobody waits for WeChat.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { account, startBroker, type TestBroker } from "../helpers/brokers";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
-
-let redis: TestRedis;
-let sim: RunningSimulator;
 
 // Scaled-down WeChat: 6 s tokens, 3 s overlap (stands for 7200 s / 300 s).
 const LIFETIME_SEC = 6;
@@ -23,19 +18,10 @@ const timing = {
   clockSkewMs: 300,
 };
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({
-    apps: [
-      { appId: "wx_ra_stable", secret: "ra-s", tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC },
-      { appId: "wx_ra_classic", secret: "ra-c", tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC },
-    ],
-  });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator([
+  { appId: "wx_ra_stable", secret: "ra-s", tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC },
+  { appId: "wx_ra_classic", secret: "ra-c", tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC },
+]);
 
 const accounts = [account("ra_stable", "wx_ra_stable", "ra-s", "stable"), account("ra_classic", "wx_ra_classic", "ra-c", "classic")];
 

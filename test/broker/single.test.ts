@@ -1,15 +1,12 @@
 // One broker's behaviour, run twice: embedded (memory store, in-process lock) and as a Redis cluster member.
 // Both modes must behave the same for a single replica.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { account, startBroker, type BrokerOptions } from "../helpers/brokers";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import type { SimAppConfig } from "../../src/simulator/types";
 import { ForceBudgetError, UnknownAccountError, UpstreamUnavailableError } from "../../src/broker/errors";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
 let seq = 0;
 
 const STABLE: SimAppConfig = { appId: "wx_s1", secret: "s1-secret" };
@@ -21,18 +18,7 @@ const accounts = [
   account("corp", "ww_corp1", "corp1-secret", "stable", "wecom"),
 ];
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [STABLE, CLASSIC, WECOM] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
-beforeEach(() => {
-  for (const a of [STABLE, CLASSIC, WECOM]) sim.admin.setApp(a);
-  sim.admin.resetCounters();
-});
+const { redis, sim } = useRedisAndSimulator([STABLE, CLASSIC, WECOM], { resetEachTest: true });
 
 const calls = (appId: string) => {
   const c = sim.admin.counters(appId).calls;

@@ -1,23 +1,12 @@
 // `diagnose` and `locks` through the real bin, against a real Redis the running brokers would share.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { runCli } from "../helpers/processes";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
 const SECRET = "ops-cli-secret-Kp3";
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [{ appId: "wx_ops", secret: SECRET, ipWhitelist: ["10.0.0.9"], callerIp: "1.92.157.200" }] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator([{ appId: "wx_ops", secret: SECRET, ipWhitelist: ["10.0.0.9"], callerIp: "1.92.157.200" }]);
 
 function run(args: string[]) {
   return runCli(args, {

@@ -9,11 +9,10 @@ import { join } from "node:path";
 import https from "node:https";
 import { BIN } from "../helpers/processes";
 import { freePort } from "../helpers/ports";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 
 let dir: string;
-let sim: RunningSimulator;
+const { sim } = useRedisAndSimulator([{ appId: "wx_tls", secret: "tls-secret" }], { redis: false });
 const PFX_PASS = "pfx-pass-Tq7";
 
 before(async () => {
@@ -24,12 +23,8 @@ before(async () => {
   };
   ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost");
   ssl("pkcs12", "-export", "-in", "cert.pem", "-inkey", "key.pem", "-out", "server.pfx", "-passout", `pass:${PFX_PASS}`);
-  sim = await startSimulator({ apps: [{ appId: "wx_tls", secret: "tls-secret" }] });
 });
-after(async () => {
-  await sim.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -1,30 +1,17 @@
 // `wechat-token-broker sync` as cron runs it: a real process against a real Redis and the simulator.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { runCli } from "../helpers/processes";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 import { SYNC_EXIT } from "../../src/cli/sync";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
 const SECRET_OK = "cli-sync-secret-Ok1";
 const SECRET_WL = "cli-sync-secret-Wl2";
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({
-    apps: [
-      { appId: "wx_cli_ok", secret: SECRET_OK },
-      { appId: "wx_cli_wl", secret: SECRET_WL, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
-    ],
-  });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator([
+  { appId: "wx_cli_ok", secret: SECRET_OK },
+  { appId: "wx_cli_wl", secret: SECRET_WL, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+]);
 
 /** The CLI as a process, asynchronously: the simulator lives in this process, so a blocking spawn would starve it. */
 function run(args: string[], env: Record<string, string> = {}) {

@@ -3,7 +3,6 @@
 // a broker's clock says, no caller may get a token WeChat no longer accepts, nor be told to keep one longer than
 // WeChat will accept it. The brokers are built here (not with test/helpers/brokers.ts) because the clock must
 // reach both TokenService and the WeChat client, which stamps fetchedAt.
-import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
 import type { Account } from "../../src/accounts";
@@ -13,10 +12,8 @@ import type { Clock } from "../../src/clock";
 import { RedisRefreshLock } from "../../src/lock/redisLock";
 import { createRedisClient, duplicateRedisClient } from "../../src/store/redisClient";
 import { RedisTokenStore } from "../../src/store/redisStore";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 import { WeChatClient } from "../../src/wechat/client";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { sleep } from "./harness";
 import { scenario } from "./record";
 
@@ -49,20 +46,11 @@ const ACCOUNTS: Account[] = Object.entries(APPS).map(([id, a]) => ({ id, type: a
 /** The accounts of the randomised run; WeCom has its own, step-by-step scenario below. */
 const RANDOM_RUN = ACCOUNTS.filter((a) => a.type !== "wecom");
 
-let redis: TestRedis;
-let sim: RunningSimulator;
 let prefixSeq = 0;
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({
-    apps: Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret, platform: a.type === "wecom" ? ("wecom" as const) : ("wechat" as const), tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC })),
-  });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator(
+  Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret, platform: a.type === "wecom" ? ("wecom" as const) : ("wechat" as const), tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC })),
+);
 
 interface SkewedBroker {
   offsetMs: number;

@@ -1,11 +1,8 @@
 // Broker processes dying and stopping: SIGKILL in the middle of a refresh, SIGTERM under load, and a slow-loris
 // client holding a connection open. Real `serve` processes, a real Redis, the simulator over HTTP.
-import { after, before } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertNoSecret, httpBytes, keysWithTtl, parseResponse, sleep, spawnServe, waitUntil, withRedis } from "./harness";
 import { scenario } from "./record";
 
@@ -14,18 +11,9 @@ const SECRETS = [APP.secret];
 const LOCK_TTL_MS = 3000;
 const LATENCY_MS = 1200;
 
-let redis: TestRedis;
-let sim: RunningSimulator;
 let prefixSeq = 0;
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [{ ...APP, latencyMs: LATENCY_MS }] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator([{ ...APP, latencyMs: LATENCY_MS }]);
 
 function env(prefix: string): Record<string, string> {
   return {

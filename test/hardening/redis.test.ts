@@ -6,9 +6,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 import { startRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import {
   assertNoSecret,
   keysWithTtl,
@@ -35,17 +34,13 @@ const COMMAND_TIMEOUT_MS = 300;
 /** What a request may take beyond one Redis command timeout on this (loaded, 2-core) machine. */
 const MARGIN_MS = 700;
 
-let sim: RunningSimulator;
+const { sim } = useRedisAndSimulator(Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret })), { redis: false });
 let dir: string;
 
-before(async () => {
-  sim = await startSimulator({ apps: Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret })) });
+before(() => {
   dir = mkdtempSync(join(tmpdir(), "wtb-hard-redis-"));
 });
-after(async () => {
-  await sim.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function brokerEnv(redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {

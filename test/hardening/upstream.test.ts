@@ -1,11 +1,10 @@
 // WeChat failing under real `serve` processes sharing a real Redis: HTTP 5xx, HTML instead of JSON, errcode -1,
 // no answer, reset connections and a configuration refusal (40164), and a broker paused past its lock's TTL while
 // WeChat answers it. Counts come from the simulator; the brokers' /metrics must agree with them.
-import { after, before } from "node:test";
+import { after } from "node:test";
 import assert from "node:assert/strict";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator, SimFault } from "../../src/simulator/types";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import type { SimFault } from "../../src/simulator/types";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertNoSecret, keysWithTtl, metric, sleep, spawnServe, startHoldingProxy, startLoad, waitUntil, withRedis, type Sample, type ServeProcess } from "./harness";
 import { scenario } from "./record";
 
@@ -23,26 +22,14 @@ const CALLER_IP = "1.92.157.200";
 const LATE = { appId: "wx_hard_up_late", secret: "AppSecret-up-late-a1s2" };
 const SECRETS = [...Object.values(FAILING).map((a) => a.secret), LATE.secret];
 
-let redis: TestRedis;
-let sim: RunningSimulator;
-
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({
-    apps: [
-      ...Object.values(FAILING).map((a) => ({
-        appId: a.appId,
-        secret: a.secret,
-        ...(a.fault ? { faults: [a.fault] } : { ipWhitelist: ["198.51.100.7"], callerIp: CALLER_IP }),
-      })),
-      { appId: LATE.appId, secret: LATE.secret, latencyMs: 600 },
-    ],
-  });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator([
+  ...Object.values(FAILING).map((a) => ({
+    appId: a.appId,
+    secret: a.secret,
+    ...(a.fault ? { faults: [a.fault] } : { ipWhitelist: ["198.51.100.7"], callerIp: CALLER_IP }),
+  })),
+  { appId: LATE.appId, secret: LATE.secret, latencyMs: 600 },
+]);
 
 const callsOf = (appId: string) => sim.admin.counters(appId).calls.stable_token + sim.admin.counters(appId).calls.token;
 

@@ -3,9 +3,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 import { account } from "../helpers/brokers";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertError, documented, httpBroker, type HttpBroker, type TestKey } from "./support";
 
 const ORDERS_KEY = "wtb-test-orders-3b8f1c2d9e";
@@ -16,11 +15,7 @@ const KEYS: TestKey[] = [
 ];
 const accounts = [account("gh_shop", "wx_auth_shop", "auth-shop-secret-1"), account("gh_hr", "wx_auth_hr", "auth-hr-secret-2")];
 
-let sim: RunningSimulator;
-before(async () => {
-  sim = await startSimulator({ apps: [{ appId: "wx_auth_shop", secret: "auth-shop-secret-1" }, { appId: "wx_auth_hr", secret: "auth-hr-secret-2" }] });
-});
-after(() => sim.close());
+const { sim } = useRedisAndSimulator([{ appId: "wx_auth_shop", secret: "auth-shop-secret-1" }, { appId: "wx_auth_hr", secret: "auth-hr-secret-2" }], { redis: false });
 
 /** The three token operations of one account, with an optional Authorization header. */
 function tokenRequests(app: HttpBroker["app"], accountId: string, authorization?: string): Array<() => request.Test> {

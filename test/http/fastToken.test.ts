@@ -2,16 +2,15 @@
 // express exactly as the express route answers them (hits, misses and errors); everything else reaches express
 // untouched. The express app is wrapped in a counter, so each test sees which of the two answered, and the same
 // request sent to the express app alone gives the answer to compare with.
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { RequestListener } from "node:http";
 import { gzipSync } from "node:zlib";
 import request from "supertest";
 import { withFastToken } from "../../src/http/fastToken";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import type { SimAppConfig } from "../../src/simulator/types";
 import { account, captureLogger, startBroker } from "../helpers/brokers";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { waitUntil } from "../helpers/wait";
 import { documented, httpBroker, type HttpBroker } from "./support";
 
@@ -22,17 +21,7 @@ const ADMIN = { name: "ops", key: "fast-admin-key-7c1e", role: "admin" as const,
 const ONLY_B = { name: "svc-b", key: "fast-b-only-key-92aa", role: "client" as const, accounts: ["gh_fast_b"] };
 const bearer = (k: { key: string }) => `Bearer ${k.key}`;
 
-let redis: TestRedis;
-let sim: RunningSimulator;
-
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [APP_A, APP_B] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator([APP_A, APP_B], { resetEachTest: true });
 
 void describe("the token fast path", () => {
   let hb: HttpBroker;
@@ -41,9 +30,6 @@ void describe("the token fast path", () => {
   let listener: RequestListener;
 
   beforeEach(async () => {
-    sim.admin.setApp(APP_A);
-    sim.admin.setApp(APP_B);
-    sim.admin.resetCounters();
     hb = await httpBroker({ accounts, wechatApiBase: sim.url, redisUrl: redis.url, keys: [ADMIN, ONLY_B] });
     toExpress = 0;
     listener = withFastToken(

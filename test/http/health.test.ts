@@ -3,20 +3,15 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 import { account } from "../helpers/brokers";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { startRedis, type TestRedis } from "../helpers/redis";
 import { assertError, documented, httpBroker, type HttpBroker } from "./support";
 import { waitUntil } from "../helpers/wait";
 
 const accounts = [account("gh_health", "wx_health", "health-secret-31"), account("gh_cold", "wx_cold", "cold-secret-32")];
 
-let sim: RunningSimulator;
-before(async () => {
-  sim = await startSimulator({ apps: [{ appId: "wx_health", secret: "health-secret-31" }, { appId: "wx_cold", secret: "cold-secret-32" }] });
-});
-after(() => sim.close());
+const { sim } = useRedisAndSimulator([{ appId: "wx_health", secret: "health-secret-31" }, { appId: "wx_cold", secret: "cold-secret-32" }], { redis: false });
 
 void describe("with the embedded store", () => {
   let hb: HttpBroker;

@@ -1,33 +1,23 @@
 // Sync over HTTP at both URLs (the broker's own and the one the operators' runbook calls), validated against
 // openapi.yaml: refresh when needed, force for admins only, the force budget, and the classified errors.
-import { after, before, beforeEach, test } from "node:test";
+import { after, beforeEach, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
 import { account } from "../helpers/brokers";
-import { startRedis, type TestRedis } from "../helpers/redis";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertError, documented, httpBroker, type HttpBroker, type TestKey } from "./support";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
+const { redis, sim } = useRedisAndSimulator(
+  [{ appId: "wx_sync", secret: "sync-secret" }, { appId: "wx_sync_wl", secret: "sync-wl", ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" }],
+  { resetEachTest: true },
+);
 let hb: HttpBroker;
 const ADMIN: TestKey = { name: "ops", key: "admin-key-0123456789abcdef", role: "admin", accounts: "*" };
 const CLIENT: TestKey = { name: "wechat-api", key: "client-key-0123456789abcdef", role: "client", accounts: ["gh_sync"] };
 const bearer = (k: TestKey) => `Bearer ${k.key}`;
 
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [{ appId: "wx_sync", secret: "sync-secret" }, { appId: "wx_sync_wl", secret: "sync-wl", ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" }] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
 beforeEach(async () => {
   await hb?.close();
-  sim.admin.setApp({ appId: "wx_sync", secret: "sync-secret" });
-  sim.admin.resetCounters();
   hb = await httpBroker({
     accounts: [account("gh_sync", "wx_sync", "sync-secret"), account("gh_wl", "wx_sync_wl", "sync-wl")],
     wechatApiBase: sim.url,

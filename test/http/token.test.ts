@@ -1,12 +1,11 @@
 // The token endpoints over HTTP, with the embedded store and with a real Redis, against the simulator over HTTP.
 // Upstream call counts come from the simulator; every answer is checked against openapi.yaml.
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import type { SimAppConfig } from "../../src/simulator/types";
 import { account } from "../helpers/brokers";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { documented, httpBroker, type HttpBroker } from "./support";
 
 const LIFETIME_SEC = 7200;
@@ -23,22 +22,7 @@ interface TokenBody {
   api: string;
 }
 
-let redis: TestRedis;
-let sim: RunningSimulator;
-
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [STABLE, CLASSIC] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
-beforeEach(() => {
-  sim.admin.setApp(STABLE);
-  sim.admin.setApp(CLASSIC);
-  sim.admin.resetCounters();
-});
+const { redis, sim } = useRedisAndSimulator([STABLE, CLASSIC], { resetEachTest: true });
 
 const calls = (appId: string) => sim.admin.counters(appId).calls;
 

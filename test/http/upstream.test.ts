@@ -1,12 +1,11 @@
 // WeChat refusing: the caller gets a documented 503 that tells a person exactly what to do (40164: which IP to
 // whitelist), with Retry-After, and the broker stops calling WeChat for the cool-down. Both stores.
-import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import type { SimAppConfig } from "../../src/simulator/types";
 import { account } from "../helpers/brokers";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertError, httpBroker, type HttpBroker } from "./support";
 
 const CALLER_IP = "1.92.157.200";
@@ -14,21 +13,7 @@ const WHITELISTED: SimAppConfig = { appId: "wx_ip_stable", secret: "ip-stable-se
 const WHITELISTED_CLASSIC: SimAppConfig = { appId: "wx_ip_classic", secret: "ip-classic-secret-66", ipWhitelist: ["198.51.100.0/24"], callerIp: CALLER_IP };
 const accounts = [account("gh_ip", WHITELISTED.appId, WHITELISTED.secret, "stable"), account("gh_ip_classic", WHITELISTED_CLASSIC.appId, WHITELISTED_CLASSIC.secret, "classic")];
 
-let redis: TestRedis;
-let sim: RunningSimulator;
-before(async () => {
-  redis = await startRedis();
-  sim = await startSimulator({ apps: [WHITELISTED, WHITELISTED_CLASSIC] });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
-beforeEach(() => {
-  sim.admin.setApp(WHITELISTED);
-  sim.admin.setApp(WHITELISTED_CLASSIC);
-  sim.admin.resetCounters();
-});
+const { redis, sim } = useRedisAndSimulator([WHITELISTED, WHITELISTED_CLASSIC], { resetEachTest: true });
 
 const tokenCalls = (appId: string) => {
   const c = sim.admin.counters(appId).calls;

@@ -1,12 +1,10 @@
 // `wechat-token-broker diagnose` and `locks`, through their exported actions (main.ts registration and an
 // end-to-end spawn are the lead's), against a real redis-server and the simulator.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Command } from "commander";
-import { startRedis, type TestRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { freePort } from "../helpers/ports";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
 import { registerDiagnose, runDiagnose } from "../../src/cli/diagnose";
 import type { CliIo } from "../../src/cli/common";
 import { registerLocks, runLocks } from "../../src/cli/locks";
@@ -14,21 +12,13 @@ import type { DiagnosisReport } from "../../src/ops/diagnosis";
 import type { CleanupResult, LockListing } from "../../src/ops/locks";
 import { accountsEnv, assertNoSecret, freshPrefix, opsBroker, SECRETS } from "./helpers";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
-before(async () => {
-  redis = await startRedis({ password: SECRETS.redisPassword });
-  sim = await startSimulator({
-    apps: [
-      { appId: "wx_ok", secret: SECRETS.otherAppSecret },
-      { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
-    ],
-  });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator(
+  [
+    { appId: "wx_ok", secret: SECRETS.otherAppSecret },
+    { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+  ],
+  { redis: { password: SECRETS.redisPassword } },
+);
 
 const OK = { id: "gh_ok", appId: "wx_ok", appSecret: SECRETS.otherAppSecret };
 const WL = { id: "gh_wl", appId: "wx_wl", appSecret: SECRETS.appSecret, tokenApi: "classic" as const };

@@ -1,32 +1,22 @@
 // The quick diagnosis over HTTP, against a real redis-server (with a password) and the WeChat simulator.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import { startRedis, type TestRedis } from "../helpers/redis";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
+import { startRedis } from "../helpers/redis";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { WeChatClient } from "../../src/wechat/client";
 import type { DiagnosisCheck, DiagnosisReport } from "../../src/ops/diagnosis";
 import { assertDocumented } from "../helpers/openapi";
 import { accountsEnv, apiKeysEnv, assertNoSecret, freshPrefix, opsBroker, SECRETS, type OpsBroker } from "./helpers";
 
-let redis: TestRedis;
-let sim: RunningSimulator;
-
-before(async () => {
-  redis = await startRedis({ password: SECRETS.redisPassword });
-  sim = await startSimulator({
-    apps: [
-      { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
-      { appId: "wx_ok", secret: SECRETS.otherAppSecret },
-      { appId: "wx_cl", secret: SECRETS.appSecret, overlapSec: 0 },
-    ],
-  });
-});
-after(async () => {
-  await sim.close();
-  await redis.close();
-});
+const { redis, sim } = useRedisAndSimulator(
+  [
+    { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+    { appId: "wx_ok", secret: SECRETS.otherAppSecret },
+    { appId: "wx_cl", secret: SECRETS.appSecret, overlapSec: 0 },
+  ],
+  { redis: { password: SECRETS.redisPassword } },
+);
 
 const WL = { id: "gh_wl", appId: "wx_wl", appSecret: SECRETS.appSecret, tokenApi: "classic" as const };
 const OK = { id: "gh_ok", appId: "wx_ok", appSecret: SECRETS.otherAppSecret };

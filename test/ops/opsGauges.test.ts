@@ -1,26 +1,20 @@
 // The on-scrape gauges behind the alert rules, from a real Redis store, and their exposition through promtool.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { Registry } from "prom-client";
 import { startRedis } from "../helpers/redis";
-import { startSimulator } from "../../src/simulator/server";
-import type { RunningSimulator } from "../../src/simulator/types";
+import { useRedisAndSimulator } from "../helpers/fixtures";
 import { registerOpsGauges } from "../../src/ops/opsGauges";
 import { accountsEnv, freshPrefix, opsBroker, SECRETS } from "./helpers";
 
-let sim: RunningSimulator;
-before(async () => {
-  sim = await startSimulator({
-    apps: [
-      { appId: "wx_ok", secret: SECRETS.otherAppSecret },
-      { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
-    ],
-  });
-});
-after(async () => {
-  await sim.close();
-});
+const { sim } = useRedisAndSimulator(
+  [
+    { appId: "wx_ok", secret: SECRETS.otherAppSecret },
+    { appId: "wx_wl", secret: SECRETS.appSecret, ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+  ],
+  { redis: false },
+);
 
 function value(text: string, series: string): number | undefined {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
