@@ -277,6 +277,7 @@ function toCount(raw: string | null): number {
 
 async function quitOrDisconnect(client: Redis): Promise<void> {
   if (client.status === "end") return;
+  ignoreLateSocketErrors(client);
   if (client.status !== "ready") {
     // QUIT would wait for a connection that may never come back.
     client.disconnect();
@@ -287,4 +288,15 @@ async function quitOrDisconnect(client: Redis): Promise<void> {
   } catch {
     client.disconnect();
   }
+}
+
+/**
+ * A socket we close in the middle of a TLS handshake (Redis with a certificate we do not trust, a broker stopping
+ * meanwhile) can still raise an error afterwards — the server's TLS alert — when ioredis no longer listens to it, and
+ * an 'error' without a listener ends the process: a clean SIGTERM would exit 1. Nothing on a socket we are closing is
+ * of interest any more.
+ */
+function ignoreLateSocketErrors(client: Redis): void {
+  const connector = (client as unknown as { connector?: { stream?: NodeJS.EventEmitter } }).connector;
+  for (const socket of new Set([client.stream as NodeJS.EventEmitter | undefined, connector?.stream])) socket?.on("error", () => {});
 }

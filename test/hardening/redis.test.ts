@@ -7,6 +7,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startRedis } from "../helpers/redis";
+import { silentLogger } from "../../src/logger";
+import { createRedisClient, duplicateRedisClient } from "../../src/store/redisClient";
+import { RedisTokenStore } from "../../src/store/redisStore";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import {
   assertNoSecret,
@@ -280,6 +283,45 @@ scenario(
   },
 );
 
+scenario(
+  "a store closed while its Redis TLS handshake is failing (untrusted certificate) leaves nothing behind: a late TLS alert would end the process, so a clean SIGTERM exited 1",
+  {
+    class: "Redis faults",
+    outcome: "30 stores opened against a TLS Redis whose certificate they do not trust and closed 0–40 ms later, mid-handshake: no uncaught error",
+    timeout: 40_000,
+  },
+  async (run) => {
+    const at = mkdtempSync(join(dir, "tls-close-"));
+    const certs = await makeCertificates(at);
+    if (typeof certs === "string") run.skip(certs);
+    let redis;
+    try {
+      redis = await launchRedis({ dir: at, tls: certs as { ca: string; cert: string; key: string } });
+    } catch {
+      run.skip("the installed redis-server does not start with --tls-port: built without TLS");
+    }
+    // With no listener, an 'error' on a socket ends the process; collect instead, and fail the test.
+    const uncaught: string[] = [];
+    const onUncaught = (err: Error) => void uncaught.push(`${err.name}: ${err.message}`);
+    process.on("uncaughtException", onUncaught);
+    try {
+      for (let i = 0; i < 30; i++) {
+        const logger = silentLogger();
+        const client = createRedisClient({ url: `rediss://127.0.0.1:${redis!.port}`, commandTimeoutMs: 300, connectTimeoutMs: 1000, tls: true }, logger);
+        const store = new RedisTokenStore({ redis: client, subscriber: duplicateRedisClient(client, logger), keyPrefix: "tls-close:", logger });
+        await sleep(Math.floor(Math.random() * 40));
+        await store.close();
+      }
+      await sleep(500);
+      assert.deepEqual(uncaught, []);
+      run.cases(30);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      await redis!.close();
+    }
+  },
+);
+
 async function makeCertificates(at: string): Promise<{ ca: string; cert: string; key: string } | string> {
   const ossl = (...args: string[]) => runCommand("openssl", args);
   const steps = [
@@ -333,7 +375,8 @@ scenario(
         assert.equal(body.error.code, "store_unavailable");
         assert.match(body.error.message, /certificate/i, `the answer names the certificate problem: ${body.error.message}`);
       } finally {
-        assert.equal(await untrusted.stop(), 0);
+        const code = await untrusted.stop();
+        assert.equal(code, 0, `serve exited ${code} on SIGTERM; its output ends:\n${untrusted.output().slice(-3000)}`);
       }
       run.cases(2);
     } finally {
