@@ -11,7 +11,7 @@ import { startRedis, type TestRedis } from "../test/helpers/redis";
 import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator } from "../src/simulator/types";
 import { KeySpace } from "../src/store/keys";
-import { AUTH_HEADERS, benchAccount, brokerEnv, shortLifetime, shortLifetimeEnv, simApp, sleep, waitUntil, type BenchAccount } from "./lib/fixtures";
+import { AUTH_HEADERS, benchAccount, brokerEnv, shortLifetime, shortLifetimeEnv, simApp, sleep, tokenCalls, waitUntil, type BenchAccount } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
 import { fmt, load1, mb, ms, table, type Section } from "./lib/report";
 import { spawnBroker, stopAll, type Proc, type Runtime } from "./lib/runtime";
@@ -50,7 +50,7 @@ function sumCounters(sim: RunningSimulator, accounts: BenchAccount[]): { calls: 
   let issued = 0;
   for (const a of accounts) {
     const c = sim.admin.counters(a.appId);
-    calls += c.calls.stable_token + c.calls.token;
+    calls += tokenCalls(c);
     issued += c.tokensIssued;
   }
   return { calls, issued };

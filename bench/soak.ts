@@ -7,9 +7,9 @@ import { Agent, request } from "node:http";
 import { createHistogram } from "node:perf_hooks";
 import { startRedis, type TestRedis } from "../test/helpers/redis";
 import { startSimulator } from "../src/simulator/server";
-import type { RunningSimulator, SimAppCounters } from "../src/simulator/types";
+import type { RunningSimulator } from "../src/simulator/types";
 import { stablePeriodSec } from "./accounts";
-import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, metricValue, shortLifetime, shortLifetimeEnv, simApp, sleep, type BenchAccount } from "./lib/fixtures";
+import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, metricValue, shortLifetime, shortLifetimeEnv, simApp, sleep, tokenCalls, type BenchAccount } from "./lib/fixtures";
 import { fmt, load1, ms, table, verdict, type Section } from "./lib/report";
 import { spawnBroker, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
@@ -43,10 +43,6 @@ export interface SoakResult {
 
 const STABLE = benchAccount("soak-stable", "stable", 11);
 const CLASSIC = benchAccount("soak-classic", "classic", 12);
-
-function calls(c: SimAppCounters): number {
-  return c.calls.token + c.calls.stable_token + c.calls.gettoken;
-}
 
 async function misses(brokers: Proc[]): Promise<number> {
   const values = await Promise.all(brokers.map((b) => metricValue(b.url, "wtb_token_requests_total", { result: "miss" })));
@@ -163,7 +159,7 @@ export async function runSoak(s: Settings, rt: Runtime): Promise<Section> {
         invalidReasons: Object.fromEntries(st.reasons),
         failed: st.failed,
         distinctTokens: st.tokens.size,
-        upstreamCalls: calls(c) - calls(b),
+        upstreamCalls: tokenCalls(c) - tokenCalls(b),
         rotations: c.tokensIssued - b.tokensIssued,
         expectedRotations: elapsedSec / period,
       };

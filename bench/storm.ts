@@ -17,7 +17,7 @@ import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator } from "../src/simulator/types";
 import { KeySpace } from "../src/store/keys";
 import { BurstClient, rawRequest, type BurstResponse } from "./lib/burst";
-import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, metricValue, simApp, sleep } from "./lib/fixtures";
+import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, metricValue, simApp, sleep, tokenCalls } from "./lib/fixtures";
 import { fmt, load1, ms, table, verdict, type Section } from "./lib/report";
 import { spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
@@ -122,7 +122,7 @@ function judge(j: Judged, sim: RunningSimulator, latencyMs: number, brokers: num
     kind,
     requests: responses.length,
     brokers,
-    upstreamCalls: c.calls.token + c.calls.stable_token + c.calls.gettoken,
+    upstreamCalls: tokenCalls(c),
     tokensIssued: c.tokensIssued,
     failed,
     failures: [...failures].map(([why, n]) => `${n} × ${why}`),

@@ -1,7 +1,8 @@
 // Accounts, API keys and simulator apps shared by the benchmarks, and the broker environment that ties them together.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import type { RunningSimulator, SimAppConfig, SimAppCounters } from "../../src/simulator/types";
+import type { tokenJson } from "../../src/http/routes/token";
 
 /** The key every benchmark client sends (a "client" key allowed for every account). */
 export const BENCH_KEY = "bench-client-key-0123456789abcdef";
@@ -70,13 +71,12 @@ export function shortLifetimeEnv(p: ReturnType<typeof shortLifetime>): Record<st
   };
 }
 
-export interface TokenBody {
-  accountId: string;
-  accessToken: string;
-  expiresIn: number;
-  expiresAt: string;
-  fetchedAt: string;
-  api: string;
+/** The broker's token answer, as src/http/routes/token.ts shapes it. */
+export type TokenBody = ReturnType<typeof tokenJson>;
+
+/** Upstream token calls of one simulator app, whichever token API it used. */
+export function tokenCalls(c: SimAppCounters): number {
+  return c.calls.token + c.calls.stable_token + c.calls.gettoken;
 }
 
 /** One GET of a token; throws unless 200. */

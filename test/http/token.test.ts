@@ -6,6 +6,7 @@ import request from "supertest";
 import type { SimAppConfig } from "../../src/simulator/types";
 import { account } from "../helpers/brokers";
 import { useRedisAndSimulator } from "../helpers/fixtures";
+import type { tokenJson } from "../../src/http/routes/token";
 import { documented, httpBroker, type HttpBroker } from "./support";
 
 const LIFETIME_SEC = 7200;
@@ -13,14 +14,7 @@ const STABLE: SimAppConfig = { appId: "wx_tok_stable", secret: "tok-stable-secre
 const CLASSIC: SimAppConfig = { appId: "wx_tok_classic", secret: "tok-classic-secret-4c1", tokenLifetimeSec: LIFETIME_SEC };
 const accounts = [account("gh_stable", STABLE.appId, STABLE.secret, "stable"), account("gh_classic", CLASSIC.appId, CLASSIC.secret, "classic")];
 
-interface TokenBody {
-  accountId: string;
-  accessToken: string;
-  expiresIn: number;
-  expiresAt: string;
-  fetchedAt: string;
-  api: string;
-}
+type TokenBody = ReturnType<typeof tokenJson>;
 
 const { redis, sim } = useRedisAndSimulator([STABLE, CLASSIC], { resetEachTest: true });
 

@@ -2,20 +2,9 @@
 import type { TestContext } from "node:test";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
+import { ManualClock, T0 } from "../helpers/clock";
 
-/** 2026-03-10 10:00:00 in Beijing (02:00 UTC): far from any quota-day boundary. */
-export const T0 = Date.UTC(2026, 2, 10, 2, 0, 0);
-
-export class ManualClock {
-  constructor(public t: number = T0) {}
-  readonly now = (): number => this.t;
-  advance(seconds: number): void {
-    this.t += seconds * 1000;
-  }
-  set(ms: number): void {
-    this.t = ms;
-  }
-}
+export { ManualClock, T0 };
 
 export const RID = "[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}";
 

@@ -7,17 +7,9 @@ import type { RunningSimulator, SimAppConfig } from "../../src/simulator/types";
 import { WeChatClient, type WeChatClientOptions } from "../../src/wechat/client";
 import { UpstreamError } from "../../src/wechat/types";
 import type { Account } from "../../src/accounts";
+import { ManualClock, T0 } from "../helpers/clock";
 
-/** 2026-03-10 10:00 Beijing time (02:00 UTC): far from a quota-day boundary. */
-export const T0 = Date.UTC(2026, 2, 10, 2, 0, 0);
-
-export class ManualClock {
-  constructor(public t: number = T0) {}
-  readonly now = (): number => this.t;
-  advance(seconds: number): void {
-    this.t += seconds * 1000;
-  }
-}
+export { ManualClock, T0 };
 
 export interface Rig {
   sim: RunningSimulator;
