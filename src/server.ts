@@ -78,6 +78,11 @@ export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics
       waitForRefreshMs: config.lockTtlMs + config.upstreamTimeoutMs,
       forcePerDay: config.forceRefreshPerDay,
       forceMinIntervalMs: config.forceRefreshMinIntervalSec * 1000,
+      upstreamCallsPerMinute: config.upstreamCallsPerMinute,
+      reportChecksPerMinute: config.reportChecksPerMinute,
+      reportChecksPerKeyPerMinute: config.reportChecksPerKeyPerMinute,
+      refetchFloorMs: config.refetchFloorSec * 1000,
+      overlapMs: config.wechatOverlapSec * 1000,
     },
   });
   return {

@@ -4,6 +4,10 @@ import type { AccountStatus } from "../store/types";
 import type { UpstreamError } from "../wechat/types";
 
 export interface BreakerPolicy {
+  /** First cool-down after a quota error without a window of its own (WeCom's 45009: 60 s, 60 min or a day, it
+   * does not say which); doubles per consecutive failure. */
+  quotaBaseMs: number;
+  quotaMaxMs: number;
   /** First cool-down after a configuration / admin / bug error; doubles per consecutive failure. */
   configBaseMs: number;
   configMaxMs: number;
@@ -13,6 +17,8 @@ export interface BreakerPolicy {
 }
 
 export const defaultBreakerPolicy: BreakerPolicy = {
+  quotaBaseMs: 60_000,
+  quotaMaxMs: 24 * 3_600_000,
   configBaseMs: 60_000,
   configMaxMs: 3_600_000,
   transientBaseMs: 1_000,
@@ -29,7 +35,9 @@ export function cooldownMs(err: UpstreamError, failures: number, p: BreakerPolic
   const own = err.retryAfterMs ?? 0;
   switch (err.errclass) {
     case "quota":
-      return Math.max(own, 60_000);
+      // WeChat's own window when it has one (45009 on classic/stable: the quota day), else growing on repeats:
+      // a limit that still holds after a minute is a longer one.
+      return Math.max(own, grow(p.quotaBaseMs, p.quotaMaxMs, failures));
     case "transient":
       return Math.max(own, grow(p.transientBaseMs, p.transientMaxMs, failures));
     case "config":

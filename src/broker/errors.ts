@@ -92,3 +92,39 @@ export class ForceBudgetError extends BrokerError {
     );
   }
 }
+
+/** The account's ceiling of upstream token calls per minute (shared by all replicas) refused a call that was needed,
+ * and no token WeChat still accepts is at hand. Something is asking for far more tokens than rotations need. */
+export class CallCeilingError extends BrokerError {
+  readonly code = "call_ceiling";
+  constructor(
+    readonly accountId: string,
+    readonly retryAfterMs: number,
+    readonly limitPerMinute: number,
+  ) {
+    super(`Account ${accountId}: the ceiling of ${limitPerMinute} upstream token calls per minute is reached.`, {
+      en: "Look at the diagnosis for the trigger that keeps asking (a caller reporting tokens in a loop, a clock far off); the broker calls WeChat again when the minute allows.",
+      zh: "请查看诊断结果中不断触发调用的来源（例如调用方循环上报 token 失效、时钟严重偏差）；一分钟窗口允许后服务会自动再次调用微信。",
+    });
+  }
+}
+
+/** Reports that reach WeChat (a probe or a refresh) are limited per account and per API key. */
+export class ReportRateLimitedError extends BrokerError {
+  readonly code = "report_rate_limited";
+  constructor(
+    readonly accountId: string,
+    readonly scope: "account" | "key",
+    readonly retryAfterMs: number,
+  ) {
+    super(
+      scope === "key"
+        ? `Too many token reports for account ${accountId} from this API key reached WeChat in the last minute.`
+        : `Too many token reports for account ${accountId} reached WeChat in the last minute.`,
+      {
+        en: "Report a token only when WeChat answered 40001, 40014 or 42001 to a call made with it, once, then use the token the broker returns. Retry after Retry-After seconds.",
+        zh: "仅在使用该 token 调用微信接口返回 40001、40014 或 42001 时上报一次，然后使用本服务返回的 token。请在 Retry-After 秒后重试。",
+      },
+    );
+  }
+}

@@ -1,10 +1,13 @@
 // What the broker reports about itself. The Prometheus implementation lives in src/ops/metrics.ts; the domain
 // only knows this interface, so it stays free of prom-client and express.
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
+import type { Trigger } from "./policy";
 
 export type TokenRequestResult = "hit" | "miss" | "stale" | "error";
 export type RefreshReason = "ahead" | "expired" | "invalidated" | "forced" | "sync";
 export type LockResult = "acquired" | "contended" | "error";
+/** What a caller's report of a rejected token came to (see TokenService.invalidate). */
+export type ReportOutcome = "refreshed" | "already_replaced" | "still_valid" | "unverified" | "rate_limited";
 
 export interface BrokerEvents {
   tokenRequest(accountId: string, result: TokenRequestResult): void;
@@ -14,6 +17,9 @@ export interface BrokerEvents {
   fencedWrite(accountId: string): void;
   tokenExpiry(accountId: string, expiresAtMs: number | null): void;
   breaker(accountId: string, open: boolean): void;
+  /** The per-account ceiling of upstream calls refused a call that `trigger` wanted. */
+  ceilingHit(accountId: string, trigger: Trigger): void;
+  report(accountId: string, outcome: ReportOutcome): void;
 }
 
 export const noopEvents: BrokerEvents = {
@@ -24,4 +30,6 @@ export const noopEvents: BrokerEvents = {
   fencedWrite: () => {},
   tokenExpiry: () => {},
   breaker: () => {},
+  ceilingHit: () => {},
+  report: () => {},
 };

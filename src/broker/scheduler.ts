@@ -6,19 +6,16 @@ import { systemClock } from "../clock";
 import type { Logger } from "../logger";
 import type { StoredToken } from "../store/types";
 import { safeErr, type TokenService } from "./tokenService";
-import { refreshDueAt } from "./timing";
+import { plannedRefreshAt, refreshDueAt } from "./policy";
 
 export interface SchedulerOptions {
-  /** Spread of the planned refresh time, as a fraction of the refresh-ahead window (replicas and accounts
-   * should not all fire at once). */
-  jitterFraction: number;
   /** Delay before retrying when the store could not be read at all. */
   errorRetryMs: number;
   /** Spread of the first refreshes at start-up (many accounts with no token yet). */
   startupSpreadMs: number;
 }
 
-export const defaultSchedulerOptions: SchedulerOptions = { jitterFraction: 0.2, errorRetryMs: 5_000, startupSpreadMs: 2_000 };
+export const defaultSchedulerOptions: SchedulerOptions = { errorRetryMs: 5_000, startupSpreadMs: 2_000 };
 
 export class RefreshScheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -79,13 +76,9 @@ export class RefreshScheduler {
     const now = this.clock.now();
     if (retryAt !== undefined) return this.at(accountId, retryAt);
     if (!token) return this.at(accountId, now + this.opts.errorRetryMs);
-    const o = this.service.options;
-    const window = token.api === "stable" ? o.stableRefreshAheadMs : o.classicRefreshAheadMs;
-    // Stable tokens must be refreshed inside their last 300 s (earlier calls return the same token), so their
-    // jitter only moves the refresh later, towards expiry, never earlier.
-    const spread = window * this.opts.jitterFraction;
-    const offset = token.api === "stable" ? Math.random() * spread : (Math.random() - 0.5) * spread;
-    this.at(accountId, Math.max(now, refreshDueAt(token, o) + offset));
+    // The policy says when (jitter only later than due, which the caching promise accounts for; never before WeChat
+    // can have anything newer).
+    this.at(accountId, Math.max(now, plannedRefreshAt(token, Math.random(), this.service.options)));
   }
 
   private async fire(accountId: string): Promise<void> {

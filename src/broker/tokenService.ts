@@ -1,24 +1,35 @@
-// The refresh algorithm, per account (see shared/design.md "The refresh algorithm"):
+// The refresh algorithm, per account. Whether to call WeChat is decided by the refresh policy (policy.ts); this
+// class carries its decisions out across replicas:
 //
 //   get:      local cache (≤ LOCAL_CACHE_TTL) → store → refresh
-//   refresh:  single-flight per process → breaker → lock (no queue) → re-read store → fetch → fenced write → publish
+//   refresh:  single-flight per process → policy → lock (no queue) → re-read store → policy again → probe or fetch
+//             (ceiling, then force budget, at the moment of the call) → fenced write → publish
 //   losers:   wait for the winner's publish or poll the store, bounded; the breaker tells them if the winner failed
 //
 // The lock only saves upstream calls; correctness comes from the store's compare-and-set on the lock's fencing
-// generation, and from invalidating only the exact token a caller saw fail.
+// generation, and from acting only on the exact token a caller saw fail. See docs/refresh-policy.md.
 import type { Account } from "../accounts";
 import { tokenSourceOf } from "../accounts";
-import { type Clock, systemClock, sleep, jitter, quotaDay } from "../clock";
+import { type Clock, systemClock, sleep, jitter, quotaDay, quotaDayEnd } from "../clock";
 import type { Logger } from "../logger";
 import type { LockHandle, RefreshLock } from "../lock/types";
 import type { AccountStatus, StoredToken, TokenStore } from "../store/types";
 import { type FetchedToken, UpstreamError, type UpstreamEndpoint, type WeChatApi } from "../wechat/types";
-import { afterFailure, afterSuccess, type BreakerPolicy, defaultBreakerPolicy, isOpen } from "./breaker";
-import { BrokerError, ForceBudgetError, RefreshTimeoutError, StoreUnavailableError, UnknownAccountError, UpstreamUnavailableError } from "./errors";
-import { type BrokerEvents, noopEvents, type RefreshReason } from "./events";
-import { alive, expiresInSec, refreshDueAt, servable, type TimingPolicy } from "./timing";
+import { afterFailure, afterSuccess, type BreakerPolicy, defaultBreakerPolicy } from "./breaker";
+import {
+  BrokerError,
+  CallCeilingError,
+  ForceBudgetError,
+  RefreshTimeoutError,
+  ReportRateLimitedError,
+  StoreUnavailableError,
+  UnknownAccountError,
+  UpstreamUnavailableError,
+} from "./errors";
+import { type BrokerEvents, noopEvents, type RefreshReason, type ReportOutcome } from "./events";
+import { alive, decide, type Decision, expiresInSec, notBeforeAfterAnswer, type PolicyOptions, servable, type Trigger } from "./policy";
 
-export interface TokenServiceOptions extends TimingPolicy {
+export interface TokenServiceOptions extends PolicyOptions {
   /** How long a replica trusts its in-process copy before re-reading the store. ≤ 60 s. */
   localCacheTtlMs: number;
   lockTtlMs: number;
@@ -34,9 +45,11 @@ export interface TokenServiceOptions extends TimingPolicy {
   forcePerDay: number;
   forceMinIntervalMs: number;
   breaker: BreakerPolicy;
-  /** A sync (an operator's "try now", e.g. after fixing the whitelist) passes an open breaker, but at most once
-   * this often, so a client cannot hammer WeChat through it. */
-  manualRetryMinMs: number;
+  /** Hard ceiling of upstream token calls per account per rolling minute, all replicas and triggers together. */
+  upstreamCallsPerMinute: number;
+  /** Caller reports that reach WeChat (a probe or a refresh), per account and per API key, per rolling minute. */
+  reportChecksPerMinute: number;
+  reportChecksPerKeyPerMinute: number;
 }
 
 export const defaultTokenServiceOptions: TokenServiceOptions = {
@@ -44,8 +57,10 @@ export const defaultTokenServiceOptions: TokenServiceOptions = {
   classicRefreshAheadMs: 900_000,
   stableRefreshAheadMs: 240_000,
   overlapMs: 300_000,
-  minRefetchIntervalMs: 10_000,
+  refetchFloorMs: 30_000,
   clockSkewMs: 5_000,
+  jitterFraction: 0.2,
+  manualRetryMinMs: 10_000,
   localCacheTtlMs: 30_000,
   lockTtlMs: 12_000,
   upstreamTimeoutMs: 5_000,
@@ -56,7 +71,9 @@ export const defaultTokenServiceOptions: TokenServiceOptions = {
   forcePerDay: 20,
   forceMinIntervalMs: 30_000,
   breaker: defaultBreakerPolicy,
-  manualRetryMinMs: 10_000,
+  upstreamCallsPerMinute: 6,
+  reportChecksPerMinute: 6,
+  reportChecksPerKeyPerMinute: 3,
 };
 
 export interface TokenServiceDeps {
@@ -83,24 +100,48 @@ export interface TokenView {
 export interface SyncResult {
   token: TokenView;
   refreshed: boolean;
+  /** refreshed: WeChat was called and handed out a new token; forced: the same, on an admin's force;
+   * not_due: nothing to do (the token is fine, or WeChat has nothing newer yet). */
+  reason: "refreshed" | "forced" | "not_due";
   durationMs: number;
 }
 
+/** The answer to a caller's report of a rejected token. */
+export interface ReportResult {
+  token: TokenView;
+  refreshed: boolean;
+  reason: Exclude<ReportOutcome, "rate_limited">;
+}
+
 interface RefreshRequest {
-  reason: RefreshReason;
-  /** Refresh only if the stored token is still this one (invalidation, forced sync). */
-  ifCurrent?: string;
-  /** When the caller's report arrived: a write of that same token after this moment means another replica has
-   * just re-checked it with WeChat (a false report), so it answers this report too. */
+  trigger: Trigger;
+  /** Report: the token the caller saw fail. */
+  reported?: string;
+  /** Report: when it arrived. */
   since?: number;
+  /** Report: the API key's name, for the per-key limit. */
+  caller?: string;
+}
+
+/** What one refresh came to: the token now current, and whether WeChat handed out a new one or vouched for it. */
+interface Outcome {
+  token: StoredToken;
+  /** A new token was fetched and written. */
+  rotated: boolean;
+  /** For reports: how the report was settled. */
+  report: ReportResult["reason"];
 }
 
 interface Flight {
-  promise: Promise<StoredToken>;
-  ifCurrent?: string;
+  promise: Promise<Outcome>;
+  reported?: string;
 }
 
 const ENDPOINT_OF: Record<StoredToken["api"], UpstreamEndpoint> = { stable: "stable_token", classic: "token", wecom: "gettoken" };
+
+const REASON_OF: Record<Trigger, RefreshReason> = { miss: "expired", ahead: "ahead", report: "invalidated", sync: "sync", force: "forced" };
+
+const MINUTE_MS = 60_000;
 
 export class TokenService {
   private readonly accounts: Map<string, Account>;
@@ -201,13 +242,14 @@ export class TokenService {
     }
 
     try {
-      const token = await this.refresh(account, { reason: "expired" });
+      const { token } = await this.refresh(account, { trigger: "miss" });
       this.events.tokenRequest(accountId, "miss");
       return this.view(accountId, token, this.clock.now());
     } catch (err) {
-      // WeChat refuses but the old token still works (e.g. inside WeChat's overlap): serve it.
+      // WeChat refuses (or the ceiling holds) but the old token still works (e.g. inside WeChat's overlap): serve it.
       const fallback = stored ?? cached?.token;
-      if (err instanceof UpstreamUnavailableError && alive(fallback, this.clock.now(), this.options)) return this.stale(accountId, fallback, this.clock.now());
+      const upstreamSide = err instanceof UpstreamUnavailableError || err instanceof CallCeilingError;
+      if (upstreamSide && alive(fallback, this.clock.now(), this.options)) return this.stale(accountId, fallback, this.clock.now());
       this.events.tokenRequest(accountId, "error");
       throw err;
     }
@@ -239,53 +281,52 @@ export class TokenService {
   }
 
   /**
-   * A caller reports that `accessToken` failed (40001/42001/40014). Refresh only if it is still the current token;
-   * otherwise hand back the current one without calling WeChat.
+   * A caller reports that `accessToken` failed (40001/42001/40014). Nothing is rotated on its word alone: a report of
+   * a token that is no longer current, or that was re-checked after the report arrived, is answered from the store; a
+   * young current token is probed first; only a token WeChat confirms dead (or one due anyway) is replaced. Reports
+   * that reach WeChat are limited per account and per API key.
    */
-  async invalidate(accountId: string, accessToken: string): Promise<TokenView> {
+  async invalidate(accountId: string, accessToken: string, opts: { caller?: string } = {}): Promise<ReportResult> {
     const account = this.account(accountId);
     const cached = this.local.get(accountId);
     if (cached?.token.accessToken === accessToken) this.local.delete(accountId);
-    const current = await this.storeCall(() => this.readStore(accountId));
-    const now = this.clock.now();
-    if (current && current.accessToken !== accessToken && servable(current, now, this.options)) {
-      this.remember(accountId, current);
-      return this.view(accountId, current, now);
+    const since = this.clock.now();
+    try {
+      const outcome = await this.refresh(account, { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous" });
+      this.events.report(accountId, outcome.report);
+      return { token: this.view(accountId, outcome.token, this.clock.now()), refreshed: outcome.rotated, reason: outcome.report };
+    } catch (err) {
+      if (err instanceof ReportRateLimitedError) this.events.report(accountId, "rate_limited");
+      throw err;
     }
-    const token = await this.refresh(account, { reason: "invalidated", ifCurrent: accessToken, since: now });
-    return this.view(accountId, token, this.clock.now());
   }
 
   /** Bring the token up to date now. `force` refreshes regardless, within the force budget. */
   async sync(accountId: string, opts: { force?: boolean } = {}): Promise<SyncResult> {
     const account = this.account(accountId);
     const started = this.clock.now();
-    const current = await this.storeCall(() => this.store.get(accountId));
-    let token: StoredToken;
-    if (opts.force) {
-      token = await this.refresh(account, { reason: "forced", ifCurrent: current?.accessToken ?? "" });
-    } else if (this.needsRefresh(current, { reason: "sync" }, started)) {
-      token = await this.refresh(account, { reason: "sync" });
-    } else {
-      token = current!;
-    }
+    const { token, rotated } = await this.refresh(account, { trigger: opts.force ? "force" : "sync" });
     const now = this.clock.now();
-    return { token: this.view(accountId, token, now), refreshed: token.accessToken !== current?.accessToken || token.gen !== current?.gen, durationMs: now - started };
+    const reason = rotated ? (opts.force ? "forced" : "refreshed") : "not_due";
+    return { token: this.view(accountId, token, now), refreshed: rotated, reason, durationMs: now - started };
   }
 
   /**
    * Background refresh-ahead. Returns the token now current, and when to try again if nothing could be done
-   * (breaker open, another replica busy).
+   * (breaker open, ceiling reached, another replica busy).
    */
   async refreshAhead(accountId: string): Promise<{ token: StoredToken | null; retryAt?: number }> {
     const account = this.account(accountId);
     const current = await this.storeCall(() => this.store.get(accountId));
-    if (!this.needsRefresh(current, { reason: "ahead" }, this.clock.now())) return { token: current };
+    const status = await this.storeCall(() => this.store.getStatus(accountId));
+    const d = decide({ trigger: "ahead", token: current, status, now: this.clock.now() }, this.options);
+    if (d.action === "serve") return { token: current };
+    if (d.action === "wait") return { token: current, retryAt: d.until };
     try {
-      return { token: await this.refresh(account, { reason: "ahead" }) };
+      return { token: (await this.refresh(account, { trigger: "ahead" })).token };
     } catch (err) {
       const now = this.clock.now();
-      if (err instanceof UpstreamUnavailableError) return { token: current, retryAt: now + Math.max(err.retryAfterMs, 1000) };
+      if (err instanceof UpstreamUnavailableError || err instanceof CallCeilingError) return { token: current, retryAt: now + Math.max(err.retryAfterMs, 1000) };
       if (err instanceof BrokerError) return { token: current, retryAt: now + 5_000 };
       throw err;
     }
@@ -305,17 +346,17 @@ export class TokenService {
 
   // ---- refresh ---------------------------------------------------------------------------------------------
 
-  private refresh(account: Account, req: RefreshRequest): Promise<StoredToken> {
+  private refresh(account: Account, req: RefreshRequest): Promise<Outcome> {
     const existing = this.flights.get(account.id);
     if (existing) {
-      // Join the refresh already under way; an invalidation of a token that flight did not replace needs its own.
-      if (req.ifCurrent === undefined || existing.ifCurrent === req.ifCurrent) return existing.promise;
+      // Join the refresh already under way; a report of a token that flight did not replace needs its own look.
+      if (req.reported === undefined || existing.reported === req.reported) return existing.promise;
       return existing.promise.then(
-        (t) => (t.accessToken === req.ifCurrent ? this.refresh(account, req) : t),
+        (o) => (o.token.accessToken === req.reported ? this.refresh(account, req) : { ...o, rotated: false, report: "already_replaced" as const }),
         () => this.refresh(account, req),
       );
     }
-    const flight: Flight = { ifCurrent: req.ifCurrent, promise: this.refreshAcrossReplicas(account, req) };
+    const flight: Flight = { reported: req.reported, promise: this.refreshAcrossReplicas(account, req) };
     this.flights.set(account.id, flight);
     const done = () => {
       if (this.flights.get(account.id) === flight) this.flights.delete(account.id);
@@ -324,26 +365,28 @@ export class TokenService {
     return flight.promise;
   }
 
-  private needsRefresh(current: StoredToken | null, req: RefreshRequest, now: number): boolean {
-    if (!current) return true;
-    if (req.ifCurrent !== undefined) {
-      if (!servable(current, now, this.options)) return true;
-      if (current.accessToken !== req.ifCurrent) return false;
-      return req.since === undefined || current.fetchedAt <= req.since;
-    }
-    if (!servable(current, now, this.options)) return true;
-    if (req.reason === "ahead" || req.reason === "sync") return refreshDueAt(current, this.options) <= now;
-    return false;
+  private decide(req: RefreshRequest, token: StoredToken | null, status: AccountStatus, extra: { confirmedDead?: boolean } = {}): Decision {
+    return decide({ trigger: req.trigger, token, status, now: this.clock.now(), reported: req.reported, since: req.since, ...extra }, this.options);
   }
 
-  private async refreshAcrossReplicas(account: Account, req: RefreshRequest): Promise<StoredToken> {
+  /** A decision that needs no upstream call, as an outcome. */
+  private settled(token: StoredToken, d: Extract<Decision, { action: "serve" }>): Outcome {
+    return { token, rotated: false, report: d.why === "rechecked" ? "still_valid" : "already_replaced" };
+  }
+
+  private async refreshAcrossReplicas(account: Account, req: RefreshRequest): Promise<Outcome> {
     const id = account.id;
     const deadline = this.clock.now() + this.options.waitForRefreshMs;
     for (;;) {
       const [current, status] = await this.storeCall(() => Promise.all([this.store.get(id), this.store.getStatus(id)]));
-      const now = this.clock.now();
-      if (!this.needsRefresh(current, req, now)) return current!;
-      if (this.blocked(status, req, now)) return this.whileOpen(id, current, status, req, now);
+      const d = this.decide(req, current, status);
+      if (d.action === "serve") return this.settled(current!, d);
+      if (d.action === "wait") {
+        if (d.why === "breaker") return this.whileOpen(id, current, status, req);
+        if (this.clock.now() >= deadline) throw new RefreshTimeoutError(id, this.options.pollIntervalMs * 10);
+        await this.waitForChange(id, Math.max(1, Math.min(d.until - this.clock.now(), deadline - this.clock.now())));
+        continue;
+      }
 
       let handle: LockHandle | null;
       try {
@@ -362,32 +405,31 @@ export class TokenService {
       }
       if (handle) {
         this.events.lockAcquire("acquired");
+        let outcome: Outcome | null;
         try {
-          return await this.refreshUnderLock(account, handle, req);
+          outcome = await this.refreshUnderLock(account, handle, req);
         } finally {
           await this.release(id, handle);
         }
+        if (outcome) return outcome;
+        continue;
       }
 
       this.events.lockAcquire("contended");
       if (this.clock.now() >= deadline) {
-        if (req.ifCurrent === undefined && alive(current, this.clock.now(), this.options)) return current;
+        if (req.trigger !== "report" && alive(current, this.clock.now(), this.options)) return { token: current, rotated: false, report: "already_replaced" };
         throw new RefreshTimeoutError(id, this.options.pollIntervalMs * 10);
       }
       await this.waitForChange(id, this.options.pollIntervalMs);
     }
   }
 
-  /** Whether the breaker keeps this refresh from calling WeChat. */
-  private blocked(status: AccountStatus, req: RefreshRequest, now: number): boolean {
-    if (!isOpen(status, now)) return false;
-    const manual = req.reason === "sync" || req.reason === "forced";
-    return !(manual && now - (status.lastError?.at ?? 0) >= this.options.manualRetryMinMs);
-  }
-
   /** Breaker open: serve what still works, otherwise the classified error that opened it. */
-  private whileOpen(id: string, current: StoredToken | null, status: AccountStatus, req: RefreshRequest, now: number): StoredToken {
-    if (req.reason !== "ahead" && alive(current, now, this.options) && current.accessToken !== req.ifCurrent) return current;
+  private whileOpen(id: string, current: StoredToken | null, status: AccountStatus, req: RefreshRequest): Outcome {
+    const now = this.clock.now();
+    if (req.trigger !== "ahead" && alive(current, now, this.options) && current.accessToken !== req.reported) {
+      return { token: current, rotated: false, report: "already_replaced" };
+    }
     const last = status.lastError ?? {
       message: "upstream calls are paused for this account",
       kind: "errcode" as const,
@@ -401,66 +443,103 @@ export class TokenService {
     throw new UpstreamUnavailableError(id, last, status.openUntil - now, true);
   }
 
-  private async refreshUnderLock(account: Account, handle: LockHandle, req: RefreshRequest): Promise<StoredToken> {
+  /** Under the lock: re-read, decide again, then probe and/or fetch. Null: nothing could be done now, look again. */
+  private async refreshUnderLock(account: Account, handle: LockHandle, req: RefreshRequest): Promise<Outcome | null> {
     const id = account.id;
     // Someone may have refreshed between our check and our lock: re-read before calling WeChat.
     const [current, status] = await this.storeCall(() => Promise.all([this.store.get(id), this.store.getStatus(id)]));
-    const now = this.clock.now();
-    if (!this.needsRefresh(current, req, now)) return current!;
-    if (this.blocked(status, req, now)) return this.whileOpen(id, current, status, req, now);
+    let d = this.decide(req, current, status);
+    if (d.action === "serve") return this.settled(current!, d);
+    if (d.action === "wait") return d.why === "breaker" ? this.whileOpen(id, current, status, req) : null;
+    if (req.trigger === "report") await this.takeReportSlots(id, req.caller ?? "anonymous");
+
+    let confirmedDead = false;
+    if (d.action === "probe") {
+      const verdict = await this.probe(account, current!.accessToken);
+      if (verdict === "valid") {
+        // Write it again as re-checked: the same report arriving at other replicas is answered without WeChat.
+        const token = await this.write(id, handle, { ...current!, checkedAt: this.clock.now() }, status, req, false);
+        return { token, rotated: false, report: "still_valid" };
+      }
+      if (verdict === "unknown") return { token: current!, rotated: false, report: "unverified" };
+      confirmedDead = true;
+      d = this.decide(req, current, status, { confirmedDead });
+      if (d.action !== "fetch") return d.action === "serve" ? this.settled(current!, d) : null;
+    }
 
     const api = tokenSourceOf(account);
-    let forceRefresh = false;
-    if (req.reason === "forced") {
-      await this.takeForceBudget(id);
-      forceRefresh = api === "stable";
-    }
-
-    let fetched = await this.fetch(account, handle, status, forceRefresh, req);
-    if (req.reason === "invalidated" && fetched.accessToken === req.ifCurrent && api !== "classic") {
-      // A normal fetch handed back the token the caller says is dead. Ask WeChat before spending force budget:
-      // a caller that reports a working token must not burn the day's 20 force refreshes.
-      if (await this.stillWorks(account, fetched.accessToken)) {
-        this.log.info({ accountId: id }, "reported token still works; not refreshing");
-        return this.write(id, handle, fetched, status, req.reason);
+    let fetched = await this.fetch(account, handle, status, req, d.force);
+    if (req.trigger === "report" && fetched.accessToken === req.reported && !d.force) {
+      // A normal call handed back the token the caller says is dead.
+      if (!confirmedDead) confirmedDead = (await this.probe(account, fetched.accessToken)) === "dead";
+      if (!confirmedDead) {
+        const token = await this.write(id, handle, this.stored(fetched, current, handle), status, req, false);
+        return { token, rotated: false, report: "still_valid" };
       }
-      await this.storeCall(() => this.store.invalidate(id, fetched.accessToken));
-      if (api === "stable") {
-        await this.takeForceBudget(id);
-        fetched = await this.fetch(account, handle, status, true, req);
-      }
+      // Only a stable token can be forced; a classic call always brings a new token and WeCom has nothing newer.
+      if (api === "stable") fetched = await this.fetch(account, handle, status, req, true);
     }
-    return this.write(id, handle, fetched, status, req.reason);
+    const rotated = fetched.accessToken !== current?.accessToken;
+    const token = await this.write(id, handle, this.stored(fetched, current, handle), status, req, rotated);
+    return { token, rotated, report: rotated ? "refreshed" : "still_valid" };
   }
 
-  private async stillWorks(account: Account, accessToken: string): Promise<boolean> {
-    try {
-      return (await this.wechat.probe(account, accessToken)).valid;
-    } catch (err) {
-      // Cannot tell: do not spend the force budget on a guess.
-      this.log.warn({ accountId: account.id, err: safeErr(err) }, "could not probe the reported token");
-      return true;
-    }
-  }
-
-  private async takeForceBudget(id: string): Promise<void> {
+  /** The record to write for a token WeChat just handed out, with when the next routine call may bring a newer one. */
+  private stored(fetched: FetchedToken, held: StoredToken | null, handle: LockHandle): StoredToken {
     const now = this.clock.now();
-    const r = await this.storeCall(() =>
-      this.store.takeForceBudget(id, now, quotaDay(now), { perDay: this.options.forcePerDay, minIntervalMs: this.options.forceMinIntervalMs }),
-    );
-    if (!r.ok) throw new ForceBudgetError(id, r.reason ?? "daily_limit", Math.max(0, (r.retryAt ?? now) - now));
+    const same = held?.accessToken === fetched.accessToken;
+    const token = {
+      accessToken: fetched.accessToken,
+      expiresAt: fetched.fetchedAt + fetched.expiresIn * 1000,
+      // The same token keeps the time it was first handed out: its age is what a report's "young" is measured by.
+      fetchedAt: same ? held.fetchedAt : fetched.fetchedAt,
+      api: fetched.api,
+      gen: handle.gen,
+      checkedAt: now,
+      notBefore: 0,
+    };
+    token.notBefore = notBeforeAfterAnswer(token, now, same, this.options);
+    return token;
   }
 
-  /** One upstream fetch with bounded retries of transient failures, never past the lock's validity. */
-  private async fetch(account: Account, handle: LockHandle, status: AccountStatus, forceRefresh: boolean, req: RefreshRequest): Promise<FetchedToken> {
+  private async takeReportSlots(id: string, caller: string): Promise<void> {
+    const now = this.clock.now();
+    const perKey = await this.storeCall(() => this.store.takeSlot({ kind: "reports", caller }, this.options.reportChecksPerKeyPerMinute, MINUTE_MS, now));
+    if (!perKey.ok) throw new ReportRateLimitedError(id, "key", perKey.retryInMs);
+    const perAccount = await this.storeCall(() => this.store.takeSlot({ kind: "reports", accountId: id }, this.options.reportChecksPerMinute, MINUTE_MS, now));
+    if (!perAccount.ok) throw new ReportRateLimitedError(id, "account", perAccount.retryInMs);
+  }
+
+  private async probe(account: Account, accessToken: string): Promise<"valid" | "dead" | "unknown"> {
+    const started = this.clock.now();
+    try {
+      const r = await this.wechat.probe(account, accessToken);
+      this.events.upstreamCall("probe", { ok: true }, (this.clock.now() - started) / 1000);
+      return r.valid ? "valid" : "dead";
+    } catch (err) {
+      // Cannot tell: rotate nothing on a guess.
+      this.log.warn({ accountId: account.id, err: safeErr(err) }, "could not probe the reported token");
+      return "unknown";
+    }
+  }
+
+  /**
+   * One upstream token call with bounded retries of transient failures, never past the lock's validity. Each
+   * attempt first takes a slot of the per-account ceiling; a force call then takes the force budget, at the moment
+   * of the call, so a budget is never spent on a call that is not made.
+   */
+  private async fetch(account: Account, handle: LockHandle, status: AccountStatus, req: RefreshRequest, forceRefresh: boolean): Promise<FetchedToken> {
     const id = account.id;
     const endpoint = ENDPOINT_OF[tokenSourceOf(account)];
+    const budgeted = forceRefresh || req.trigger === "force";
     for (let attempt = 0; ; attempt++) {
       if (!handle.isValid(this.options.upstreamTimeoutMs)) {
         // Our lease could run out mid-call; whoever takes the lock next will fetch. Do not call WeChat.
         this.log.warn({ accountId: id }, "refresh lock too close to expiry; not calling WeChat");
         throw new RefreshTimeoutError(id, this.options.pollIntervalMs * 10);
       }
+      await this.takeCeilingSlot(id, status, req.trigger);
+      if (budgeted && attempt === 0) await this.takeForceBudget(id);
       const started = this.clock.now();
       this.countCall(id, started);
       try {
@@ -478,22 +557,45 @@ export class TokenService {
             continue;
           }
         }
+        this.events.refresh(id, REASON_OF[req.trigger], false);
+        if (forceRefresh && err.errclass === "quota") {
+          // The force budget is spent at WeChat (elsewhere, or by calls we did not count): close force refreshes
+          // for the quota day, not the account; the current token stays served and normal calls still work.
+          const now = this.clock.now();
+          await this.storeCall(() => this.store.closeForceBudget(id, quotaDay(now), this.options.forcePerDay));
+          this.log.warn({ accountId: id, errcode: err.errcode }, "WeChat refused a force refresh for quota; no more force refreshes today");
+          throw new ForceBudgetError(id, "daily_limit", quotaDayEnd(now) - now);
+        }
         await this.recordFailure(id, status, err);
-        this.events.refresh(id, req.reason, false);
         const cooldown = afterFailure(status, err, this.clock.now(), this.options.breaker).openUntil - this.clock.now();
         throw new UpstreamUnavailableError(id, err.toJSON(), cooldown, false);
       }
     }
   }
 
-  private async write(id: string, handle: LockHandle, fetched: FetchedToken, status: AccountStatus, reason: RefreshReason): Promise<StoredToken> {
-    const token: StoredToken = {
-      accessToken: fetched.accessToken,
-      expiresAt: fetched.fetchedAt + fetched.expiresIn * 1000,
-      fetchedAt: fetched.fetchedAt,
-      api: fetched.api,
-      gen: handle.gen,
-    };
+  private async takeCeilingSlot(id: string, status: AccountStatus, trigger: Trigger): Promise<void> {
+    const now = this.clock.now();
+    const limit = this.options.upstreamCallsPerMinute;
+    const slot = await this.storeCall(() => this.store.takeSlot({ kind: "calls", accountId: id }, limit, MINUTE_MS, now));
+    if (slot.ok) return;
+    this.events.ceilingHit(id, trigger);
+    this.log.warn({ accountId: id, trigger, limitPerMinute: limit, retryInMs: slot.retryInMs }, "upstream call ceiling reached; not calling WeChat");
+    // Shown by the diagnosis; best effort.
+    this.store.setStatus(id, { ...status, lastCeilingHit: { at: now, trigger } }).catch((err: unknown) => this.log.debug({ accountId: id, err: safeErr(err) }, "could not record the ceiling hit"));
+    throw new CallCeilingError(id, slot.retryInMs, limit);
+  }
+
+  private async takeForceBudget(id: string): Promise<void> {
+    const now = this.clock.now();
+    const r = await this.storeCall(() =>
+      this.store.takeForceBudget(id, now, quotaDay(now), { perDay: this.options.forcePerDay, minIntervalMs: this.options.forceMinIntervalMs }),
+    );
+    if (!r.ok) throw new ForceBudgetError(id, r.reason ?? "daily_limit", Math.max(0, (r.retryAt ?? now) - now));
+  }
+
+  private async write(id: string, handle: LockHandle, token: StoredToken, status: AccountStatus, req: RefreshRequest, rotated: boolean): Promise<StoredToken> {
+    token = { ...token, gen: handle.gen };
+    const reason = REASON_OF[req.trigger];
     const result = await this.storeCall(() => this.store.write(id, token));
     if (result === "fenced") {
       // Our lock expired and a newer holder wrote: theirs wins. Serve theirs if it is usable.
@@ -510,7 +612,9 @@ export class TokenService {
     this.events.tokenExpiry(id, token.expiresAt);
     this.remember(id, token);
     this.store.publishRefreshed(id, token.gen).catch((err: unknown) => this.log.warn({ accountId: id, err: safeErr(err) }, "could not publish refresh"));
-    this.log.info({ accountId: id, reason, gen: token.gen, api: token.api, expiresAt: new Date(token.expiresAt).toISOString() }, "token refreshed");
+    const fields = { accountId: id, reason, gen: token.gen, api: token.api, expiresAt: new Date(token.expiresAt).toISOString() };
+    if (rotated) this.log.info(fields, "token refreshed");
+    else this.log.info({ ...fields, notBefore: new Date(token.notBefore).toISOString() }, "WeChat confirmed the current token; nothing newer before notBefore");
     return token;
   }
 
@@ -544,15 +648,16 @@ export class TokenService {
 
   // ---- cache and notifications ----------------------------------------------------------------------------
 
+  /** The store is the truth: whatever it says now replaces this replica's copy, even at a lower generation (a
+   * Redis that lost its data restarts its counters; a replica that clung to its higher gen would bypass its cache,
+   * and serve a superseded token, for as long as it lived). */
   private remember(accountId: string, token: StoredToken): void {
-    const prev = this.local.get(accountId);
-    if (prev && prev.token.gen > token.gen) return;
     this.local.set(accountId, { token, cachedAt: this.clock.now() });
   }
 
   private onRefreshed(accountId: string, gen: number): void {
     const cached = this.local.get(accountId);
-    if (cached && cached.token.gen < gen) this.local.delete(accountId);
+    if (cached && cached.token.gen !== gen) this.local.delete(accountId);
     // A refresh by any replica closed the shared breaker; this replica's gauge must say so too.
     if (this.accounts.has(accountId)) this.events.breaker(accountId, false);
     const set = this.wakers.get(accountId);

@@ -14,6 +14,11 @@ const TIMING_KEYS = [
   "stableRefreshAheadSec",
   "forceRefreshPerDay",
   "forceRefreshMinIntervalSec",
+  "upstreamCallsPerMinute",
+  "reportChecksPerMinute",
+  "reportChecksPerKeyPerMinute",
+  "refetchFloorSec",
+  "wechatOverlapSec",
   "lockTtlMs",
   "shutdownTimeoutMs",
 ] as const satisfies readonly (keyof Config)[];

@@ -61,25 +61,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     throw new ConfigError(problems.issues(variableRank));
   }
   return {
-    port: settings.port,
+    ...settings,
     host,
     auth: { required: keys.keys.length > 0, apiKeys: keys.keys },
     redis,
-    keyPrefix: settings.keyPrefix,
     accounts: accounts.accounts,
-    wechatApiBase: settings.wechatApiBase,
-    wecomApiBase: settings.wecomApiBase,
-    logLevel: settings.logLevel,
-    upstreamTimeoutMs: settings.upstreamTimeoutMs,
-    localCacheTtlMs: settings.localCacheTtlMs,
-    tokenSafetyMarginSec: settings.tokenSafetyMarginSec,
-    classicRefreshAheadSec: settings.classicRefreshAheadSec,
-    stableRefreshAheadSec: settings.stableRefreshAheadSec,
-    forceRefreshPerDay: settings.forceRefreshPerDay,
-    forceRefreshMinIntervalSec: settings.forceRefreshMinIntervalSec,
-    lockTtlMs: settings.lockTtlMs,
-    lockCleanupPatterns: settings.lockCleanupPatterns,
-    shutdownTimeoutMs: settings.shutdownTimeoutMs,
     tls,
     warnings: problems.warnings(),
   };

@@ -78,6 +78,11 @@ const settingsShape = {
   FORCE_REFRESH_MIN_INTERVAL_SEC: intVariable("FORCE_REFRESH_MIN_INTERVAL_SEC", "WeChat ignores force refreshes less than 30 s apart").default(
     VARIABLES.FORCE_REFRESH_MIN_INTERVAL_SEC.default,
   ),
+  UPSTREAM_CALLS_PER_MINUTE: intVariable("UPSTREAM_CALLS_PER_MINUTE").default(VARIABLES.UPSTREAM_CALLS_PER_MINUTE.default),
+  REPORT_CHECKS_PER_MINUTE: intVariable("REPORT_CHECKS_PER_MINUTE").default(VARIABLES.REPORT_CHECKS_PER_MINUTE.default),
+  REPORT_CHECKS_PER_KEY_PER_MINUTE: intVariable("REPORT_CHECKS_PER_KEY_PER_MINUTE").default(VARIABLES.REPORT_CHECKS_PER_KEY_PER_MINUTE.default),
+  REFETCH_FLOOR_SEC: intVariable("REFETCH_FLOOR_SEC").default(VARIABLES.REFETCH_FLOOR_SEC.default),
+  WECHAT_OVERLAP_SEC: intVariable("WECHAT_OVERLAP_SEC").default(VARIABLES.WECHAT_OVERLAP_SEC.default),
 } satisfies Partial<Record<VariableName, z.ZodType>>;
 
 type Parsed<S extends Partial<Record<VariableName, z.ZodType>>> = { [K in keyof S]?: z.output<NonNullable<S[K]>> };
@@ -110,6 +115,11 @@ export type Settings = Pick<
   | "stableRefreshAheadSec"
   | "forceRefreshPerDay"
   | "forceRefreshMinIntervalSec"
+  | "upstreamCallsPerMinute"
+  | "reportChecksPerMinute"
+  | "reportChecksPerKeyPerMinute"
+  | "refetchFloorSec"
+  | "wechatOverlapSec"
 >;
 
 /** The settings, or undefined when any of them is invalid (the problems are in `inputs.problems`). */
@@ -125,6 +135,10 @@ export function loadSettings(inputs: Inputs): Settings | undefined {
     else if (lockTtlMs !== undefined && lockTtlMs <= v.UPSTREAM_TIMEOUT_MS) {
       report("LOCK_TTL_MS", `must be greater than UPSTREAM_TIMEOUT_MS (${v.UPSTREAM_TIMEOUT_MS}): a lock must outlive the call it guards`);
     }
+  }
+  // Stable tokens only rotate inside the overlap: an earlier refresh-ahead would get the same token back.
+  if (v.WECHAT_OVERLAP_SEC !== undefined && v.STABLE_REFRESH_AHEAD_SEC !== undefined && v.STABLE_REFRESH_AHEAD_SEC >= v.WECHAT_OVERLAP_SEC) {
+    report("STABLE_REFRESH_AHEAD_SEC", `must be less than WECHAT_OVERLAP_SEC (${v.WECHAT_OVERLAP_SEC}): stable tokens only rotate in their last WECHAT_OVERLAP_SEC`);
   }
   // Refresh must begin while tokens still count as valid, or callers wait for WeChat.
   const margin = v.TOKEN_SAFETY_MARGIN_SEC;
@@ -154,6 +168,11 @@ export function loadSettings(inputs: Inputs): Settings | undefined {
     stableRefreshAheadSec: s.STABLE_REFRESH_AHEAD_SEC,
     forceRefreshPerDay: s.FORCE_REFRESH_PER_DAY,
     forceRefreshMinIntervalSec: s.FORCE_REFRESH_MIN_INTERVAL_SEC,
+    upstreamCallsPerMinute: s.UPSTREAM_CALLS_PER_MINUTE,
+    reportChecksPerMinute: s.REPORT_CHECKS_PER_MINUTE,
+    reportChecksPerKeyPerMinute: s.REPORT_CHECKS_PER_KEY_PER_MINUTE,
+    refetchFloorSec: s.REFETCH_FLOOR_SEC,
+    wechatOverlapSec: s.WECHAT_OVERLAP_SEC,
   };
 }
 

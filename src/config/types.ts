@@ -53,6 +53,11 @@ export interface Config {
   stableRefreshAheadSec: number;
   forceRefreshPerDay: number;
   forceRefreshMinIntervalSec: number;
+  upstreamCallsPerMinute: number;
+  reportChecksPerMinute: number;
+  reportChecksPerKeyPerMinute: number;
+  refetchFloorSec: number;
+  wechatOverlapSec: number;
   lockTtlMs: number;
   lockCleanupPatterns: string[];
   shutdownTimeoutMs: number;

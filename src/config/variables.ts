@@ -152,6 +152,40 @@ export const VARIABLES = {
     range: [30, 86400],
     meaning: "Minimum spacing of force refreshes of one account (WeChat ignores closer ones).",
   },
+  UPSTREAM_CALLS_PER_MINUTE: {
+    group: "Refresh policy",
+    default: 6,
+    range: [1, 600],
+    meaning:
+      "Hard ceiling of upstream token calls (token, stable_token, gettoken; retries and force refreshes included) per account per rolling minute, shared by all replicas. No trigger passes it; a refused call is a metric, a log line and a ✗ in the diagnosis naming the trigger. A rotation needs 1–3.",
+  },
+  REPORT_CHECKS_PER_MINUTE: {
+    group: "Refresh policy",
+    default: 6,
+    range: [1, 600],
+    meaning:
+      "Per account: callers' reports of a rejected token that reach WeChat (a probe or a refresh) per rolling minute, all replicas. Beyond it: 429 `report_rate_limited`. Reports answered without WeChat (the token was already replaced or re-checked) are free.",
+  },
+  REPORT_CHECKS_PER_KEY_PER_MINUTE: {
+    group: "Refresh policy",
+    default: 3,
+    range: [1, 600],
+    meaning: "The same limit per API key, so one misbehaving client cannot use up the account's.",
+  },
+  REFETCH_FLOOR_SEC: {
+    group: "Refresh policy",
+    default: 30,
+    range: [1, 3600],
+    meaning:
+      "After WeChat answered with the token already held (nothing newer), no routine call for the account before this long, nor before the token's renewal point (stable: its last 300 s; WeCom: its expiry).",
+  },
+  WECHAT_OVERLAP_SEC: {
+    group: "Refresh policy",
+    default: 300,
+    range: [2, 300],
+    meaning:
+      "WeChat's overlap: a classic token lives this long after the next one is issued, and stable tokens rotate only in their last this-long. Only lower it for tests against the simulator with short token lifetimes.",
+  },
 } as const satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;

@@ -66,6 +66,13 @@ export class Authenticator {
     return found !== undefined && (found.accounts === "*" || found.accounts.includes(accountId));
   }
 
+  /** The name of the key in this header (for per-key limits), for a header `allows` accepted. */
+  callerName(header: string | undefined): string {
+    if (!this.required) return LOOPBACK_OPERATOR.name;
+    const m = header === undefined ? null : BEARER.exec(header);
+    return (m === null ? undefined : this.find(m[1]!))?.name ?? "anonymous";
+  }
+
   /** The entry whose key this is: every entry compared, in constant time, without an early exit. */
   private find(key: string): ApiKeyEntry | undefined {
     const digest = createHash("sha256").update(key, "utf8").digest();

@@ -13,14 +13,14 @@
 // that point, and a refusal is counted there once.
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Request, Response } from "express";
-import type { TokenService, TokenView } from "../broker/tokenService";
+import type { ReportResult, TokenService, TokenView } from "../broker/tokenService";
 import type { Logger } from "../logger";
 import type { Metrics } from "../ops/metrics";
 import type { Authenticator } from "./auth";
 import { writeError, writeJson } from "./errors";
 import { jsonObject, parseJson } from "./params";
 import { logFinished, requestBindings, requestId } from "./requestLog";
-import { INVALIDATE_ROUTE, TOKEN_ROUTE, invalidationReport, tokenJson } from "./routes/token";
+import { INVALIDATE_ROUTE, TOKEN_ROUTE, invalidationReport, reportJson, tokenJson } from "./routes/token";
 
 const TOKEN_PATH = /^\/api\/accounts\/([A-Za-z0-9_-]{1,64})\/token(\/invalidate)?$/;
 /** The bodies the fast path reads: plain UTF-8 JSON. Other types and charsets get express's answers (415 …). */
@@ -82,7 +82,13 @@ export function withFastToken(app: RequestListener, d: FastTokenDeps): RequestLi
         return fail(e);
       }
       if (d.logger.isLevelEnabled("debug")) log().debug({ accountId, errcode: report.errcode }, "caller reported a token as rejected");
-      d.service.invalidate(accountId, report.accessToken).then(send).catch(fail);
+      d.service
+        .invalidate(accountId, report.accessToken, { caller: d.auth.callerName(req.headers.authorization) })
+        .then((r: ReportResult) => {
+          writeJson(res, 200, reportJson(r));
+          finish(200);
+        })
+        .catch(fail);
     });
   };
 }

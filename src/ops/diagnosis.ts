@@ -9,7 +9,7 @@ import type { Account, AccountType, TokenSource } from "../accounts";
 import { tokenSourceOf } from "../accounts";
 import { ForceBudgetError, StoreUnavailableError } from "../broker/errors";
 import { isOpen } from "../broker/breaker";
-import { alive, refreshDueAt, servable } from "../broker/timing";
+import { alive, refreshDueAt, servable } from "../broker/policy";
 import type { TokenService } from "../broker/tokenService";
 import { quotaDay, quotaDayEnd, systemClock, type Clock } from "../clock";
 import { describeConfig, type Config, type ConfigSummary } from "../config";
@@ -21,7 +21,7 @@ import type { LockEntry, LockInspector, LockListing } from "./locks";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
-export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "probe";
+export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe";
 
 /** One line of the report. Texts are bilingual; `data` holds the machine-readable facts behind the line. */
 export interface DiagnosisCheck {
@@ -176,6 +176,7 @@ const TITLES: Record<CheckId, Hint> = {
   upstream: { en: "WeChat answers", zh: "微信接口" },
   breaker: { en: "Breaker", zh: "熔断" },
   quota: { en: "Quota today", zh: "今日额度" },
+  ceiling: { en: "Call ceiling", zh: "调用上限" },
   probe: { en: "Token test with WeChat", zh: "令牌实测" },
 };
 
@@ -460,6 +461,8 @@ export class Diagnosis {
     checks.push(tag(upstreamCheck(report.lastError, now)));
     checks.push(tag(breakerCheck(report.breaker, status, now)));
     checks.push(tag(quotaCheck(a, report.usage)));
+    const ceiling = ceilingCheck(status, now, this.d.config.upstreamCallsPerMinute);
+    if (ceiling) checks.push(tag(ceiling));
     if (probe) {
       const p = await this.probe(a, token, now);
       report.probe = p.facts;
@@ -598,6 +601,32 @@ function breakerCheck(b: AccountDiagnosis["breaker"], status: AccountStatus, now
       zh: `熔断中，至北京时间 ${beijing(status.openUntil)}（还剩 ${durZh(left)}），已连续失败 ${b.failures} 次：在此之前不会为该账号调用微信`,
     },
     fix: both("It closes by itself at that time. Fix the cause shown on the WeChat line first.", "到期后自动恢复。请先按「微信接口」一行的提示修复根因。"),
+  };
+}
+
+/** A ceiling hit this recent is shown as a failure: something asked for far more calls than rotations need. */
+const CEILING_RECENT_MS = 15 * 60_000;
+
+function ceilingCheck(status: AccountStatus, now: number, limit: number): Omit<DiagnosisCheck, "accountId"> | null {
+  const hit = status.lastCeilingHit;
+  if (!hit || now - hit.at > CEILING_RECENT_MS) return null;
+  return {
+    id: "ceiling",
+    status: "fail",
+    title: TITLES.ceiling,
+    detail: {
+      en: `the ceiling of ${limit} token calls a minute refused a call at ${beijing(hit.at)} Beijing (${durEn(now - hit.at)} ago); trigger: ${hit.trigger}`,
+      zh: `北京时间 ${beijing(hit.at)}（${durZh(now - hit.at)}前）达到每分钟 ${limit} 次的调用上限，调用被拒绝；触发来源：${hit.trigger}`,
+    },
+    fix: both(
+      hit.trigger === "report"
+        ? "A caller keeps reporting tokens as rejected: find it in the logs (caller reports, API key name) and make it report once per 40001/42001, then use the token it gets back."
+        : "Something keeps asking for new tokens: check the logs for the trigger named here, and the clock of the broker hosts.",
+      hit.trigger === "report"
+        ? "有调用方在不断上报 token 失效：请在日志中找到它（上报记录与 API Key 名称），让它每次 40001/42001 只上报一次，并使用返回的新 token。"
+        : "有来源在不断请求新 token：请在日志中查找此处给出的触发来源，并检查服务器时钟。",
+    ),
+    data: { lastCeilingHit: { at: iso(hit.at), trigger: hit.trigger }, limitPerMinute: limit },
   };
 }
 

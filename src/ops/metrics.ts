@@ -3,7 +3,8 @@
 import type { RequestHandler } from "express";
 import { performance } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { BrokerEvents, LockResult, RefreshReason, TokenRequestResult } from "../broker/events";
+import type { BrokerEvents, LockResult, RefreshReason, ReportOutcome, TokenRequestResult } from "../broker/events";
+import type { Trigger } from "../broker/policy";
 import type { AuthEvents } from "../http/auth";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 
@@ -27,6 +28,8 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly expiry: Gauge<"account">;
   private readonly breakerOpen: Gauge<"account">;
   private readonly authFailures: Counter<"reason">;
+  private readonly ceilingHits: Counter<"account" | "trigger">;
+  private readonly reports: Counter<"account" | "outcome">;
 
   constructor(opts: { accounts: string[]; defaultMetrics?: boolean }) {
     const r = this.registry;
@@ -52,6 +55,19 @@ export class Metrics implements BrokerEvents, AuthEvents {
     this.breakerOpen = new Gauge({ name: `${PREFIX}breaker_open`, help: "1 while upstream calls for the account are paused after an error.", labelNames: ["account"], registers: [r] });
     this.authFailures = new Counter({ name: `${PREFIX}auth_failures_total`, help: "Requests refused by authentication or authorisation, by reason.", labelNames: ["reason"], registers: [r] });
 
+    this.ceilingHits = new Counter({
+      name: `${PREFIX}upstream_ceiling_hits_total`,
+      help: "Upstream token calls refused by the per-account ceiling (UPSTREAM_CALLS_PER_MINUTE), by the trigger that wanted them (miss, ahead, report, sync, force).",
+      labelNames: ["account", "trigger"],
+      registers: [r],
+    });
+    this.reports = new Counter({
+      name: `${PREFIX}report_outcomes_total`,
+      help: "Callers' reports of rejected tokens by outcome: refreshed, already_replaced, still_valid (WeChat accepts it), unverified (could not check), rate_limited.",
+      labelNames: ["account", "outcome"],
+      registers: [r],
+    });
+
     // Export known series up front, so dashboards and alerts see 0 rather than nothing.
     for (const result of ["hit", "miss", "stale", "error"] as const) this.tokenRequests.inc({ result }, 0);
     for (const result of ["acquired", "contended", "error"] as const) this.locks.inc({ result }, 0);
@@ -59,6 +75,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
     for (const account of opts.accounts) {
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
+      this.ceilingHits.inc({ account, trigger: "report" }, 0);
     }
   }
 
@@ -84,6 +101,13 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
   breaker(accountId: string, open: boolean): void {
     this.breakerOpen.set({ account: accountId }, open ? 1 : 0);
+  }
+
+  ceilingHit(accountId: string, trigger: Trigger): void {
+    this.ceilingHits.inc({ account: accountId, trigger });
+  }
+  report(accountId: string, outcome: ReportOutcome): void {
+    this.reports.inc({ account: accountId, outcome });
   }
 
   // ---- AuthEvents ----

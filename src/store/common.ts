@@ -29,6 +29,13 @@ export function assertToken(token: StoredToken): void {
   if (!isTime(token.expiresAt)) throw new TypeError(`token.expiresAt must be epoch ms, got ${String(token.expiresAt)}`);
   if (!isTime(token.fetchedAt)) throw new TypeError(`token.fetchedAt must be epoch ms, got ${String(token.fetchedAt)}`);
   if (!TOKEN_SOURCES.has(token.api)) throw new TypeError(`token.api must be stable|classic|wecom, got ${String(token.api)}`);
+  if (!isTime(token.checkedAt)) throw new TypeError(`token.checkedAt must be epoch ms, got ${String(token.checkedAt)}`);
+  if (!isTime(token.notBefore)) throw new TypeError(`token.notBefore must be epoch ms or 0, got ${String(token.notBefore)}`);
+}
+
+export function assertSlot(limit: number, windowMs: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit must be a positive integer, got ${String(limit)}`);
+  if (!Number.isSafeInteger(windowMs) || windowMs < 1) throw new TypeError(`windowMs must be a positive integer, got ${String(windowMs)}`);
 }
 
 export function assertNoticeGen(gen: number): void {
@@ -61,8 +68,12 @@ export function parseStoredToken(h: Record<string, string | undefined>): StoredT
     fetchedAt: Number(h.fetchedAt),
     api: h.api as TokenSource,
     gen: Number(h.gen),
+    // Records written before these fields existed: checked when fetched, no push-out.
+    checkedAt: h.checkedAt === undefined ? Number(h.fetchedAt) : Number(h.checkedAt),
+    notBefore: h.notBefore === undefined ? 0 : Number(h.notBefore),
   };
   if (!isTime(token.expiresAt) || !isTime(token.fetchedAt) || !isGen(token.gen) || !TOKEN_SOURCES.has(token.api)) return null;
+  if (!isTime(token.checkedAt) || !isTime(token.notBefore)) return null;
   return token;
 }
 

@@ -8,8 +8,10 @@ export const DEFAULT_KEY_PREFIX = "wtb:";
 const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 // A prefix must not contain braces: a `{` in it would become the hash tag instead of `{acct:<id>}`.
 const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{0,64}$/;
+/** API key names (config: 1–64 letters, digits, _ - .), plus the names of unauthenticated principals. */
+const CALLER_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export type AccountKeyKind = "token" | "fence" | "lock" | "lockinfo" | "status" | "calls" | "force" | "forcelast";
+export type AccountKeyKind = "token" | "fence" | "lock" | "lockinfo" | "status" | "calls" | "force" | "forcelast" | "ceiling" | "reports";
 
 export interface AccountKeys {
   /** Hash: accessToken, expiresAt, fetchedAt, api, gen. Lives until expiresAt + retention so `gen` keeps fencing. */
@@ -24,6 +26,10 @@ export interface AccountKeys {
   status: string;
   /** Timestamp (epoch ms) of the last force_refresh taken, across quota days (spacing spans midnight). */
   forceLast: string;
+  /** Sorted set: times of the upstream token calls in the last minute (the per-account ceiling). */
+  ceiling: string;
+  /** Sorted set: times of the caller reports that reached WeChat in the last minute. */
+  reports: string;
   /** Upstream token calls on a quota day (counter, TTL ~48 h). */
   calls(day: string): string;
   /** force_refresh calls taken on a quota day (counter, TTL ~48 h). */
@@ -69,6 +75,8 @@ export class KeySpace {
       lockinfo: `${base}:lockinfo`,
       status: `${base}:status`,
       forceLast: `${base}:forcelast`,
+      ceiling: `${base}:ceiling`,
+      reports: `${base}:reports`,
       calls: (day) => {
         assertDay(day);
         return `${base}:calls:${day}`;
@@ -78,6 +86,12 @@ export class KeySpace {
         return `${base}:force:${day}`;
       },
     };
+  }
+
+  /** Sorted set of one API key's reports that reached WeChat (its own hash tag: it spans accounts). */
+  callerReports(caller: string): string {
+    if (!CALLER_PATTERN.test(caller)) throw new TypeError(`invalid caller name for a store key: ${JSON.stringify(caller.slice(0, 80))}`);
+    return `${this.prefix}{caller:${caller}}:reports`;
   }
 
   /** SCAN MATCH pattern for every account's lock key (lock listing and stuck-lock cleanup). */
@@ -94,7 +108,7 @@ export class KeySpace {
   parse(key: string): { accountId: string; kind: AccountKeyKind; day?: string } | null {
     if (!key.startsWith(`${this.prefix}{acct:`)) return null;
     const rest = key.slice(this.prefix.length);
-    const m = /^\{acct:([A-Za-z0-9_-]{1,64})\}:(token|fence|lock|lockinfo|status|forcelast|calls|force)(?::(\d{4}-\d{2}-\d{2}))?$/.exec(rest);
+    const m = /^\{acct:([A-Za-z0-9_-]{1,64})\}:(token|fence|lock|lockinfo|status|forcelast|calls|force|ceiling|reports)(?::(\d{4}-\d{2}-\d{2}))?$/.exec(rest);
     if (!m) return null;
     const accountId = m[1] as string;
     const kind = m[2] as AccountKeyKind;

@@ -35,7 +35,7 @@ export class LuaScript {
 
 /**
  * CAS write of a token (the fenced write).
- * KEYS[1] token hash. ARGV: gen, accessToken, expiresAt, fetchedAt, api, retentionMs.
+ * KEYS[1] token hash. ARGV: gen, accessToken, expiresAt, fetchedAt, api, retentionMs, checkedAt, notBefore.
  * Writes only when ARGV gen > stored gen (a missing gen counts as none). The hash then lives until
  * max(expiresAt, now) + retentionMs: the token is worthless after expiresAt, but `gen` must outlive it so a
  * writer that wakes up late is still fenced out. Returns {1, gen} when written, {0, storedGen} when fenced.
@@ -49,7 +49,7 @@ local cur = tonumber(redis.call('HGET', KEYS[1], 'gen'))
 if cur and cur >= gen then
   return {0, cur}
 end
-redis.call('HSET', KEYS[1], 'accessToken', ARGV[2], 'expiresAt', ARGV[3], 'fetchedAt', ARGV[4], 'api', ARGV[5], 'gen', ARGV[1])
+redis.call('HSET', KEYS[1], 'accessToken', ARGV[2], 'expiresAt', ARGV[3], 'fetchedAt', ARGV[4], 'api', ARGV[5], 'gen', ARGV[1], 'checkedAt', ARGV[7] or ARGV[4], 'notBefore', ARGV[8] or '0')
 local t = redis.call('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local keepUntil = math.max(tonumber(ARGV[3]), nowMs) + tonumber(ARGV[6])
@@ -69,7 +69,7 @@ export const INVALIDATE = new LuaScript(
   1,
   `
 if redis.call('HGET', KEYS[1], 'accessToken') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'accessToken', 'expiresAt', 'fetchedAt', 'api')
+  redis.call('HDEL', KEYS[1], 'accessToken', 'expiresAt', 'fetchedAt', 'api', 'checkedAt', 'notBefore')
   return 1
 end
 return 0
@@ -133,8 +133,9 @@ return {1, used}
  * ARGV: lock value, owner, acquiredAt.
  * Issues the gen only if the lock still holds OUR value, in the same atomic step: a holder that lost its lock
  * between acquire and here never gets a gen larger than the new holder's. The gen is INCR of the fence counter,
- * lifted above the token's stored gen if the counter was lost (eviction, restore), so new writes are not fenced
- * out forever. lockinfo (hash owner/acquiredAt/gen) gets the lock's remaining PTTL: both expire together, so a
+ * lifted to at least Redis's clock in ms and above the token's stored gen. The clock is what keeps fencing moving
+ * forward when Redis loses its data (restart without persistence, failover to a stale replica, eviction): a new gen
+ * is still above every gen issued before, so replicas' caches, which refuse lower generations, keep following. lockinfo (hash owner/acquiredAt/gen) gets the lock's remaining PTTL: both expire together, so a
  * listing never shows a previous holder. Returns {gen, pttl}, or {0, 0} when the lock is not ours (any more).
  */
 export const LOCK_ATTACH = new LuaScript(
@@ -149,10 +150,16 @@ if ttl <= 0 then
   return {0, 0}
 end
 local gen = redis.call('INCR', KEYS[3])
+local t = redis.call('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stored = tonumber(redis.call('HGET', KEYS[4], 'gen'))
-if stored and gen <= stored then
-  gen = stored + 1
-  redis.call('SET', KEYS[3], gen)
+local floor = nowMs
+if stored and stored + 1 > floor then
+  floor = stored + 1
+end
+if gen < floor then
+  gen = floor
+  redis.call('SET', KEYS[3], string.format('%d', gen))
 end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'acquiredAt', ARGV[3], 'gen', gen)
@@ -208,7 +215,46 @@ return 0
 `,
 );
 
-export const ALL_SCRIPTS: readonly LuaScript[] = [CAS_WRITE, INVALIDATE, COUNT_DAILY, FORCE_TAKE, LOCK_ATTACH, LOCKINFO_RELEASE, LOCK_HOLDER, UNLOCK_STUCK];
+/**
+ * Mark a day's force budget as used up: WeChat answered a force call with its daily quota error, so no more force
+ * calls today whatever our own count says. KEYS[1] per-day force counter. ARGV: perDay, ttlMs. Never lowers it.
+ */
+export const FORCE_CLOSE = new LuaScript(
+  "forceClose",
+  1,
+  `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+`,
+);
+
+/**
+ * Take one slot of a sliding-window limit: at most ARGV[1] entries in the last ARGV[2] ms. KEYS[1] a sorted set of
+ * entry times (Redis's clock, so replicas' clocks cannot stretch the window). ARGV[3] a unique member.
+ * Returns {1, 0} when taken, {0, msUntilTheOldestEntryLeaves} when full. The set expires with its window.
+ */
+export const SLOT_TAKE = new LuaScript(
+  "slotTake",
+  1,
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now}
+end
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, 0}
+`,
+);
+
+export const ALL_SCRIPTS: readonly LuaScript[] = [CAS_WRITE, INVALIDATE, COUNT_DAILY, FORCE_TAKE, FORCE_CLOSE, SLOT_TAKE, LOCK_ATTACH, LOCKINFO_RELEASE, LOCK_HOLDER, UNLOCK_STUCK];
 
 /** Load every script into the server's cache (optional warm-up; run() falls back to EVAL anyway). */
 export async function loadScripts(redis: Redis): Promise<void> {

@@ -4,13 +4,14 @@
 // await without interleaving, and no method awaits before it has finished its read-modify-write, so each is atomic.
 import { performance } from "node:perf_hooks";
 import { quotaDayEnd } from "../clock";
-import type { AccountStatus, ForceBudgetResult, StoredToken, TokenStore, WriteResult } from "./types";
+import type { AccountStatus, ForceBudgetResult, RateSlot, SlotResult, StoredToken, TokenStore, WriteResult } from "./types";
 import { assertAccountId, assertDay } from "./keys";
 import { StoreUnavailableError } from "./errors";
 import {
   assertForceLimits,
   assertNoticeGen,
   assertNowMs,
+  assertSlot,
   assertStatus,
   assertToken,
   defaultStatus,
@@ -36,6 +37,8 @@ export class MemoryTokenStore implements TokenStore {
   readonly mode = "memory" as const;
   private readonly accounts = new Map<string, AccountRecord>();
   private readonly listeners = new Set<RefreshedListener>();
+  /** Sliding-window entry times per limit (bounded: entries older than the window are dropped on each take). */
+  private readonly windows = new Map<string, number[]>();
   private closed = false;
 
   async get(accountId: string): Promise<StoredToken | null> {
@@ -47,7 +50,15 @@ export class MemoryTokenStore implements TokenStore {
     assertToken(token);
     const rec = this.record("write", accountId);
     if (rec.gen >= token.gen) return "fenced";
-    rec.token = { accessToken: token.accessToken, expiresAt: token.expiresAt, fetchedAt: token.fetchedAt, api: token.api, gen: token.gen };
+    rec.token = {
+      accessToken: token.accessToken,
+      expiresAt: token.expiresAt,
+      fetchedAt: token.fetchedAt,
+      api: token.api,
+      gen: token.gen,
+      checkedAt: token.checkedAt,
+      notBefore: token.notBefore,
+    };
     rec.gen = token.gen;
     return "written";
   }
@@ -116,6 +127,27 @@ export class MemoryTokenStore implements TokenStore {
   async forceBudgetUsed(accountId: string, day: string): Promise<number> {
     assertDay(day);
     return this.record("forceBudgetUsed", accountId).force.get(day) ?? 0;
+  }
+
+  async closeForceBudget(accountId: string, day: string, perDay: number): Promise<void> {
+    assertDay(day);
+    const rec = this.record("closeForceBudget", accountId);
+    setDayCount(rec.force, day, Math.max(rec.force.get(day) ?? 0, perDay));
+  }
+
+  async takeSlot(slot: RateSlot, limit: number, windowMs: number, nowMs: number): Promise<SlotResult> {
+    assertSlot(limit, windowMs);
+    assertNowMs(nowMs);
+    this.assertOpen("takeSlot");
+    const key = "accountId" in slot ? (assertAccountId(slot.accountId), `${slot.kind}:${slot.accountId}`) : `caller:${slot.caller}`;
+    const times = (this.windows.get(key) ?? []).filter((t) => t > nowMs - windowMs);
+    if (times.length >= limit) {
+      this.windows.set(key, times);
+      return { ok: false, retryInMs: Math.max(0, times[0]! + windowMs - nowMs) };
+    }
+    times.push(nowMs);
+    this.windows.set(key, times);
+    return { ok: true, retryInMs: 0 };
   }
 
   async getStatus(accountId: string): Promise<AccountStatus> {

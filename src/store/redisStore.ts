@@ -1,13 +1,14 @@
 // The token store of a cluster member: every replica reads and writes the same Redis. Correctness lives in the
 // Lua scripts (src/store/lua.ts): fenced CAS writes, compare-and-delete invalidation, atomic force budget.
 // Every error leaving this class is a StoreError carrying no command arguments (see errors.ts).
+import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import type { Logger } from "../logger";
 import { quotaDayEnd } from "../clock";
-import type { AccountStatus, ForceBudgetResult, StoredToken, TokenStore, WriteResult } from "./types";
+import type { AccountStatus, ForceBudgetResult, RateSlot, SlotResult, StoredToken, TokenStore, WriteResult } from "./types";
 import { KeySpace, DEFAULT_KEY_PREFIX } from "./keys";
-import { CAS_WRITE, COUNT_DAILY, FORCE_TAKE, INVALIDATE } from "./lua";
+import { CAS_WRITE, COUNT_DAILY, FORCE_CLOSE, FORCE_TAKE, INVALIDATE, SLOT_TAKE } from "./lua";
 import { StoreError, toStoreError } from "./errors";
 import { connectionProblem } from "./redisClient";
 import {
@@ -17,6 +18,7 @@ import {
   assertForceLimits,
   assertNoticeGen,
   assertNowMs,
+  assertSlot,
   assertStatus,
   assertToken,
   defaultStatus,
@@ -98,7 +100,16 @@ export class RedisTokenStore implements TokenStore {
     assertToken(token);
     const key = this.keys.account(accountId).token;
     const reply = await this.run("write", () =>
-      CAS_WRITE.run(this.redis, [key], [String(token.gen), token.accessToken, String(token.expiresAt), String(token.fetchedAt), token.api, String(this.retentionMs)]),
+      CAS_WRITE.run(this.redis, [key], [
+        String(token.gen),
+        token.accessToken,
+        String(token.expiresAt),
+        String(token.fetchedAt),
+        token.api,
+        String(this.retentionMs),
+        String(token.checkedAt),
+        String(token.notBefore),
+      ]),
     );
     const [written, storedGen] = asArray(reply, "write");
     if (Number(written) === 1) return "written";
@@ -153,6 +164,19 @@ export class RedisTokenStore implements TokenStore {
   async forceBudgetUsed(accountId: string, day: string): Promise<number> {
     const key = this.keys.account(accountId).force(day);
     return toCount(await this.read("forceBudgetUsed", () => this.redis.get(key)));
+  }
+
+  async closeForceBudget(accountId: string, day: string, perDay: number): Promise<void> {
+    const key = this.keys.account(accountId).force(day);
+    await this.run("closeForceBudget", () => FORCE_CLOSE.run(this.redis, [key], [String(perDay), String(DAILY_COUNTER_TTL_MS)]));
+  }
+
+  async takeSlot(slot: RateSlot, limit: number, windowMs: number): Promise<SlotResult> {
+    assertSlot(limit, windowMs);
+    const key = "accountId" in slot ? this.keys.account(slot.accountId)[slot.kind === "calls" ? "ceiling" : "reports"] : this.keys.callerReports(slot.caller);
+    const reply = await this.run("takeSlot", () => SLOT_TAKE.run(this.redis, [key], [String(limit), String(windowMs), randomUUID()]));
+    const [ok, retryIn] = asArray(reply, "takeSlot");
+    return { ok: Number(ok) === 1, retryInMs: Math.max(0, Number(retryIn) || 0) };
   }
 
   async getStatus(accountId: string): Promise<AccountStatus> {

@@ -13,6 +13,12 @@ export interface StoredToken {
   api: TokenSource;
   /** Fencing generation of the lock holder that wrote it. Writes with a generation ≤ this are refused. */
   gen: number;
+  /** Epoch ms when WeChat last answered with this token (a fetch that handed it back, or a probe that accepted it).
+   * A report that arrived before this moment has been answered. Old records without it read as fetchedAt. */
+  checkedAt: number;
+  /** Epoch ms before which no routine upstream call is made for the account: WeChat said it has nothing newer until
+   * then (see policy.ts notBeforeAfterAnswer). 0 when unknown. */
+  notBefore: number;
 }
 
 export type WriteResult = "written" | "fenced";
@@ -25,6 +31,18 @@ export interface AccountStatus {
   failures: number;
   lastError?: UpstreamErrorFields & { message: string; at: number };
   lastSuccessAt?: number;
+  /** The last time the per-account ceiling of upstream calls refused a call, and which trigger asked. */
+  lastCeilingHit?: { at: number; trigger: string };
+}
+
+/** What a sliding-window limit is kept for: an account's upstream token calls, or reports that reach WeChat per
+ * account or per API key (the caller's key name). */
+export type RateSlot = { kind: "calls" | "reports"; accountId: string } | { kind: "reports"; caller: string };
+
+export interface SlotResult {
+  ok: boolean;
+  /** When refused: milliseconds until the oldest slot in the window frees up. */
+  retryInMs: number;
 }
 
 export interface ForceBudgetResult {
@@ -60,6 +78,12 @@ export interface TokenStore {
   /** Take one force_refresh from the account's budget (perDay a quota day, minIntervalMs apart), atomically. */
   takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult>;
   forceBudgetUsed(accountId: string, day: string): Promise<number>;
+  /** Mark the day's force budget as used up (WeChat answered a force call with its daily quota error). */
+  closeForceBudget(accountId: string, day: string, perDay: number): Promise<void>;
+
+  /** Take one slot of a sliding-window limit (`limit` per `windowMs`), atomically across replicas. The window is
+   * kept on the store's clock (Redis TIME) so replicas' clocks cannot stretch it; `nowMs` serves the memory store. */
+  takeSlot(slot: RateSlot, limit: number, windowMs: number, nowMs: number): Promise<SlotResult>;
 
   getStatus(accountId: string): Promise<AccountStatus>;
   setStatus(accountId: string, status: AccountStatus): Promise<void>;

@@ -23,6 +23,16 @@ test("quota errors wait for their window and at least a minute", () => {
   assert.equal(cooldownMs(err("quota", 45009), 1, p), 60_000);
 });
 
+test("a quota error without a window of its own (WeCom's 45009) waits longer on every repeat, up to a day", () => {
+  assert.deepEqual(
+    [1, 2, 5, 10].map((n) => cooldownMs(err("quota", 45009), n, p)),
+    [60_000, 120_000, 960_000, 30_720_000],
+  );
+  assert.equal(cooldownMs(err("quota", 45009), 30, p), 86_400_000);
+  // A window WeChat states still wins when it is longer than the grown one.
+  assert.equal(cooldownMs(err("quota", 45009, 5 * 3_600_000), 3, p), 5 * 3_600_000);
+});
+
 test("transient failures pause briefly, growing to at most 30 s", () => {
   assert.equal(cooldownMs(err("transient", -1), 1, p), 1_000);
   assert.equal(cooldownMs(err("transient", -1), 10, p), 30_000);

@@ -11,6 +11,7 @@ import { createRedisClient } from "../../src/store/redisClient";
 import { UpstreamUnavailableError } from "../../src/broker/errors";
 import type { WeChatApi } from "../../src/wechat/types";
 import pino from "pino";
+import { rogueClassicFetch } from "../helpers/rogue";
 
 let prefixSeq = 0;
 
@@ -46,21 +47,27 @@ describe("a cluster of brokers sharing one Redis", () => {
     }
   });
 
-  test("200 concurrent invalidations of the current classic token from 4 brokers cause exactly one upstream refresh", async () => {
+  test("200 concurrent reports of a classic token that another system killed, from 4 brokers, cause one probe and exactly one upstream refresh", async () => {
     const bs = await cluster(4);
     try {
       const first = await bs[0]!.service.getToken("gh_classic");
       assert.equal(tokenCalls("wx_classic"), 1);
+      await rogueClassicFetch(sim.url, "wx_classic", "classic-secret-1");
       const results = await Promise.all(Array.from({ length: 200 }, (_, i) => bs[i % 4]!.service.invalidate("gh_classic", first.accessToken)));
-      assert.equal(tokenCalls("wx_classic"), 2, "one refresh for the whole storm");
-      const tokens = new Set(results.map((r) => r.accessToken));
+      assert.equal(tokenCalls("wx_classic"), 1 + 2 + 1, "the broker's first fetch, the rogue's two, one refresh for the whole storm");
+      assert.equal(sim.admin.counters("wx_classic").calls.probe, 1);
+      const tokens = new Set(results.map((r) => r.token.accessToken));
       assert.equal(tokens.size, 1);
       assert.notEqual([...tokens][0], first.accessToken);
+      assert.equal(sim.admin.checkToken([...tokens][0]!).valid, true);
+      assert.ok(results.some((r) => r.refreshed && r.reason === "refreshed"));
+      assert.ok(results.every((r) => r.reason === "refreshed" || r.reason === "already_replaced"));
 
       // A late report of the token already replaced causes no upstream call.
       const again = await bs[2]!.service.invalidate("gh_classic", first.accessToken);
-      assert.equal(again.accessToken, [...tokens][0]);
-      assert.equal(tokenCalls("wx_classic"), 2);
+      assert.equal(again.token.accessToken, [...tokens][0]);
+      assert.deepEqual([again.refreshed, again.reason], [false, "already_replaced"]);
+      assert.equal(tokenCalls("wx_classic"), 4);
     } finally {
       await closeAll(bs);
     }
@@ -71,9 +78,10 @@ describe("a cluster of brokers sharing one Redis", () => {
     try {
       const t = await bs[0]!.service.getToken("gh_stable");
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => bs[i % 2]!.service.invalidate("gh_stable", t.accessToken)));
-      assert.ok(results.every((r) => r.accessToken === t.accessToken));
+      assert.ok(results.every((r) => r.token.accessToken === t.accessToken && !r.refreshed));
+      assert.ok(results.some((r) => r.reason === "still_valid"));
       assert.equal(sim.admin.counters("wx_stable").forceRefreshes, 0);
-      assert.equal(sim.admin.counters("wx_stable").calls.stable_token, 2, "the first fetch and one normal re-fetch");
+      assert.equal(sim.admin.counters("wx_stable").calls.stable_token, 1, "the first fetch only: the probe answered the report");
       assert.equal(sim.admin.counters("wx_stable").calls.probe, 1, "one probe decided it still works");
     } finally {
       await closeAll(bs);
@@ -92,7 +100,7 @@ describe("a cluster of brokers sharing one Redis", () => {
       assert.equal(sim.admin.checkToken(t.accessToken).valid, false);
       const forcedBefore = sim.admin.counters("wx_stable").forceRefreshes;
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => bs[i % 4]!.service.invalidate("gh_stable", t.accessToken)));
-      const tokens = new Set(results.map((r) => r.accessToken));
+      const tokens = new Set(results.map((r) => r.token.accessToken));
       assert.equal(tokens.size, 1);
       const fresh = [...tokens][0]!;
       assert.notEqual(fresh, t.accessToken);

@@ -14,7 +14,7 @@ const timing = {
   classicRefreshAheadMs: 4_000,
   safetyMarginMs: 1_000,
   localCacheTtlMs: 1_000,
-  minRefetchIntervalMs: 500,
+  refetchFloorMs: 500,
   clockSkewMs: 300,
 };
 

@@ -6,6 +6,7 @@ import { useRedisAndSimulator } from "../helpers/fixtures";
 import { account, startBroker, type BrokerOptions } from "../helpers/brokers";
 import type { SimAppConfig } from "../../src/simulator/types";
 import { ForceBudgetError, UnknownAccountError, UpstreamUnavailableError } from "../../src/broker/errors";
+import { rogueClassicFetch } from "../helpers/rogue";
 
 let seq = 0;
 
@@ -80,16 +81,22 @@ for (const mode of ["embedded", "redis"] as const) {
       }
     });
 
-    test("invalidating the current classic token fetches a new one; invalidating an old one returns the current one", async () => {
+    test("a report of the current classic token that WeChat still accepts rotates nothing; once WeChat killed it, one new token; a report of an old one returns the current one", async () => {
       const b = await make();
       try {
         const t1 = await b.service.getToken("classic");
+        const wrong = await b.service.invalidate("classic", t1.accessToken);
+        assert.deepEqual([wrong.token.accessToken, wrong.refreshed, wrong.reason], [t1.accessToken, false, "still_valid"]);
+        assert.equal(calls("wx_c1"), 1, "a probe, no token call");
+        await rogueClassicFetch(sim.url, "wx_c1", "c1-secret");
         const t2 = await b.service.invalidate("classic", t1.accessToken);
-        assert.notEqual(t2.accessToken, t1.accessToken);
-        assert.equal(calls("wx_c1"), 2);
+        assert.notEqual(t2.token.accessToken, t1.accessToken);
+        assert.deepEqual([t2.refreshed, t2.reason], [true, "refreshed"]);
+        assert.equal(calls("wx_c1"), 1 + 2 + 1);
         const t3 = await b.service.invalidate("classic", t1.accessToken);
-        assert.equal(t3.accessToken, t2.accessToken);
-        assert.equal(calls("wx_c1"), 2);
+        assert.equal(t3.token.accessToken, t2.token.accessToken);
+        assert.deepEqual([t3.refreshed, t3.reason], [false, "already_replaced"]);
+        assert.equal(calls("wx_c1"), 4);
       } finally {
         await b.close();
       }
@@ -174,7 +181,7 @@ for (const mode of ["embedded", "redis"] as const) {
     });
 
     test("with the breaker open the broker still serves the token it has while WeChat accepts it", async () => {
-      const b = await make({ options: { safetyMarginMs: 1000, minRefetchIntervalMs: 0 } });
+      const b = await make({ options: { safetyMarginMs: 1000, refetchFloorMs: 1 } });
       try {
         const t = await b.service.getToken("stable");
         sim.admin.addFault("wx_s1", { type: "errcode", errcode: 40164, times: -1 });

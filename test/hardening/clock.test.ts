@@ -29,7 +29,7 @@ const OPTIONS: Partial<TokenServiceOptions> = {
   safetyMarginMs: 2500,
   stableRefreshAheadMs: 2800,
   classicRefreshAheadMs: 3500,
-  minRefetchIntervalMs: 2000,
+  refetchFloorMs: 2000,
   clockSkewMs: 2 * SKEW_MS,
   localCacheTtlMs: 1000,
   lockTtlMs: 3000,

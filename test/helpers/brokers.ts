@@ -44,6 +44,8 @@ export class EventCounter implements BrokerEvents {
   refresh(_a: string, reason: string, ok: boolean) { this.bump(`refresh:${reason}:${ok ? "ok" : "error"}`); }
   lockAcquire(result: string) { this.bump(`lock:${result}`); }
   fencedWrite() { this.bump("fenced"); }
+  ceilingHit(_a: string, trigger: string) { this.bump(`ceiling:${trigger}`); }
+  report(_a: string, outcome: string) { this.bump(`report:${outcome}`); }
   tokenExpiry = noopEvents.tokenExpiry;
   breaker = noopEvents.breaker;
 }

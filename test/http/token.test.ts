@@ -8,6 +8,7 @@ import { account } from "../helpers/brokers";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import type { tokenJson } from "../../src/http/routes/token";
 import { documented, httpBroker, type HttpBroker } from "./support";
+import { rogueClassicFetch } from "../helpers/rogue";
 
 const LIFETIME_SEC = 7200;
 const STABLE: SimAppConfig = { appId: "wx_tok_stable", secret: "tok-stable-secret-9f2", tokenLifetimeSec: LIFETIME_SEC };
@@ -71,25 +72,39 @@ for (const mode of ["embedded", "redis"] as const) {
       assert.ok(t.expiresIn >= bound - 5, `close to the bound (${t.expiresIn})`);
     });
 
-    void test("invalidating the current classic token answers a new token after exactly one upstream call", async () => {
+    void test("reporting the current classic token after another system killed it answers a new token after one probe and one upstream call", async () => {
       const first = await getToken("gh_classic");
       assert.equal(calls(CLASSIC.appId).token, 1);
+      await rogueClassicFetch(sim.url, CLASSIC.appId, CLASSIC.secret);
       const res = await invalidate("gh_classic", first.accessToken, 40001);
       assert.equal(res.status, 200);
       assert.equal(res.headers["cache-control"], "no-store");
-      const second = res.body as TokenBody;
+      const second = res.body as TokenBody & { refreshed: boolean; reason: string };
       assert.notEqual(second.accessToken, first.accessToken);
+      assert.deepEqual([second.refreshed, second.reason], [true, "refreshed"]);
       assert.equal(sim.admin.checkToken(second.accessToken).valid, true);
-      assert.equal(calls(CLASSIC.appId).token, 2);
+      assert.equal(calls(CLASSIC.appId).token, 1 + 2 + 1);
+      assert.equal(calls(CLASSIC.appId).probe, 1);
       // Every later caller gets the new token from the cache.
       assert.equal((await getToken("gh_classic")).accessToken, second.accessToken);
-      assert.equal(calls(CLASSIC.appId).token, 2);
+      assert.equal(calls(CLASSIC.appId).token, 4);
+    });
+
+    void test("reporting the current classic token while WeChat still accepts it rotates nothing: one probe, the same token, refreshed false", async () => {
+      const first = await getToken("gh_classic");
+      const res = await invalidate("gh_classic", first.accessToken, 40001);
+      assert.equal(res.status, 200);
+      assert.deepEqual([res.body.accessToken, res.body.refreshed, res.body.reason], [first.accessToken, false, "still_valid"]);
+      assert.equal(calls(CLASSIC.appId).token, 1);
+      assert.equal(calls(CLASSIC.appId).probe, 1);
     });
 
     void test("invalidating a stale token answers the current token without calling WeChat", async () => {
       const first = await getToken("gh_classic");
+      await rogueClassicFetch(sim.url, CLASSIC.appId, CLASSIC.secret);
       const current = (await invalidate("gh_classic", first.accessToken)).body as TokenBody;
-      assert.equal(calls(CLASSIC.appId).token, 2);
+      assert.equal(calls(CLASSIC.appId).token, 4);
+      assert.equal(calls(CLASSIC.appId).probe, 1);
 
       // A late report of the token already replaced, and a report of a token never issued, cost nothing.
       for (const stale of [first.accessToken, "86_never-issued-by-wechat"]) {
@@ -97,8 +112,8 @@ for (const mode of ["embedded", "redis"] as const) {
         assert.equal(res.status, 200);
         assert.equal(res.body.accessToken, current.accessToken);
       }
-      assert.equal(calls(CLASSIC.appId).token, 2, "no upstream call for stale reports");
-      assert.equal(calls(CLASSIC.appId).probe, 0);
+      assert.equal(calls(CLASSIC.appId).token, 4, "no upstream call for stale reports");
+      assert.equal(calls(CLASSIC.appId).probe, 1);
     });
 
     void test("invalidating a stale stable token answers the current one without any upstream call", async () => {

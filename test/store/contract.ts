@@ -23,7 +23,7 @@ export function freshAccount(tag = "acct"): string {
 
 export function token(gen: number, overrides: Partial<StoredToken> = {}): StoredToken {
   const now = Date.now();
-  return { accessToken: `TOKEN_gen${gen}_${randomBytes(6).toString("hex")}`, expiresAt: now + 7200_000, fetchedAt: now, api: "stable", gen, ...overrides };
+  return { accessToken: `TOKEN_gen${gen}_${randomBytes(6).toString("hex")}`, expiresAt: now + 7200_000, fetchedAt: now, api: "stable", gen, checkedAt: now, notBefore: 0, ...overrides };
 }
 
 export function sleep(ms: number): Promise<void> {

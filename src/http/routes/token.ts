@@ -1,6 +1,6 @@
 // Token endpoints: the broker's main job. Handlers parse, authorise, call TokenService and shape the answer.
 import { Router, type Response } from "express";
-import type { TokenService, TokenView } from "../../broker/tokenService";
+import type { ReportResult, TokenService, TokenView } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
 import { HttpError, writeJson } from "../errors";
 import { accountIdFrom, authenticated, jsonBody, parseJson, principalOf } from "../params";
@@ -19,6 +19,11 @@ export function tokenJson(v: TokenView) {
     fetchedAt: new Date(v.fetchedAt).toISOString(),
     api: v.api,
   };
+}
+
+/** The answer to a report: the token to use now, and whether WeChat was asked for a new one and why (not). */
+export function reportJson(r: ReportResult) {
+  return { ...tokenJson(r.token), refreshed: r.refreshed, reason: r.reason };
 }
 
 /** The body of POST …/token/invalidate: the token WeChat rejected, and the errcode it answered (optional). */
@@ -52,8 +57,8 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
     auth.authorize(principalOf(res), { accountId });
     const report = invalidationReport(jsonBody(req));
     logFor(req).debug({ accountId, errcode: report.errcode }, "caller reported a token as rejected");
-    const view = await service.invalidate(accountId, report.accessToken);
-    writeJson(res, 200, tokenJson(view));
+    const result = await service.invalidate(accountId, report.accessToken, { caller: principalOf(res).name });
+    writeJson(res, 200, reportJson(result));
   });
 
   return r;
