@@ -5,7 +5,9 @@ import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "../logger";
 import {
   BrokerError,
+  CallCeilingError,
   ForceBudgetError,
+  ReportRateLimitedError,
   RefreshTimeoutError,
   StoreUnavailableError,
   UnknownAccountError,
@@ -77,9 +79,9 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
         headers: { "Retry-After": String(retryAfter) },
       };
     }
-    if (err instanceof ForceBudgetError || err instanceof RefreshTimeoutError) {
+    if (err instanceof ForceBudgetError || err instanceof ReportRateLimitedError || err instanceof RefreshTimeoutError || err instanceof CallCeilingError) {
       const retryAfter = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
-      const status = err instanceof ForceBudgetError ? 429 : 503;
+      const status = err instanceof ForceBudgetError || err instanceof ReportRateLimitedError ? 429 : 503;
       return { status, body: { error: { ...base, accountId: err.accountId, retryAfter } }, headers: { "Retry-After": String(retryAfter) } };
     }
     if (err instanceof StoreUnavailableError) return { status: 503, body: { error: base }, headers: { "Retry-After": "1" } };

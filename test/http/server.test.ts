@@ -14,6 +14,7 @@ import { freePort } from "../helpers/ports";
 import { startRedis, type TestRedis } from "../helpers/redis";
 import { spec } from "../helpers/openapi";
 import { assertError, documented } from "./support";
+import { rogueClassicFetch } from "../helpers/rogue";
 
 const SECRETS = { ok: "srv-ok-secret-5d1e9a77", classic: "srv-classic-secret-0b3c44", ip: "srv-ip-secret-8f2a61" };
 const CLIENT_KEY = "wtb-srv-client-key-6a9d2b7e";
@@ -100,6 +101,7 @@ void describe("secrets in the served broker's answers and logs", () => {
     // Tokens, including one replaced by an invalidation, so both the old and the new one are known.
     const ok = await send(client(request(broker.url).get("/api/accounts/gh_ok/token")));
     const classic1 = await send(client(request(broker.url).get("/api/token?accountId=gh_classic")));
+    await rogueClassicFetch(sim.url, "wx_srv_classic", SECRETS.classic);
     const classic2 = await send(client(request(broker.url).post("/api/accounts/gh_classic/token/invalidate").send({ accessToken: classic1.body.accessToken, errcode: 40001 })));
     await send(client(request(broker.url).post("/api/accounts/gh_classic/token/invalidate").send({ accessToken: classic1.body.accessToken, errcode: 40001 })));
     const tokens = [ok, classic1, classic2].map((r) => {

@@ -141,11 +141,11 @@ void describe("RedisRefreshLock against a real redis-server", () => {
       assert.equal(server.cli("EXISTS", `wtb:{acct:${a}}:fence`), "0");
       const h = await lock.tryAcquire(a, 2000);
       assert.ok(h);
-      assert.equal(h.gen, 42);
+      assert.ok(h.gen > 41);
       assert.equal(await store.write(a, token(h.gen)), "written");
       await h.release();
       const h2 = await lock.tryAcquire(a, 2000);
-      assert.equal(h2?.gen, 43);
+      assert.ok(h2 && h2.gen > h.gen);
       await h2?.release();
     } finally {
       await store.close();

@@ -53,7 +53,7 @@ void describe("the Redis Lua scripts", () => {
     const k = ks.account(freshAccount());
     server.cli("SET", k.lock, "v", "PX", "4000");
     const [gen, ttl] = (await LOCK_ATTACH.run(redis, [k.lock, k.lockinfo, k.fence, k.token], ["v", "me#1", "123"])) as number[];
-    assert.equal(gen, 1);
+    assert.ok((gen as number) >= Date.now() - 60_000, "a generation is never below Redis's clock in ms");
     assert.ok((ttl as number) > 3000 && (ttl as number) <= 4000);
     const infoTtl = Number(server.cli("PTTL", k.lockinfo));
     assert.ok(infoTtl <= (ttl as number) && infoTtl > (ttl as number) - 1000);

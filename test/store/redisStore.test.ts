@@ -82,6 +82,8 @@ void describe("RedisTokenStore against a real redis-server", () => {
       fetchedAt: String(newer.fetchedAt),
       api: "stable",
       gen: "5",
+      checkedAt: String(newer.checkedAt),
+      notBefore: String(newer.notBefore),
     });
   });
 

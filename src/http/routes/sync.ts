@@ -10,6 +10,7 @@ export function syncJson(r: SyncResult) {
   return {
     accountId: r.token.accountId,
     refreshed: r.refreshed,
+    reason: r.reason,
     expiresIn: r.token.expiresIn,
     expiresAt: new Date(r.token.expiresAt).toISOString(),
     api: r.token.api,
