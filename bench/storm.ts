@@ -6,13 +6,14 @@
 //    dropped through the refresh channel, as a refresh by another replica does. Nothing valid is left, so every
 //    request has to wait for a refresh. (Letting a short-lived token run out instead does not work: each replica's
 //    refresh-ahead timer refreshes before expiry, and STABLE_REFRESH_AHEAD_SEC cannot go below 1 s.)
-//  - invalidation storm: every caller reports the same current token of a classic account as rejected
-//    (POST …/token/invalidate); a classic fetch always makes a new token, so exactly one refresh is right.
+//  - invalidation storm: another system kills the current token of a classic account at WeChat, then every caller
+//    reports it as rejected (POST …/token/invalidate); one probe confirms it dead and exactly one refresh is right.
 //
 // Counts come from the simulator, never from the brokers: upstream token calls (target exactly 1), failed requests
 // (target 0), and the time until the last answer (target ≤ upstream latency + 100 ms).
 import Redis from "ioredis";
 import { startRedis, type TestRedis } from "../test/helpers/redis";
+import { rogueClassicFetch } from "../test/helpers/rogue";
 import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator } from "../src/simulator/types";
 import { KeySpace } from "../src/store/keys";
@@ -207,6 +208,8 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
     const warmInv = await warm(burst, brokers, CLASSIC.id);
     if (warmInv.tokens.size !== 1) throw new Error(`before the invalidation storm the brokers serve ${warmInv.tokens.size} different classic tokens`);
     const dead = [...warmInv.tokens][0]!;
+    // The reports must be true: a report of a token WeChat still accepts is answered "still_valid" and rotates nothing.
+    await rogueClassicFetch(sim.url, CLASSIC.appId, CLASSIC.appSecret);
     sim.admin.resetCounters();
     await maxLagMs(brokers);
     upstream.reset();

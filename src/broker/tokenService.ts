@@ -531,7 +531,6 @@ export class TokenService {
   private async fetch(account: Account, handle: LockHandle, status: AccountStatus, req: RefreshRequest, forceRefresh: boolean): Promise<FetchedToken> {
     const id = account.id;
     const endpoint = ENDPOINT_OF[tokenSourceOf(account)];
-    const budgeted = forceRefresh || req.trigger === "force";
     for (let attempt = 0; ; attempt++) {
       if (!handle.isValid(this.options.upstreamTimeoutMs)) {
         // Our lease could run out mid-call; whoever takes the lock next will fetch. Do not call WeChat.
@@ -539,7 +538,9 @@ export class TokenService {
         throw new RefreshTimeoutError(id, this.options.pollIntervalMs * 10);
       }
       await this.takeCeilingSlot(id, status, req.trigger);
-      if (budgeted && attempt === 0) await this.takeForceBudget(id);
+      // The budget is WeChat's force_refresh allowance: only calls that force take it (a classic or WeCom forced sync
+      // is a normal call, held by the ceiling).
+      if (forceRefresh && attempt === 0) await this.takeForceBudget(id);
       const started = this.clock.now();
       this.countCall(id, started);
       try {
@@ -558,7 +559,7 @@ export class TokenService {
           }
         }
         this.events.refresh(id, REASON_OF[req.trigger], false);
-        if (forceRefresh && err.errclass === "quota") {
+        if (forceRefresh && err.errcode === 45009) {
           // The force budget is spent at WeChat (elsewhere, or by calls we did not count): close force refreshes
           // for the quota day, not the account; the current token stays served and normal calls still work.
           const now = this.clock.now();
