@@ -81,7 +81,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       seconds: num("BENCH_ECONOMY_SECONDS", 40, 12, quick),
       lifetimeSec: num("BENCH_ECONOMY_LIFETIME_SEC", 16, 8, quick),
       reportSeconds: num("BENCH_ECONOMY_REPORT_SECONDS", 12, 4, quick),
-      restartSeconds: num("BENCH_ECONOMY_RESTART_SECONDS", 12, 4, quick),
+      // Longer than the wall-clock run's LOCAL_CACHE_TTL_MS (5 s), so replicas meet the emptied Redis in the window.
+      restartSeconds: num("BENCH_ECONOMY_RESTART_SECONDS", 12, 8, quick),
       pollMs: num("BENCH_ECONOMY_POLL_MS", 250, 250, quick),
     },
   };
