@@ -23,8 +23,8 @@ const { redis, sim } = useRedisAndSimulator([CLASSIC, CONFIRMED, STABLE]);
 let cluster: Cluster;
 let starting: Promise<Cluster> | undefined;
 
-// Started by the first test rather than in before(): Node 20 may run a file's root-level before hooks together,
-// so the fixture's redis-server is not there yet in a second root-level hook.
+// Started by the first test rather than in before(): Node 20 starts a file's root-level before hooks without waiting
+// for the one before, so the fixture's redis-server is not there yet in a second root-level hook.
 function ensureCluster(): Promise<Cluster> {
   starting ??= startCluster(2, {
     REDIS_URL: redis.url,
