@@ -1,13 +1,14 @@
 // `npm run bench`: runs the benchmarks and prints one markdown table (or a few) per benchmark.
 //
-//   node --import tsx bench/run.ts [hot] [storm] [soak] [accounts] [profile] [ablation] [--write] [--json FILE]
+//   node --import tsx bench/run.ts [hot] [storm] [soak] [accounts] [economy] [profile] [ablation] [--write] [--json FILE]
 //
-// With no names it runs hot, storm, soak and accounts. On demand: profile (the hot path under --cpu-prof) and
+// With no names it runs hot, storm, soak, accounts and economy. On demand: profile (the hot path under --cpu-prof) and
 // ablation (the hot path with one part of the broker's HTTP stack changed at a time). --write replaces the generated blocks of docs/benchmarks.md; --json writes the raw figures.
 // BENCH_QUICK=1 shrinks every duration for a smoke run; see bench/lib/settings.ts for each BENCH_* variable.
 import { writeFileSync } from "node:fs";
 import { runAblation } from "./ablation";
 import { runAccounts } from "./accounts";
+import { runEconomy } from "./economy";
 import { runHotPath } from "./hotPath";
 import { runProfile } from "./profile";
 import { machine, machineLine, renderSection, writeDoc, type BenchId, type Section } from "./lib/report";
@@ -17,12 +18,13 @@ import { runSoak } from "./soak";
 import { runStorm } from "./storm";
 import type { Runtime } from "./lib/runtime";
 
-const ALL: BenchId[] = ["hot", "storm", "soak", "accounts"];
+const ALL: BenchId[] = ["hot", "storm", "soak", "accounts", "economy"];
 const RUNNERS: Record<BenchId, (s: Settings, rt: Runtime) => Promise<Section>> = {
   hot: runHotPath,
   storm: runStorm,
   soak: runSoak,
   accounts: runAccounts,
+  economy: runEconomy,
   profile: runProfile,
   ablation: runAblation,
 };

@@ -5,7 +5,7 @@ import { cpus, loadavg, release, totalmem, type as osType } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./runtime";
 
-export type BenchId = "hot" | "storm" | "soak" | "accounts" | "profile" | "ablation";
+export type BenchId = "hot" | "storm" | "soak" | "accounts" | "profile" | "ablation" | "economy";
 
 export interface Section {
   id: BenchId;

@@ -11,6 +11,7 @@ export interface Settings {
   accounts: { sizes: number[]; hotSeconds: number; connections: number; rounds: number; windowSeconds: number; lifetimeSec: number; latencyMs: number };
   profile: { seconds: number; connections: number };
   ablation: { seconds: number; connections: number[]; rounds: number };
+  economy: { replicas: number[]; seconds: number; lifetimeSec: number; reportSeconds: number; restartSeconds: number; pollMs: number };
 }
 
 function num(name: string, full: number, quick: number, isQuick: boolean): number {
@@ -74,6 +75,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       seconds: num("BENCH_ABLATION_SECONDS", 5, 1, quick),
       connections: list("BENCH_ABLATION_CONNECTIONS", [64], [64], quick),
       rounds: num("BENCH_ABLATION_ROUNDS", 3, 1, quick),
+    },
+    economy: {
+      replicas: list("BENCH_ECONOMY_REPLICAS", [1, 4], [1, 4], quick),
+      seconds: num("BENCH_ECONOMY_SECONDS", 40, 12, quick),
+      lifetimeSec: num("BENCH_ECONOMY_LIFETIME_SEC", 16, 8, quick),
+      reportSeconds: num("BENCH_ECONOMY_REPORT_SECONDS", 12, 4, quick),
+      // Longer than the wall-clock run's LOCAL_CACHE_TTL_MS (5 s), so replicas meet the emptied Redis in the window.
+      restartSeconds: num("BENCH_ECONOMY_RESTART_SECONDS", 12, 8, quick),
+      pollMs: num("BENCH_ECONOMY_POLL_MS", 250, 250, quick),
     },
   };
 }
