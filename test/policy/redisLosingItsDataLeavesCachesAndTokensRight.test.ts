@@ -36,6 +36,9 @@ test("after Redis restarts without its data under three replicas, they serve fro
     ACCOUNTS: accountsEnv({ id: "classic_restart", appId: APP.appId, appSecret: APP.secret, tokenApi: "classic" }),
     LOCAL_CACHE_TTL_MS: String(CACHE_TTL_MS),
     WECHAT_OVERLAP_SEC: "4",
+    // Stable refresh-ahead must stay inside the overlap (a config rule), and above the margin.
+    STABLE_REFRESH_AHEAD_SEC: "3",
+    TOKEN_SAFETY_MARGIN_SEC: "1",
     UPSTREAM_CALLS_PER_MINUTE: "600",
     REPORT_CHECKS_PER_MINUTE: "600",
     REPORT_CHECKS_PER_KEY_PER_MINUTE: "600",
