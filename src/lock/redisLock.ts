@@ -2,7 +2,7 @@
 //
 // The lock is approximate (efficiency only: one WeChat call instead of N). A holder can pause past its TTL; the
 // store's CAS on `gen` is what keeps a late holder from overwriting a newer token. How redlock is used, given its
-// known problems (shared reference/engineering.md §1.3):
+// known problems (numbered as in docs/design.md §8.1):
 // - retryCount 0: one attempt, no queue; losers wait for the winner's "refreshed" notice instead.
 // - never `using()`/`extend()`: auto-extension aborts on bug #3 and hides failures.
 // - redlock throws the same ExecutionError for "someone holds it" and "Redis is down" (bug #1): the per-client

@@ -148,7 +148,7 @@ export interface DiagnoseOptions {
   probe?: boolean;
 }
 
-/** WeChat's daily limits of the token endpoints (reference/wechat-api.md §2.4, §3.3): null = none published. Test accounts get 200/day
+/** WeChat's daily limits of the token endpoints (docs/wechat-api.md §6.1): null = none published. Test accounts get 200/day
 // and big accounts more; the MP backend (设置与开发 → 接口权限) shows the real figure. */
 export const DAILY_TOKEN_QUOTA: Readonly<Record<TokenSource, number | null>> = { classic: 2000, stable: 500_000, wecom: null };
 const ENDPOINT_PATH: Readonly<Record<TokenSource, string>> = { classic: "cgi-bin/token", stable: "cgi-bin/stable_token", wecom: "cgi-bin/gettoken" };

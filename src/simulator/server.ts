@@ -8,7 +8,7 @@ import type { RunningSimulator, SimAppConfig, SimFault, SimulatorOptions } from 
 /** Request bodies beyond this are refused; nothing legitimate comes close. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
-// WeChat's observed Content-Type (reference §1); WeCom answers with a conventional one.
+// WeChat's observed Content-Type (docs/wechat-api.md §1.3); WeCom answers with a conventional one.
 const MP_JSON = "application/json; encoding=utf-8";
 const WECOM_JSON = "application/json; charset=UTF-8";
 const ADMIN_JSON = "application/json; charset=utf-8";

@@ -1,6 +1,6 @@
 // The simulator's brain: apps, token chains, quotas, faults and counters, driven by an injected clock.
 // No HTTP in here: server.ts parses requests into the plain inputs below and renders the answers.
-// Behaviour follows the WeChat API reference (wechat-api.md) §2–§5 and its simulator model, §9.
+// Behaviour follows docs/wechat-api.md §2–§5, with the token-lifetime model of docs/wechat-api.md §4.2.
 import { randomBytes, randomInt } from "node:crypto";
 import { isIPv4 } from "node:net";
 import { z } from "zod";
@@ -452,7 +452,7 @@ export class SimulatorState implements SimulatorAdmin {
       const denied = this.checkAccess(app, req.secret);
       if (denied !== undefined) return err(denied.code, denied.text);
       this.rollDay(app, now);
-      // Only successful issues use the daily quota (reference §2.4: undocumented, our choice).
+      // Only successful issues use the daily quota (docs/wechat-api.md §2.4: undocumented, our choice).
       if (app.tokenIssuesToday >= app.config.dailyQuota) return err(45009);
       app.tokenIssuesToday++;
       const rec = this.issue(app, "plain", now, "overlap");
@@ -473,7 +473,7 @@ export class SimulatorState implements SimulatorAdmin {
       const ip = app?.config.callerIp ?? SIM_DEFAULTS.callerIp;
       const err = (code: number, text?: string): SimReply => ({ kind: "json", body: mpError(code, now, ip, text) });
       if (req.method !== "POST") return err(43002);
-      // A body that is not a JSON object reads as "appid missing" (observed, reference §3.4).
+      // A body that is not a JSON object reads as "appid missing" (observed, docs/wechat-api.md §3.5).
       if (body === undefined || !present(appid)) return err(41002);
       if (!present(secret)) return err(41004);
       if (body.grant_type !== "client_credential") return err(40002);
@@ -500,7 +500,7 @@ export class SimulatorState implements SimulatorAdmin {
       });
 
       if (body.force_refresh === true) {
-        // Force refreshes closer than forceMinIntervalSec "do not refresh" (reference §3.3): the current token, no error.
+        // Force refreshes closer than forceMinIntervalSec "do not refresh" (docs/wechat-api.md §3.3): the current token, no error.
         const tooSoon = app.lastForceAt !== undefined && now - app.lastForceAt < app.config.forceMinIntervalSec * 1000;
         if (tooSoon && current !== undefined) return same(current);
         if (!tooSoon) {
@@ -537,7 +537,7 @@ export class SimulatorState implements SimulatorAdmin {
         return err(belongsToAnotherCorp ? 40091 : 40001);
       }
       const chain = app.chains.wecom;
-      // WeCom returns the same token while it is valid (reference §5.1) and never cuts older ones short.
+      // WeCom returns the same token while it is valid (docs/wechat-api.md §5.2) and never cuts older ones short.
       const rec = chain.current !== undefined && this.status(chain.current, now).valid ? chain.current : this.issue(app, "wecom", now, "keep");
       return {
         kind: "json",
@@ -620,7 +620,7 @@ export class SimulatorState implements SimulatorAdmin {
     return active.fault;
   }
 
-  /** The checks between "the appid exists" and "the secret is right", in WeChat's order (reference §9). */
+  /** The checks between "the appid exists" and "the secret is right", in WeChat's order (docs/wechat-api.md §2.6). */
   private checkAccess(app: AppRuntime, secret: string): { code: number; text?: string } | undefined {
     const c = app.config;
     if (c.isComponent) return { code: 61024 };
@@ -662,7 +662,7 @@ export class SimulatorState implements SimulatorAdmin {
   /**
    * Issues a new token on a chain. `overlap`: the previous token stays valid min(its expiry, now+overlapSec)
    * (classic fetch, force refresh). `keep`: the previous one lives to its own expiry (stable rotation, WeCom).
-   * Either way anything older than the previous token is dead at once (reference §2.3).
+   * Either way anything older than the previous token is dead at once (docs/wechat-api.md §4.2).
    */
   private issue(app: AppRuntime, chainName: ChainName, now: number, mode: "overlap" | "keep"): TokenRecord {
     const chain = app.chains[chainName];

@@ -1,6 +1,7 @@
 // Redis key naming, in one place. Every key of one account carries the hash tag `{acct:<id>}` so the Lua scripts
 // that touch several of them (token + fence, lock + lockinfo, force counter + last-force) land in one slot on
 // Redis Cluster. No secret ever appears in a key: ids are operator-chosen names, days are dates.
+// The keys, their contents and lifetimes: docs/design.md §5.1.
 import { ACCOUNT_ID_PATTERN } from "../accounts";
 
 export const DEFAULT_KEY_PREFIX = "wtb:";

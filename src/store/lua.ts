@@ -1,5 +1,6 @@
 // Every Redis Lua script of the project, in one file. Each script touches only keys of one account (same
-// `{acct:<id>}` hash tag), so it is atomic on standalone, Sentinel and Cluster alike.
+// `{acct:<id>}` hash tag), so it is atomic on standalone, Sentinel and Cluster alike. What each one guarantees, in
+// one table: docs/design.md §5.2.
 //
 // Scripts run through EVALSHA with an EVAL fallback on NOSCRIPT (a restarted or failed-over Redis has an empty
 // script cache). A script whose call timed out has an unknown outcome; each one is written so that running it

@@ -1,6 +1,6 @@
 // THE errcode table: every WeChat (api.weixin.qq.com) and WeCom (qyapi.weixin.qq.com) answer the broker can get,
 // what class of problem it is, whether and when to call again, and what an operator must do (English + Chinese).
-// Facts come from the WeChat API reference (wechat-api.md §2.5, §2.6, §3.4, §4.1, §5, §8). The broker acts on
+// Facts and sources: docs/wechat-api.md §5.4, §7 and §8 (the table there mirrors this one). The broker acts on
 // `errclass`, `retryable` and `retryAfterMs`; people read `hint`.
 import type { ErrClass, Hint, UpstreamEndpoint, UpstreamFailureKind } from "./types";
 import { quotaDayEnd } from "../clock";
@@ -108,7 +108,7 @@ const WECHAT: Entry[] = [
     platform: "wechat",
     code: 40001,
     errmsg: "invalid credential, access_token is invalid or not latest",
-    // At a token endpoint 40001 is the old "AppSecret wrong / not this account's" answer (§2.6).
+    // At a token endpoint 40001 is the old "AppSecret wrong / not this account's" answer (docs/wechat-api.md §2.5).
     summary: () => "the AppSecret is wrong or belongs to another account, or the access_token is invalid or not the latest",
     atToken: config,
     atProbe: tokenInvalid,
@@ -482,7 +482,7 @@ const WECOM: Entry[] = [
     errmsg: "invalid access_token",
     summary: () => "the access_token is invalid or expired",
     atToken: tokenCodeAtTokenEndpoint,
-    // WeCom may answer an expired token with 40014 rather than 42001 (§5.2).
+    // WeCom may answer an expired token with 40014 rather than 42001 (docs/wechat-api.md §5.4).
     atProbe: tokenInvalid,
     hint: () => ({
       en: "The WeCom access_token is invalid or expired (WeCom uses 40014 for both). The broker fetches a new one.",

@@ -1,7 +1,7 @@
 // Reading WeChat / WeCom errmsg strings. Programs must switch on errcode, never on errmsg (WeChat changes the
 // wording), so this module only pulls out the two things an operator needs from it: the caller IP WeChat saw
 // (to whitelist it) and the request id (to quote to WeChat support). Everything here is best effort and returns
-// undefined rather than guessing.
+// undefined rather than guessing. The errmsg formats and where the IP comes from: docs/wechat-api.md §1.2, §7.2, §7.3.
 import { isIP } from "node:net";
 
 // Characters an IPv4 or IPv6 literal can contain. Matching the candidate loosely and then validating it with
