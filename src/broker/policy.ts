@@ -182,9 +182,3 @@ export function decide(input: DecisionInput, p: PolicyOptions): Decision {
   if (now < refreshDueAt(token, p)) return { action: "serve", why: (token.notBefore ?? 0) > now ? "no_newer" : "not_due" };
   return upstream(input, p, FETCH);
 }
-
-/** After a probe said the reported token is dead, how to replace it: stable tokens first try a normal call (it
- * hands out a new token if one exists), then force; the others' normal call always brings a new token. */
-export function needsForceAfterSameAnswer(api: TokenSource, reportedDead: boolean): boolean {
-  return reportedDead && api === "stable";
-}

@@ -10,12 +10,6 @@ export const ROOT = join(__dirname, "..", "..");
 /** What is scanned: the code, its tests, benchmarks, scripts, documentation and the files operators deploy. */
 export const SCANNED = ["src/", "bench/", "scripts/", "test/", "docs/", "ops/", "examples/", "README.md", "openapi.yaml", "Dockerfile", "docker-compose.yml"];
 
-/**
- * Documents that code cites before they are written (another branch writes them). Absence is excused only for
- * these, and only while they are absent: once a file exists, its citations are checked like any other.
- */
-export const PENDING_DOCS: ReadonlySet<string> = new Set(["docs/refresh-policy.md"]);
-
 export interface Problem {
   file: string;
   line: number;
@@ -91,7 +85,7 @@ export function citationProblems(file: string, text: string, repo: Repo): Proble
   const check = (doc: string, numbers: string[], index: number) => {
     const have = sectionsOf(doc);
     if (have === null) {
-      if (!PENDING_DOCS.has(doc)) problems.push({ file, line: lineOf(text, index), message: `cites ${doc}, which does not exist` });
+      problems.push({ file, line: lineOf(text, index), message: `cites ${doc}, which does not exist` });
       return;
     }
     for (const n of numbers) {
@@ -129,7 +123,7 @@ export function markdownMentionProblems(file: string, text: string, repo: Repo):
     if (code && (before === '"' || before === "'") && text[m.index + name.length] === before) continue;
     const candidates = [posix.normalize(posix.join(dir, name)), posix.normalize(name)];
     const inside = candidates.filter((c) => !c.startsWith("../"));
-    if (inside.some((c) => repo.has(c) || PENDING_DOCS.has(c))) continue;
+    if (inside.some((c) => repo.has(c))) continue;
     problems.push({ file, line: lineOf(text, m.index), message: `mentions ${name}, which is not a file of the repository` });
   }
   return problems;

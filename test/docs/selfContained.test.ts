@@ -3,7 +3,7 @@
 // the first tests below show each rule catching what it is meant to catch, so a rule that matched nothing would fail.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { citationProblems, describe, fileRepo, markdownMentionProblems, outsideReferences, PENDING_DOCS, repoFiles, scannedFiles, sectionNumbers, type Repo } from "./citations";
+import { citationProblems, describe, fileRepo, markdownMentionProblems, outsideReferences, repoFiles, scannedFiles, sectionNumbers, type Repo } from "./citations";
 
 // Written in pieces so that this file, which the scan reads too, contains none of the forms it tests.
 const S = "§";
@@ -57,15 +57,6 @@ void test("outside docs/ a section sign without its document is reported; inside
   assert.equal(citationProblems("src/x.ts", bare, DOCS).length, 1);
   assert.deepEqual(citationProblems(`docs/api${MD}`, `see ${S}1.3\n`, DOCS), []);
   assert.equal(citationProblems(`docs/api${MD}`, `see ${S}4\n`, DOCS).length, 1);
-});
-
-void test("a pending document is excused only while it is absent", () => {
-  const pending = [...PENDING_DOCS][0];
-  assert.ok(pending !== undefined);
-  const cite = `// see ${pending} ${S}2\n`;
-  assert.deepEqual(citationProblems("src/x.ts", cite, DOCS), []);
-  const written = fakeRepo({ [pending]: "# Policy\n\n## 1. Only one section\n" });
-  assert.equal(citationProblems("src/x.ts", cite, written).length, 1);
 });
 
 void test("in code, a quoted file name is a path piece and not a citation; the same name in a comment is checked", () => {
