@@ -134,6 +134,7 @@ interface Outcome {
 
 interface Flight {
   promise: Promise<Outcome>;
+  trigger: Trigger;
   reported?: string;
 }
 
@@ -349,14 +350,16 @@ export class TokenService {
   private refresh(account: Account, req: RefreshRequest): Promise<Outcome> {
     const existing = this.flights.get(account.id);
     if (existing) {
-      // Join the refresh already under way; a report of a token that flight did not replace needs its own look.
-      if (req.reported === undefined || existing.reported === req.reported) return existing.promise;
+      // Join the refresh already under way; a report of a token that flight did not replace needs its own look, and
+      // an admin's force is not satisfied by a routine refresh.
+      const forceOnRoutine = req.trigger === "force" && existing.trigger !== "force";
+      if (!forceOnRoutine && (req.reported === undefined || existing.reported === req.reported)) return existing.promise;
       return existing.promise.then(
-        (o) => (o.token.accessToken === req.reported ? this.refresh(account, req) : { ...o, rotated: false, report: "already_replaced" as const }),
+        (o) => (forceOnRoutine || o.token.accessToken === req.reported ? this.refresh(account, req) : { ...o, rotated: false, report: "already_replaced" as const }),
         () => this.refresh(account, req),
       );
     }
-    const flight: Flight = { reported: req.reported, promise: this.refreshAcrossReplicas(account, req) };
+    const flight: Flight = { trigger: req.trigger, reported: req.reported, promise: this.refreshAcrossReplicas(account, req) };
     this.flights.set(account.id, flight);
     const done = () => {
       if (this.flights.get(account.id) === flight) this.flights.delete(account.id);
