@@ -79,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     forceRefreshMinIntervalSec: settings.forceRefreshMinIntervalSec,
     lockTtlMs: settings.lockTtlMs,
     lockCleanupPatterns: settings.lockCleanupPatterns,
+    legacyLockMaxHoldSec: settings.legacyLockMaxHoldSec,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
     tls,
     warnings: problems.warnings(),

@@ -150,11 +150,12 @@ describe("wechat-token-broker locks", () => {
     assert.equal(await runLocks("cleanup", { dryRun: true }, dry), 0, dry.err);
     assert.match(dry.out, /预览 dry run/);
     assert.match(dry.out, /将删除 would remove: 1/);
+    assert.match(dry.out, /\n {6}a broker lock without TTL: the broker always sets one/, "the text says why");
     assert.equal(redis.cli("EXISTS", key), "1");
 
     const real = io(env);
     assert.equal(await runLocks("cleanup", { json: true }, real), 0, real.err);
-    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [{ key, reason: "no_ttl" }]);
+    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
     assert.equal(redis.cli("EXISTS", key), "0");
     assertNoSecret(list.out + dry.out + real.out + list.err + dry.err + real.err);
   });
