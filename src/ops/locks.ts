@@ -8,7 +8,9 @@
 // Never removed: any key with a TTL, a legacy key that may still be held, a non-string legacy key. Each removal is
 // a compare-and-delete in Lua, so a key re-taken between listing and removal stays. Every listed key says why.
 //
-// SCAN with COUNT only (never KEYS): a big shared Redis must not be blocked by a cleanup.
+// Walking the keyspace is keyScan.ts's job, at a bounded cost: `list` and `cleanup` (admin) walk it once within a
+// large budget; `census` (the unauthenticated diagnosis) reads the configured accounts' lock keys directly and
+// walks the rest a budget at a time, at most once per refresh interval whatever the request rate.
 import type { Redis } from "ioredis";
 import { StoreUnavailableError } from "../broker/errors";
 import { systemClock, type Clock } from "../clock";
@@ -16,6 +18,7 @@ import type { RefreshLock } from "../lock/types";
 import { sanitizeRedisError } from "../store/errors";
 import { KeySpace } from "../store/keys";
 import { LEGACY_LOCK_READ, LEGACY_UNLOCK_STUCK, LOCK_HOLDER, UNLOCK_STUCK } from "../store/lua";
+import { CENSUS_DEFAULTS, FULL_WALK_DEFAULTS, KeySweep, Refreshing, walkKeys, type ScanLimits } from "./keyScan";
 import { judgeLegacyLock, parseLegacyLockValue, type KeepReason, type StuckReason } from "./legacyLocks";
 
 export { parseLegacyLockValue, type KeepReason, type LegacyLockInfo, type StuckReason } from "./legacyLocks";
@@ -63,6 +66,16 @@ export interface LockListing {
   truncated: boolean;
   locks: LockEntry[];
   note?: string;
+  /** Set on the diagnosis's census: the configured accounts' locks are read directly, other keys found by a walk
+   * of the keyspace spread over refreshes. */
+  census?: {
+    refreshedAt: string;
+    /** False until the walk has been once through the whole keyspace: keys it has not reached are not listed. */
+    complete: boolean;
+    /** Keys Redis walked for this refresh. */
+    visited: number;
+    refreshMs: number;
+  };
 }
 
 export interface CleanupResult {
@@ -87,8 +100,12 @@ export interface LockInspectorOptions {
   /** The configured accounts (embedded mode asks the lock about each). */
   accountIds: () => string[];
   clock?: Clock;
-  /** SCAN COUNT hint. */
+  /** SCAN COUNT hint of the full walk. */
   scanCount?: number;
+  /** Keys the full walk (list, cleanup) may visit per pattern. */
+  visitBudget?: number;
+  /** The diagnosis's census: refresh interval, keys visited per pattern and refresh, SCAN COUNT. */
+  census?: Partial<{ refreshMs: number; visitBudget: number; scanCount: number }>;
   /** Stop after examining this many keys per pattern (a pattern matching a whole keyspace must not run forever). */
   maxKeys?: number;
   /** LEGACY_LOCK_MAX_HOLD_SEC in ms (default 1 h). */
@@ -117,9 +134,12 @@ export class LockInspector {
   private readonly lock: RefreshLock;
   private readonly accountIds: () => string[];
   private readonly clock: Clock;
-  private readonly scanCount: number;
+  private readonly fullWalk: ScanLimits;
+  private readonly censusLimits: ScanLimits & { refreshMs: number };
   private readonly maxKeys: number;
   private readonly legacyMaxHoldMs: number;
+  private readonly sweeps = new Map<string, KeySweep>();
+  private readonly censusCache: Refreshing<LockListing>;
 
   constructor(o: LockInspectorOptions) {
     this.redis = o.redis;
@@ -129,9 +149,66 @@ export class LockInspector {
     this.lock = o.lock;
     this.accountIds = o.accountIds;
     this.clock = o.clock ?? systemClock;
-    this.scanCount = o.scanCount ?? 500;
     this.maxKeys = o.maxKeys ?? 10_000;
+    this.fullWalk = { scanCount: o.scanCount ?? FULL_WALK_DEFAULTS.scanCount, visitBudget: o.visitBudget ?? FULL_WALK_DEFAULTS.visitBudget, maxKeys: this.maxKeys };
+    this.censusLimits = { ...CENSUS_DEFAULTS, ...o.census, maxKeys: this.maxKeys };
     this.legacyMaxHoldMs = o.legacyMaxHoldMs ?? 3_600_000;
+    this.censusCache = new Refreshing(() => this.takeCensus(), this.censusLimits.refreshMs, () => this.clock.now());
+  }
+
+  /**
+   * The locks as the unauthenticated diagnosis sees them: at most one refresh per interval shared by every caller,
+   * each costing Redis a bounded walk. The configured accounts' own locks are always read exactly.
+   */
+  census(): Promise<LockListing> {
+    if (!this.redis) return this.list();
+    return this.censusCache.get();
+  }
+
+  private async takeCensus(): Promise<LockListing> {
+    const redis = this.redis!;
+    const now = this.clock.now();
+    const examined: Examined[] = [];
+    const seen = new Set<string>();
+    let visited = 0;
+    let complete = true;
+    let truncated = false;
+    // The configured accounts first, by key: exact at every refresh, no walk needed.
+    const ownKeys = this.accountIds().map((id) => this.keys.account(id).lock);
+    for (const batch of chunks(ownKeys, BATCH)) {
+      const read = await Promise.all(batch.map((k) => this.readOwn(redis, k, now)));
+      for (const x of read) if (x) examined.push(x);
+    }
+    for (const k of ownKeys) seen.add(k);
+    for (const pattern of [this.keys.lockPattern(), ...this.patterns]) {
+      let sweep = this.sweeps.get(pattern);
+      if (!sweep) this.sweeps.set(pattern, (sweep = new KeySweep(pattern, this.censusLimits)));
+      try {
+        await sweep.step(redis);
+      } catch (err) {
+        throw unavailable("scan", err);
+      }
+      visited += sweep.visited;
+      complete &&= sweep.complete;
+      truncated ||= sweep.truncated;
+      const own = pattern === this.keys.lockPattern();
+      const keys = sweep.keys().filter((k) => !seen.has(k) && (own ? this.keys.parse(k)?.kind === "lock" : !k.startsWith(`${this.keys.prefix}{acct:`)));
+      for (const k of keys) seen.add(k);
+      for (const batch of chunks(keys, BATCH)) {
+        const read = await Promise.all(batch.map((k) => (own ? this.readOwn(redis, k, now) : this.readLegacy(redis, k, pattern, now))));
+        for (const x of read) if (x) examined.push(x);
+      }
+    }
+    examined.sort((a, b) => a.entry.key.localeCompare(b.entry.key));
+    return {
+      mode: "redis",
+      generatedAt: new Date(now).toISOString(),
+      patterns: [...this.patterns],
+      scanned: examined.length,
+      truncated,
+      locks: examined.map((e) => e.entry),
+      census: { refreshedAt: new Date(now).toISOString(), complete, visited, refreshMs: this.censusLimits.refreshMs },
+    };
   }
 
   async list(): Promise<LockListing> {
@@ -214,19 +291,12 @@ export class LockInspector {
   }
 
   private async scan(redis: Redis, pattern: string): Promise<{ keys: string[]; truncated: boolean }> {
-    const keys = new Set<string>();
-    let cursor = "0";
     try {
-      do {
-        const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount);
-        cursor = next;
-        for (const k of batch) keys.add(k);
-        if (keys.size >= this.maxKeys) return { keys: [...keys].slice(0, this.maxKeys), truncated: cursor !== "0" || keys.size > this.maxKeys };
-      } while (cursor !== "0");
+      const walk = await walkKeys(redis, pattern, this.fullWalk);
+      return { keys: walk.keys, truncated: !walk.complete };
     } catch (err) {
       throw unavailable("scan", err);
     }
-    return { keys: [...keys], truncated: false };
   }
 
   private async readOwn(redis: Redis, key: string, now: number): Promise<Examined | null> {
