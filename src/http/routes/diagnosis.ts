@@ -8,7 +8,7 @@
 // costs Redis a bounded amount per interval (ops/locks.ts `census`).
 import { Router, type Request, type RequestHandler } from "express";
 import type { Diagnosis } from "../../ops/diagnosis";
-import { renderDiagnosisText } from "../../ops/diagnosisText";
+import { renderDiagnosisText, REPORT_LANGS, type ReportLang } from "../../ops/diagnosisText";
 import type { Authenticator } from "../auth";
 import { HttpError } from "../errors";
 import { accountIdFrom } from "../params";
@@ -31,6 +31,33 @@ export function responseFormat(req: Request, fallback: ResponseFormat): Response
   if (picked === "text/plain") return "text";
   if (picked === "application/json") return "json";
   return fallback;
+}
+
+/**
+ * The text report's language: `?lang=zh|en` wins; then the first of zh/en in the client's Accept-Language (by
+ * q-value); then Chinese on the runbook's `.php` paths (its readers are the Chinese-speaking on-call team) and
+ * English elsewhere. curl sends no Accept-Language, so the path decides for it.
+ */
+export function reportLang(req: Request): ReportLang {
+  const q = req.query.lang;
+  if (q !== undefined) {
+    if (typeof q === "string" && (REPORT_LANGS as readonly string[]).includes(q)) return q as ReportLang;
+    throw new HttpError(400, "invalid_lang", 'The query parameter lang must be "zh" or "en".');
+  }
+  const header = req.headers["accept-language"];
+  if (typeof header === "string") {
+    const ranked = header
+      .split(",")
+      .map((part, i) => {
+        const [tag = "", ...params] = part.trim().split(";");
+        const qv = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+        return { primary: tag.trim().toLowerCase().split("-")[0], q: qv !== undefined ? Number(qv) : 1, i };
+      })
+      .filter((x) => x.q > 0 && (x.primary === "zh" || x.primary === "en"))
+      .sort((a, b) => b.q - a.q || a.i - b.i);
+    if (ranked[0]) return ranked[0].primary as ReportLang;
+  }
+  return req.path.endsWith(".php") ? "zh" : "en";
 }
 
 /** A boolean query parameter: true/false/1/0/yes/no, or absent. */
@@ -60,6 +87,7 @@ export function diagnosisRoutes(d: DiagnosisRouteDeps): Router {
     (fallback: ResponseFormat): RequestHandler =>
     async (req, res) => {
       const format = responseFormat(req, fallback);
+      const lang = reportLang(req);
       const accountId = req.query.accountId !== undefined ? accountIdFrom(req.query.accountId, "The query parameter accountId") : undefined;
       const probe = queryBoolean(req, "probe") ?? false;
       if (probe) d.auth.authorize(d.auth.authenticate(req), { role: "admin" });
@@ -69,7 +97,7 @@ export function diagnosisRoutes(d: DiagnosisRouteDeps): Router {
       if (!keyed) limit(limiter, req);
       const report = await d.diagnosis.run({ accountId, probe });
       res.status(report.status === "fail" ? 503 : 200).set("Cache-Control", "no-store");
-      if (format === "text") res.type("text/plain; charset=utf-8").send(renderDiagnosisText(report));
+      if (format === "text") res.type("text/plain; charset=utf-8").send(renderDiagnosisText(report, lang));
       else res.json(report);
     };
 
