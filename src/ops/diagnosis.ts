@@ -351,8 +351,8 @@ export class Diagnosis {
         title: TITLES.locks,
         detail: both(`${stuck.length} stuck lock key(s) (no TTL, or an expired embedded expiry): ${keys}; ${heldEn}`, `${stuck.length} 个卡死的锁（无过期时间，或其自带的过期时间已过）：${keys}；${heldZh}`),
         fix: both(
-          `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: wechat-token-broker locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add -H "Authorization: Bearer <admin key>".`,
-          `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 wechat-token-broker locks cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,
+          `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: node bin/wechat-token-broker.js locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add -H "Authorization: Bearer <admin key>".`,
+          `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 node bin/wechat-token-broker.js locks cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,
         ),
         data,
       };
@@ -363,8 +363,8 @@ export class Diagnosis {
       status: truncated ? "warn" : "ok",
       title: TITLES.locks,
       detail: both(
-        `${heldEn}; none stuck${truncated ? " (scan stopped at its key limit)" : ""}${partial ? " (the key census has not walked the whole keyspace yet: legacy keys it has not reached are not shown; wechat-token-broker locks list walks it all)" : ""}`,
-        `${heldZh}；无卡死的锁${truncated ? "（扫描达到键数上限，结果可能不完整）" : ""}${partial ? "（键扫描尚未遍历完整个键空间，尚未扫到的旧系统锁未列出；完整列表：wechat-token-broker locks list）" : ""}`,
+        `${heldEn}; none stuck${truncated ? " (scan stopped at its key limit)" : ""}${partial ? " (the key census has not walked the whole keyspace yet: legacy keys it has not reached are not shown; node bin/wechat-token-broker.js locks list walks it all)" : ""}`,
+        `${heldZh}；无卡死的锁${truncated ? "（扫描达到键数上限，结果可能不完整）" : ""}${partial ? "（键扫描尚未遍历完整个键空间，尚未扫到的旧系统锁未列出；完整列表：node bin/wechat-token-broker.js locks list）" : ""}`,
       ),
       ...(truncated ? { fix: both("A LOCK_CLEANUP_PATTERNS entry matches too many keys: make it narrower.", "LOCK_CLEANUP_PATTERNS 中的模式匹配的键过多，请缩小范围。") } : {}),
       data,
