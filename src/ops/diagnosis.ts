@@ -664,7 +664,7 @@ function both(en: string, zh: string): Hint {
 /** The operator hint for a recorded error: from the errcode table (current wording), else the one stored with it. */
 function tableHint(a: Account, last: NonNullable<AccountStatus["lastError"]>): Hint {
   if (last.kind === "errcode" && last.errcode !== undefined) {
-    const d = describeErrcode(last.errcode, a.type === "wecom" ? "wecom" : "wechat", { ip: last.ip, appId: a.appId });
+    const d = describeErrcode(last.errcode, a.type === "wecom" ? "wecom" : "wechat", { ip: last.ip, appId: a.appId, endpoint: last.endpoint });
     if (d) return d.hint;
   }
   return last.hint;

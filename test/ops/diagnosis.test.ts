@@ -160,6 +160,9 @@ describe("the quick diagnosis", () => {
       assert.equal(r.accounts[0]!.probe?.result, "invalid");
       assert.equal(typeof r.accounts[0]!.probe?.errcode, "number");
       assert.match(p.fix!.en, /token\/invalidate/);
+      // The fix fits the endpoint that answered (a business call), not a token endpoint's AppSecret advice.
+      assert.match(p.fix!.en, /^The token was replaced by a newer one/);
+      assert.doesNotMatch(p.fix!.en + p.fix!.zh, /AppSecret is wrong|AppSecret 错误/);
       assertNoSecret(res.text, [first.accessToken, other.accessToken]);
 
       const text = await request(b.app).get("/quick_diagnosis.php?probe=true");
