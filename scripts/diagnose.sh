@@ -3,7 +3,8 @@
 #
 #   bash scripts/diagnose.sh [container] [--bundle [dir]]
 #
-# container  defaults to $CONTAINER_NAME, else wechat-token-broker. Works for any container (e.g. wechat-api).
+# container  defaults to $DIAGNOSE_CONTAINER, else wechat-token-broker. Works for any container (e.g. wechat-api).
+#            (A CONTAINER_NAME in the shell is ignored: it is often set for something else.)
 # --bundle   also writes a support archive (tar.gz) into dir (default: the current directory) with the
 #            report, `docker inspect`, logs and the broker's diagnosis. Every environment value whose name
 #            looks secret (…SECRET…, …PASS…, …KEY…, …TOKEN…, …AUTH…, …PFX…) is replaced by *** in every file,
@@ -12,7 +13,7 @@
 # Each line is marked ✓ (fine), ! (worth a look) or ✗ (broken); the fix is printed under anything wrong.
 # Exit status: 0 nothing broken, 1 something marked ✗, 2 usage error or Docker unreachable.
 #
-# Environment: CONTAINER_NAME, BROKER_URL (e.g. http://127.0.0.1:8084; default: from the published port),
+# Environment: DIAGNOSE_CONTAINER, BROKER_URL (e.g. http://127.0.0.1:8084; default: from the published port),
 # BROKER_API_KEY or BROKER_API_KEY_FILE (admin API key, if the diagnosis requires one), REDIS_CONTAINER
 # (default: the compose project's redis service), DOCKER (docker binary, default docker), LOG_LINES (200).
 # Needs bash 4+, docker, and the usual tools (awk, sed, grep, tar, stat); curl and ss/netstat optional.
@@ -64,7 +65,7 @@ while (($# > 0)); do
   esac
   shift
 done
-CONTAINER=${CONTAINER:-${CONTAINER_NAME:-wechat-token-broker}}
+CONTAINER=${CONTAINER:-${DIAGNOSE_CONTAINER:-wechat-token-broker}}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wtb-diagnose.XXXXXX")
 # shellcheck disable=SC2317 # called by the trap
@@ -722,7 +723,7 @@ report() {
       bad "container $CONTAINER does not exist"
       note "containers on this host:"
       dk ps -a --format '{{.Names}}  ({{.Status}})' 2>/dev/null | sed 's/^/      /' || true
-      fix "name another one: bash scripts/diagnose.sh <container>  (or CONTAINER_NAME=<name>)"
+      fix "name another one: bash scripts/diagnose.sh <container>  (or DIAGNOSE_CONTAINER=<name>)"
       fix "or create it: docker compose up -d   (in the directory of docker-compose.yml)"
       return 1
     fi

@@ -373,7 +373,7 @@ send_mail() {
 diagnose_hint() {
   printf '  bash %s/diagnose.sh %s\n' "$SCRIPT_DIR" "$CONTAINER_NAME"
   if [[ $BROKER_URL != none ]]; then
-    printf '  curl %s/quick_diagnosis.php?format=text\n' "$(ready_url)"
+    printf "  curl '%s/quick_diagnosis.php?format=text'\n" "$(ready_url)"
   fi
   printf '  bash %s/diagnose.sh %s --bundle      # 支持包 support archive\n' "$SCRIPT_DIR" "$CONTAINER_NAME"
 }

@@ -105,7 +105,7 @@ export function renderReport(records: FileRecord[]): string {
   out.push("");
   out.push("What the hardening suite did to the broker and what the broker did about it. Every row is one test of");
   out.push("`test/hardening/`, named for what must hold. The tests use real parts: redis-server processes, the WeChat");
-  out.push("simulator over HTTP, and `wechat-token-broker serve` processes where the row says so. **Cases** counts the");
+  out.push("simulator over HTTP, and `node bin/wechat-token-broker.js serve` processes where the row says so. **Cases** counts the");
   out.push("generated inputs, requests or checks of a test (property tests run a fixed number of fast-check cases from a");
   out.push("fixed seed); for a test under load it counts the client loops, since how many requests they manage depends on");
   out.push("the machine (the test prints that). Either way the counts are the same on every run.");

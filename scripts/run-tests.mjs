@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's own test runner through tsx. Node 20's --test takes no globs,
-// so the files are listed here. Extra arguments are substrings that select test files.
+// so the files are listed here. Extra arguments are substrings that select test files; --list prints the files in
+// the order they run, and runs nothing.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -12,11 +13,22 @@ function find(dir) {
   });
 }
 
-const filters = process.argv.slice(2);
-const files = find("test").filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const list = process.argv.includes("--list");
+const filters = process.argv.slice(2).filter((a) => a !== "--list");
+// The benchmark smoke tests (test/bench) take about a minute and print nothing meanwhile: run them last, so the
+// run shows results from the start.
+const slowLast = (f) => (f.startsWith(join("test", "bench")) ? 1 : 0);
+const files = find("test")
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort()
+  .sort((a, b) => slowLast(a) - slowLast(b));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
+}
+if (list) {
+  console.log(files.join("\n"));
+  process.exit(0);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 const r = spawnSync(

@@ -20,6 +20,7 @@ import { lockRoutes } from "./http/routes/locks";
 import { diagnosisFromCore } from "./ops/diagnosis";
 import { locksFromCore } from "./ops/locks";
 import { registerOpsGauges } from "./ops/opsGauges";
+import { StoreOutageLog } from "./ops/storeOutageLog";
 import { MemoryRefreshLock } from "./lock/memoryLock";
 import { RedisRefreshLock } from "./lock/redisLock";
 import type { RefreshLock } from "./lock/types";
@@ -42,11 +43,15 @@ export interface Core {
   /** The command connection in Redis mode (lock listings and cleanup use it). */
   redis: Redis | null;
   replicaId: string;
+  /** The logger of the parts that retry against the store: a Redis outage is one line, summaries, one line. */
+  log: Logger;
   close(): Promise<void>;
 }
 
-export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics?: boolean } = {}): Core {
+export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMetrics?: boolean; outageSummaryMs?: number } = {}): Core {
   const replicaId = `${hostname().replace(/[^A-Za-z0-9_.:@-]/g, "-").slice(0, 60)}-${process.pid}`;
+  const outage = config.redis ? new StoreOutageLog(rootLogger, { summaryEveryMs: opts.outageSummaryMs }) : null;
+  const logger = outage?.logger ?? rootLogger;
   const wechat = new WeChatClient({ wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: config.upstreamTimeoutMs, logger });
   let store: TokenStore;
   let lock: RefreshLock;
@@ -54,6 +59,8 @@ export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics
   if (config.redis) {
     redis = createRedisClient(config.redis, logger);
     const subscriber = duplicateRedisClient(redis, logger);
+    outage!.watch(redis);
+    outage!.watch(subscriber);
     store = new RedisTokenStore({ redis, subscriber, keyPrefix: config.keyPrefix, logger });
     lock = new RedisRefreshLock({ redis, replicaId, keyPrefix: config.keyPrefix, logger });
   } else {
@@ -94,11 +101,13 @@ export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics
     metrics,
     redis,
     replicaId,
+    log: logger,
     close: async () => {
       await service.drain();
       service.close();
       await store.close();
       wechat.close();
+      outage?.close();
     },
   };
 }
@@ -111,12 +120,12 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-export async function startBroker(config: Config, logger: Logger): Promise<RunningBroker> {
-  const core = buildCore(config, logger);
+export async function startBroker(config: Config, logger: Logger, opts: { outageSummaryMs?: number } = {}): Promise<RunningBroker> {
+  const core = buildCore(config, logger, { outageSummaryMs: opts.outageSummaryMs });
   const startedAt = Date.now();
   const auth = new Authenticator(config.auth.apiKeys, config.auth.required, core.metrics);
   // Created before the app so the diagnosis can show planned refresh times; started once listening.
-  const scheduler = new RefreshScheduler(core.service, logger);
+  const scheduler = new RefreshScheduler(core.service, core.log);
   const locks = locksFromCore(core);
   const diagnosis = diagnosisFromCore(core, { version, locks, plannedAt: (id) => scheduler.plannedAt(id) });
   registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts });

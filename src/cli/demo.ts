@@ -12,6 +12,21 @@ export function demoAccounts() {
   return DEMO_APPS.map((app) => ({ id: app.appId.replace(/^wx_/, "gh_"), type: "official", appId: app.appId, appSecret: app.secret, tokenApi: "stable" }));
 }
 
+/** A log destination that holds its lines until `release`, then writes them and everything after straight through. */
+export class HeldLines {
+  private held: string[] | null = [];
+  constructor(private readonly out: { write(s: string): unknown }) {}
+  write(line: string): void {
+    if (this.held) this.held.push(line);
+    else this.out.write(line);
+  }
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const l of held) this.out.write(l);
+  }
+}
+
 export function registerDemo(program: Command): void {
   program
     .command("demo")
@@ -30,7 +45,9 @@ export function registerDemo(program: Command): void {
         WECOM_API_BASE: sim.wecomUrl,
         LOG_LEVEL: opts.logLevel,
       });
-      const logger = createLogger({ level: config.logLevel });
+      // The banner is read in a terminal where log lines and stdout meet: log lines wait until it is printed.
+      const logs = new HeldLines(process.stdout);
+      const logger = createLogger({ level: config.logLevel, destination: logs });
       const broker = await startBroker(config, logger).catch(async (err: unknown) => {
         await sim.close();
         throw err;
@@ -55,7 +72,9 @@ try
   curl ${u}/api/locks
   curl ${u}/metrics
 
-Ctrl-C stops both.`);
+Ctrl-C stops both.
+`);
+      logs.release();
       await new Promise<void>((resolve) => {
         const stop = () => {
           void broker

@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { ACCOUNT_ID_PATTERN } from "../accounts";
 import { diagnosisFromCore } from "../ops/diagnosis";
-import { renderDiagnosisText } from "../ops/diagnosisText";
+import { renderDiagnosisText, REPORT_LANGS, type ReportLang } from "../ops/diagnosisText";
 import { locksFromCore } from "../ops/locks";
 import { version } from "../version";
 import { CONFIG_HELP, EXIT, processIo, withCore, type CliIo } from "./common";
@@ -14,6 +14,14 @@ export interface DiagnoseCliOptions {
   account?: string;
   probe?: boolean;
   json?: boolean;
+  lang?: string;
+}
+
+/** `--lang`, else the locale of the shell (LC_ALL, LC_MESSAGES, LANG: zh_CN.UTF-8 → Chinese), else English. */
+export function cliLang(opt: string | undefined, env: NodeJS.ProcessEnv): ReportLang | undefined {
+  if (opt !== undefined) return (REPORT_LANGS as readonly string[]).includes(opt) ? (opt as ReportLang) : undefined;
+  const locale = env.LC_ALL || env.LC_MESSAGES || env.LANG || "";
+  return /^zh/i.test(locale) ? "zh" : "en";
 }
 
 /** The command's action; returns the exit code. */
@@ -22,10 +30,15 @@ export async function runDiagnose(opts: DiagnoseCliOptions, io: CliIo = processI
     io.stderr(`--account must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(opts.account.slice(0, 80))}\n`);
     return EXIT.usage;
   }
+  const lang = cliLang(opts.lang, io.env);
+  if (lang === undefined) {
+    io.stderr(`--lang must be zh or en, got ${JSON.stringify(String(opts.lang).slice(0, 20))}\n`);
+    return EXIT.usage;
+  }
   return withCore(io, async (core) => {
     const diagnosis = diagnosisFromCore(core, { version, locks: locksFromCore(core), viewpoint: "cli" });
     const report = await diagnosis.run({ accountId: opts.account, probe: opts.probe === true });
-    io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderDiagnosisText(report));
+    io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderDiagnosisText(report, lang));
     return report.status === "fail" ? EXIT.failure : EXIT.ok;
   });
 }
@@ -37,6 +50,7 @@ export function registerDiagnose(program: Command): void {
     .option("--account <id>", "only this account")
     .option("--probe", "also ask WeChat whether each current token works (one get_api_domain_ip call per account)")
     .option("--json", "print the report as JSON (the same shape as GET /api/diagnosis)")
+    .option("--lang <zh|en>", "language of the text report (default: from LC_ALL / LC_MESSAGES / LANG, zh_* gives Chinese, else English)")
     .addHelpText(
       "after",
       `${CONFIG_HELP}
@@ -47,7 +61,7 @@ use  curl http://127.0.0.1:8084/quick_diagnosis.php  instead.
 The report never contains a token, an AppSecret, an API key or a Redis password.
 
 Exit codes: 0 every check passed (warnings allowed), 1 a check failed (or Redis could not be read),
-2 invalid configuration, 64 unknown or malformed --account.`,
+2 invalid configuration, 64 unknown or malformed --account or --lang.`,
     )
     .action(async (options: DiagnoseCliOptions) => {
       process.exitCode = await runDiagnose(options);

@@ -129,8 +129,8 @@ Endpoints (all under the printed URL):
   GET /apps/:appId/counters, POST /counters/reset, POST /tokens/check, GET /apps
 
 Examples:
-  wechat-token-broker simulator --demo
-  wechat-token-broker simulator --port 9000 --apps sim-apps.yaml
+  node bin/wechat-token-broker.js simulator --demo
+  node bin/wechat-token-broker.js simulator --port 9000 --apps sim-apps.yaml
 
 Point the broker at it with WECHAT_API_BASE=<url> and WECOM_API_BASE=<url>/wecom.
 Runs until SIGINT (Ctrl-C) or SIGTERM.`,

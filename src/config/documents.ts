@@ -1,6 +1,7 @@
-// Parsing the accounts and API-keys documents. Parser messages are not passed on: newer V8 JSON errors quote
-// the input around the fault and YAML errors print the offending line, and that text may be an AppSecret.
-// Only positions and the kind of fault are reported.
+// Parsing the accounts and API-keys documents. Parser messages are passed on only when they quote nothing of the
+// document: newer V8 JSON errors quote the input around the fault and pretty YAML errors print the offending line,
+// and that text may be an AppSecret. The YAML parser's own reason is kept (it tells a sequence item without `-`
+// from a missing quote), with a position computed from its offset.
 import { parseDocument as parseYamlDocument } from "yaml";
 import { extname } from "node:path";
 
@@ -34,8 +35,9 @@ function parseJson(text: string): ParsedDocument {
 // Enough to locate the faults; the rest usually follow from the first.
 const MAX_YAML_PROBLEMS = 5;
 
+// Used when the parser's message cannot be shown (it would quote the document).
 const YAML_FAULTS: Record<string, string> = {
-  MISSING_CHAR: "a closing quote or bracket is missing",
+  MISSING_CHAR: "a closing quote or bracket, or a sequence item's -, is missing",
   DUPLICATE_KEY: "a key appears twice in one mapping",
   BAD_INDENT: "bad indentation",
   TAB_AS_INDENT: "tabs cannot be used to indent",
@@ -50,7 +52,8 @@ function parseYaml(text: string): ParsedDocument {
   const doc = parseYamlDocument(text, { prettyErrors: false, uniqueKeys: true, schema: "failsafe" });
   if (doc.errors.length > 0) {
     const problems = doc.errors.slice(0, MAX_YAML_PROBLEMS).map((e) => {
-      const kind = YAML_FAULTS[e.code] ?? e.code.toLowerCase().replace(/_/g, " ");
+      const own = parserReason(e.message, text);
+      const kind = own ?? YAML_FAULTS[e.code] ?? e.code.toLowerCase().replace(/_/g, " ");
       return `is not valid YAML: ${kind} at ${lineAndColumn(text, e.pos[0])}`;
     });
     return { ok: false, problems };
@@ -61,6 +64,15 @@ function parseYaml(text: string): ParsedDocument {
     // toJS throws on alias bombs and the like; its message may quote the document.
     return { ok: false, problems: ["is not valid YAML: cannot be converted to data"] };
   }
+}
+
+/** The parser's message (prettyErrors off: no source line), unless any 6 characters of it occur in the document,
+ * in which case it may be quoting it. */
+function parserReason(message: string, text: string): string | undefined {
+  const m = message.trim().replace(/\.$/, "");
+  if (m === "" || m.length > 120) return undefined;
+  for (let i = 0; i + 6 <= m.length; i++) if (text.includes(m.slice(i, i + 6))) return undefined;
+  return m.charAt(0).toLowerCase() + m.slice(1);
 }
 
 export function parseDocument(text: string, format: DocumentFormat): ParsedDocument {

@@ -63,6 +63,7 @@ const settingsShape = {
     .default(VARIABLES.KEY_PREFIX.default),
   LOCK_TTL_MS: intVariable("LOCK_TTL_MS").optional(),
   LOCK_CLEANUP_PATTERNS: cleanupPatterns.default([]),
+  LEGACY_LOCK_MAX_HOLD_SEC: intVariable("LEGACY_LOCK_MAX_HOLD_SEC").default(VARIABLES.LEGACY_LOCK_MAX_HOLD_SEC.default),
   WECHAT_API_BASE: apiBase.default(VARIABLES.WECHAT_API_BASE.default),
   WECOM_API_BASE: apiBase.default(VARIABLES.WECOM_API_BASE.default),
   UPSTREAM_TIMEOUT_MS: intVariable("UPSTREAM_TIMEOUT_MS").default(VARIABLES.UPSTREAM_TIMEOUT_MS.default),
@@ -106,6 +107,7 @@ export type Settings = Pick<
   | "keyPrefix"
   | "lockTtlMs"
   | "lockCleanupPatterns"
+  | "legacyLockMaxHoldSec"
   | "wechatApiBase"
   | "wecomApiBase"
   | "upstreamTimeoutMs"
@@ -159,6 +161,7 @@ export function loadSettings(inputs: Inputs): Settings | undefined {
     keyPrefix: s.KEY_PREFIX,
     lockTtlMs: lockTtlMs!,
     lockCleanupPatterns: s.LOCK_CLEANUP_PATTERNS,
+    legacyLockMaxHoldSec: s.LEGACY_LOCK_MAX_HOLD_SEC,
     wechatApiBase: s.WECHAT_API_BASE,
     wecomApiBase: s.WECOM_API_BASE,
     upstreamTimeoutMs: s.UPSTREAM_TIMEOUT_MS,

@@ -60,6 +60,8 @@ export interface Config {
   wechatOverlapSec: number;
   lockTtlMs: number;
   lockCleanupPatterns: string[];
+  /** LEGACY_LOCK_MAX_HOLD_SEC: how old a legacy lock's own time must be before cleanup removes it. */
+  legacyLockMaxHoldSec: number;
   shutdownTimeoutMs: number;
   tls: TlsConfig;
   /** Things that are allowed but probably not intended; log them at start-up. */

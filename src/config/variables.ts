@@ -97,7 +97,14 @@ export const VARIABLES = {
     group: "Locks",
     defaultText: "empty",
     meaning:
-      "Comma-separated Redis glob patterns of legacy lock keys that lock cleanup may delete when they have no expiry. Each must contain a literal part.",
+      "Comma-separated Redis glob patterns of legacy lock keys that lock cleanup may delete when they are stale (see LEGACY_LOCK_MAX_HOLD_SEC). Each must contain a literal part.",
+  },
+  LEGACY_LOCK_MAX_HOLD_SEC: {
+    group: "Locks",
+    default: 3600,
+    range: [60, 604800],
+    meaning:
+      "A legacy lock without TTL whose value holds a bare time (PHP `SETNX key time()`: the time it was taken, or an expiry) or an acquisition time is removed by cleanup only once that time is this far in the past.",
   },
   WECHAT_API_BASE: {
     group: "WeChat",

@@ -40,7 +40,7 @@ export function createApp(deps: AppDeps): Express {
   // parseJson). A parser for every request would answer 400/413 about bodies nobody reads (a liveness probe, a GET)
   // and would parse and inflate what unauthenticated callers send.
 
-  app.use(healthRoutes({ store: deps.store, version: deps.version, startedAt: deps.startedAt ?? Date.now(), accounts: deps.service.accountIds().length }));
+  app.use(healthRoutes({ store: deps.store, version: deps.version, startedAt: deps.startedAt ?? Date.now(), accounts: deps.service.accountIds().length, accountIds: () => deps.service.accountIds() }));
   app.use(tokenRoutes(deps.service, deps.auth));
   for (const r of deps.extraRouters ?? []) app.use(r);
 

@@ -230,7 +230,9 @@ export class Diagnosis {
     let listing: LockListing | null = null;
     if (storeOk) {
       try {
-        listing = await this.d.locks.list();
+        // A running broker answers from the lock census (bounded Redis cost per interval, shared by every caller:
+        // the endpoint needs no key); the CLI is one run by an operator and walks the keyspace once.
+        listing = await (this.d.viewpoint === "cli" ? this.d.locks.list() : this.d.locks.census());
         checks.push(this.locksCheck(listing));
       } catch (err) {
         checks.push({ id: "locks", status: "fail", title: TITLES.locks, detail: both(`could not list the locks: ${errorText(err)}`, `无法列出锁：${errorText(err)}`) });
@@ -325,7 +327,17 @@ export class Diagnosis {
   private locksCheck(listing: LockListing): DiagnosisCheck {
     const held = listing.locks.filter((l) => !l.stuck);
     const stuck = listing.locks.filter((l) => l.stuck);
-    const data = { mode: listing.mode, patterns: listing.patterns, scanned: listing.scanned, truncated: listing.truncated, held: held.length, stuck: stuck.length, locks: listing.locks };
+    const data = {
+      mode: listing.mode,
+      patterns: listing.patterns,
+      scanned: listing.scanned,
+      truncated: listing.truncated,
+      ...(listing.census ? { census: listing.census } : {}),
+      held: held.length,
+      stuck: stuck.length,
+      locks: listing.locks,
+    };
+    const partial = listing.census && !listing.census.complete;
     const heldEn = held.length === 0 ? "no lock held" : `${held.length} held (${held.slice(0, 3).map(holderText).join("; ")}${held.length > 3 ? "; …" : ""})`;
     const heldZh = held.length === 0 ? "无锁被持有" : `${held.length} 个被持有（${held.slice(0, 3).map(holderText).join("；")}${held.length > 3 ? "；…" : ""}）`;
     if (listing.mode === "embedded") {
@@ -340,8 +352,8 @@ export class Diagnosis {
         title: TITLES.locks,
         detail: both(`${stuck.length} stuck lock key(s) (no TTL, or an expired embedded expiry): ${keys}; ${heldEn}`, `${stuck.length} 个卡死的锁（无过期时间，或其自带的过期时间已过）：${keys}；${heldZh}`),
         fix: both(
-          `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: wechat-token-broker locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add -H "Authorization: Bearer <admin key>".`,
-          `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 wechat-token-broker locks cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,
+          `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: node bin/wechat-token-broker.js locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add -H "Authorization: Bearer <admin key>".`,
+          `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 node bin/wechat-token-broker.js locks cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,
         ),
         data,
       };
@@ -351,7 +363,10 @@ export class Diagnosis {
       id: "locks",
       status: truncated ? "warn" : "ok",
       title: TITLES.locks,
-      detail: both(`${heldEn}; none stuck${truncated ? " (scan stopped at its key limit)" : ""}`, `${heldZh}；无卡死的锁${truncated ? "（扫描达到键数上限，结果可能不完整）" : ""}`),
+      detail: both(
+        `${heldEn}; none stuck${truncated ? " (scan stopped at its key limit)" : ""}${partial ? " (the key census has not walked the whole keyspace yet: legacy keys it has not reached are not shown; node bin/wechat-token-broker.js locks list walks it all)" : ""}`,
+        `${heldZh}；无卡死的锁${truncated ? "（扫描达到键数上限，结果可能不完整）" : ""}${partial ? "（键扫描尚未遍历完整个键空间，尚未扫到的旧系统锁未列出；完整列表：node bin/wechat-token-broker.js locks list）" : ""}`,
+      ),
       ...(truncated ? { fix: both("A LOCK_CLEANUP_PATTERNS entry matches too many keys: make it narrower.", "LOCK_CLEANUP_PATTERNS 中的模式匹配的键过多，请缩小范围。") } : {}),
       data,
     };
@@ -678,7 +693,7 @@ function both(en: string, zh: string): Hint {
 /** The operator hint for a recorded error: from the errcode table (current wording), else the one stored with it. */
 function tableHint(a: Account, last: NonNullable<AccountStatus["lastError"]>): Hint {
   if (last.kind === "errcode" && last.errcode !== undefined) {
-    const d = describeErrcode(last.errcode, a.type === "wecom" ? "wecom" : "wechat", { ip: last.ip, appId: a.appId });
+    const d = describeErrcode(last.errcode, a.type === "wecom" ? "wecom" : "wechat", { ip: last.ip, appId: a.appId, endpoint: last.endpoint });
     if (d) return d.hint;
   }
   return last.hint;

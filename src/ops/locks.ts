@@ -3,12 +3,14 @@
 //
 // What counts as stuck, and is removed by cleanup:
 // - a broker lock key without TTL (ours always have one: such a key was made by hand or by old tooling);
-// - a legacy key without TTL whose value carries no expiry, or an expiry that has passed.
-// Never removed: any key with a TTL (a live holder's, or one Redis expires by itself), a legacy key whose embedded
-// expiry is still ahead (its holder manages expiry itself, SETNX-style), a non-string legacy key (we cannot tell
-// what it is). Each removal is a compare-and-delete in Lua, so a key re-taken between listing and removal stays.
+// - a legacy key for which legacyLocks.ts's rule says no live holder can own it (an explicit expiry that has
+//   passed, or a time older than LEGACY_LOCK_MAX_HOLD_SEC).
+// Never removed: any key with a TTL, a legacy key that may still be held, a non-string legacy key. Each removal is
+// a compare-and-delete in Lua, so a key re-taken between listing and removal stays. Every listed key says why.
 //
-// SCAN with COUNT only (never KEYS): a big shared Redis must not be blocked by a cleanup.
+// Walking the keyspace is keyScan.ts's job, at a bounded cost: `list` and `cleanup` (admin) walk it once within a
+// large budget; `census` (the unauthenticated diagnosis) reads the configured accounts' lock keys directly and
+// walks the rest a budget at a time, at most once per refresh interval whatever the request rate.
 import type { Redis } from "ioredis";
 import { StoreUnavailableError } from "../broker/errors";
 import { systemClock, type Clock } from "../clock";
@@ -16,12 +18,12 @@ import type { RefreshLock } from "../lock/types";
 import { sanitizeRedisError } from "../store/errors";
 import { KeySpace } from "../store/keys";
 import { LEGACY_LOCK_READ, LEGACY_UNLOCK_STUCK, LOCK_HOLDER, UNLOCK_STUCK } from "../store/lua";
+import { CENSUS_DEFAULTS, FULL_WALK_DEFAULTS, KeySweep, Refreshing, walkKeys, type ScanLimits } from "./keyScan";
+import { judgeLegacyLock, parseLegacyLockValue, type KeepReason, type StuckReason } from "./legacyLocks";
+
+export { parseLegacyLockValue, type KeepReason, type LegacyLockInfo, type StuckReason } from "./legacyLocks";
 
 export type LockKind = "broker" | "legacy";
-/** Why a lock is stuck: no TTL at all, or (legacy) its own embedded expiry has passed and it has no TTL. */
-export type StuckReason = "no_ttl" | "expired_value";
-/** Why cleanup left a key: it has a TTL; its embedded expiry is ahead; it is not a string; it changed meanwhile. */
-export type KeepReason = "has_ttl" | "expiry_in_future" | "not_a_string" | "changed";
 
 export interface LockEntry {
   key: string;
@@ -44,6 +46,10 @@ export interface LockEntry {
   expiresAt?: string;
   stuck: boolean;
   stuckReason?: StuckReason;
+  /** Why it is not stuck (what cleanup would answer). */
+  keepReason?: KeepReason;
+  /** The reason in words, for a person. */
+  why: string;
   /** Legacy keys that are not plain strings (hash, set…): listed, never removed. */
   valueType?: string;
 }
@@ -60,6 +66,16 @@ export interface LockListing {
   truncated: boolean;
   locks: LockEntry[];
   note?: string;
+  /** Set on the diagnosis's census: the configured accounts' locks are read directly, other keys found by a walk
+   * of the keyspace spread over refreshes. */
+  census?: {
+    refreshedAt: string;
+    /** False until the walk has been once through the whole keyspace: keys it has not reached are not listed. */
+    complete: boolean;
+    /** Keys Redis walked for this refresh. */
+    visited: number;
+    refreshMs: number;
+  };
 }
 
 export interface CleanupResult {
@@ -68,8 +84,8 @@ export interface CleanupResult {
   dryRun: boolean;
   scanned: number;
   truncated: boolean;
-  removed: Array<{ key: string; reason: StuckReason }>;
-  kept: Array<{ key: string; ttlMs: number; owner?: string; reason: KeepReason }>;
+  removed: Array<{ key: string; reason: StuckReason; why: string }>;
+  kept: Array<{ key: string; ttlMs: number; owner?: string; reason: KeepReason; why: string }>;
   note?: string;
 }
 
@@ -84,10 +100,16 @@ export interface LockInspectorOptions {
   /** The configured accounts (embedded mode asks the lock about each). */
   accountIds: () => string[];
   clock?: Clock;
-  /** SCAN COUNT hint. */
+  /** SCAN COUNT hint of the full walk. */
   scanCount?: number;
+  /** Keys the full walk (list, cleanup) may visit per pattern. */
+  visitBudget?: number;
+  /** The diagnosis's census: refresh interval, keys visited per pattern and refresh, SCAN COUNT. */
+  census?: Partial<{ refreshMs: number; visitBudget: number; scanCount: number }>;
   /** Stop after examining this many keys per pattern (a pattern matching a whole keyspace must not run forever). */
   maxKeys?: number;
+  /** LEGACY_LOCK_MAX_HOLD_SEC in ms (default 1 h). */
+  legacyMaxHoldMs?: number;
 }
 
 /** A legacy value longer than this is not a lock record; it is not read. */
@@ -112,8 +134,12 @@ export class LockInspector {
   private readonly lock: RefreshLock;
   private readonly accountIds: () => string[];
   private readonly clock: Clock;
-  private readonly scanCount: number;
+  private readonly fullWalk: ScanLimits;
+  private readonly censusLimits: ScanLimits & { refreshMs: number };
   private readonly maxKeys: number;
+  private readonly legacyMaxHoldMs: number;
+  private readonly sweeps = new Map<string, KeySweep>();
+  private readonly censusCache: Refreshing<LockListing>;
 
   constructor(o: LockInspectorOptions) {
     this.redis = o.redis;
@@ -123,8 +149,66 @@ export class LockInspector {
     this.lock = o.lock;
     this.accountIds = o.accountIds;
     this.clock = o.clock ?? systemClock;
-    this.scanCount = o.scanCount ?? 500;
     this.maxKeys = o.maxKeys ?? 10_000;
+    this.fullWalk = { scanCount: o.scanCount ?? FULL_WALK_DEFAULTS.scanCount, visitBudget: o.visitBudget ?? FULL_WALK_DEFAULTS.visitBudget, maxKeys: this.maxKeys };
+    this.censusLimits = { ...CENSUS_DEFAULTS, ...o.census, maxKeys: this.maxKeys };
+    this.legacyMaxHoldMs = o.legacyMaxHoldMs ?? 3_600_000;
+    this.censusCache = new Refreshing(() => this.takeCensus(), this.censusLimits.refreshMs, () => this.clock.now());
+  }
+
+  /**
+   * The locks as the unauthenticated diagnosis sees them: at most one refresh per interval shared by every caller,
+   * each costing Redis a bounded walk. The configured accounts' own locks are always read exactly.
+   */
+  census(): Promise<LockListing> {
+    if (!this.redis) return this.list();
+    return this.censusCache.get();
+  }
+
+  private async takeCensus(): Promise<LockListing> {
+    const redis = this.redis!;
+    const now = this.clock.now();
+    const examined: Examined[] = [];
+    const seen = new Set<string>();
+    let visited = 0;
+    let complete = true;
+    let truncated = false;
+    // The configured accounts first, by key: exact at every refresh, no walk needed.
+    const ownKeys = this.accountIds().map((id) => this.keys.account(id).lock);
+    for (const batch of chunks(ownKeys, BATCH)) {
+      const read = await Promise.all(batch.map((k) => this.readOwn(redis, k, now)));
+      for (const x of read) if (x) examined.push(x);
+    }
+    for (const k of ownKeys) seen.add(k);
+    for (const pattern of [this.keys.lockPattern(), ...this.patterns]) {
+      let sweep = this.sweeps.get(pattern);
+      if (!sweep) this.sweeps.set(pattern, (sweep = new KeySweep(pattern, this.censusLimits)));
+      try {
+        await sweep.step(redis);
+      } catch (err) {
+        throw unavailable("scan", err);
+      }
+      visited += sweep.visited;
+      complete &&= sweep.complete;
+      truncated ||= sweep.truncated;
+      const own = pattern === this.keys.lockPattern();
+      const keys = sweep.keys().filter((k) => !seen.has(k) && (own ? this.keys.parse(k)?.kind === "lock" : !k.startsWith(`${this.keys.prefix}{acct:`)));
+      for (const k of keys) seen.add(k);
+      for (const batch of chunks(keys, BATCH)) {
+        const read = await Promise.all(batch.map((k) => (own ? this.readOwn(redis, k, now) : this.readLegacy(redis, k, pattern, now))));
+        for (const x of read) if (x) examined.push(x);
+      }
+    }
+    examined.sort((a, b) => a.entry.key.localeCompare(b.entry.key));
+    return {
+      mode: "redis",
+      generatedAt: new Date(now).toISOString(),
+      patterns: [...this.patterns],
+      scanned: examined.length,
+      truncated,
+      locks: examined.map((e) => e.entry),
+      census: { refreshedAt: new Date(now).toISOString(), complete, visited, refreshMs: this.censusLimits.refreshMs },
+    };
   }
 
   async list(): Promise<LockListing> {
@@ -149,11 +233,11 @@ export class LockInspector {
     for (const x of examined) {
       const e = x.entry;
       if (!e.stuck || !e.stuckReason) {
-        result.kept.push(kept(e, keepReason(e)));
+        result.kept.push(kept(e, e.keepReason ?? "has_ttl", e.why));
         continue;
       }
-      if (dryRun || (await this.removeStuck(x))) result.removed.push({ key: e.key, reason: e.stuckReason });
-      else result.kept.push(kept(e, "changed"));
+      if (dryRun || (await this.removeStuck(x))) result.removed.push({ key: e.key, reason: e.stuckReason, why: e.why });
+      else result.kept.push(kept(e, "changed", "it changed between the listing and the removal (re-taken, or given a TTL)"));
     }
     return result;
   }
@@ -207,19 +291,12 @@ export class LockInspector {
   }
 
   private async scan(redis: Redis, pattern: string): Promise<{ keys: string[]; truncated: boolean }> {
-    const keys = new Set<string>();
-    let cursor = "0";
     try {
-      do {
-        const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount);
-        cursor = next;
-        for (const k of batch) keys.add(k);
-        if (keys.size >= this.maxKeys) return { keys: [...keys].slice(0, this.maxKeys), truncated: cursor !== "0" || keys.size > this.maxKeys };
-      } while (cursor !== "0");
+      const walk = await walkKeys(redis, pattern, this.fullWalk);
+      return { keys: walk.keys, truncated: !walk.complete };
     } catch (err) {
       throw unavailable("scan", err);
     }
-    return { keys: [...keys], truncated: false };
   }
 
   private async readOwn(redis: Redis, key: string, now: number): Promise<Examined | null> {
@@ -256,36 +333,28 @@ export class LockInspector {
     if (ttlMs === -2) return null;
     const type = String(reply[1]);
     const value = typeof reply[2] === "string" ? reply[2] : undefined;
-    const entry: LockEntry = { key, kind: "legacy", pattern, ttlMs, stuck: false };
+    const entry: LockEntry = { key, kind: "legacy", pattern, ttlMs, stuck: false, why: "" };
     if (ttlMs >= 0) entry.expiresAt = new Date(now + ttlMs).toISOString();
-    if (type !== "string") {
-      entry.valueType = type;
+    if (type !== "string" || value === undefined) {
+      // A value too large to read cannot be compared-and-deleted: kept, like other non-lock types.
+      entry.valueType = type !== "string" ? type : "string (large)";
+      entry.keepReason = "not_a_string";
+      entry.why = type !== "string" ? `a ${type}, not a plain string lock value: never removed automatically` : "a value too large to be a lock record: never removed automatically";
       return { entry };
     }
-    const info = value !== undefined ? parseLegacyLockValue(value) : {};
+    const info = parseLegacyLockValue(value);
     if (info.owner !== undefined) entry.owner = info.owner;
     if (info.acquiredAtMs !== undefined) {
       entry.acquiredAt = new Date(info.acquiredAtMs).toISOString();
       entry.ageMs = Math.max(0, now - info.acquiredAtMs);
     }
-    if (ttlMs === -1) {
-      if (info.expiresAtMs !== undefined) {
-        entry.expiresAt = new Date(info.expiresAtMs).toISOString();
-        if (info.expiresAtMs <= now) {
-          entry.stuck = true;
-          entry.stuckReason = "expired_value";
-        }
-      } else {
-        entry.stuck = true;
-        entry.stuckReason = "no_ttl";
-      }
-    }
-    // A value too large to read cannot be compared-and-deleted: never stuck (kept as not a lock record).
-    if (value === undefined) {
-      entry.stuck = false;
-      delete entry.stuckReason;
-      entry.valueType = "string (large)";
-    }
+    if (ttlMs === -1 && info.expiresAtMs !== undefined) entry.expiresAt = new Date(info.expiresAtMs).toISOString();
+    const v = judgeLegacyLock(ttlMs, info, now, this.legacyMaxHoldMs);
+    entry.why = v.why;
+    if (v.stuck) {
+      entry.stuck = true;
+      entry.stuckReason = v.reason;
+    } else entry.keepReason = v.reason;
     return { entry, value };
   }
 
@@ -308,7 +377,9 @@ export class LockInspector {
 }
 
 function brokerEntry(key: string, accountId: string, h: { owner?: string; ttlMs: number; gen?: number; acquiredAt?: number }, now: number): LockEntry {
-  const e: LockEntry = { key, kind: "broker", accountId, ttlMs: h.ttlMs, stuck: h.ttlMs === -1 };
+  const stuck = h.ttlMs === -1;
+  const why = stuck ? "a broker lock without TTL: the broker always sets one, so no refresh holds it" : "held by a refresh: it has a TTL";
+  const e: LockEntry = { key, kind: "broker", accountId, ttlMs: h.ttlMs, stuck, why };
   if (h.owner !== undefined) e.owner = h.owner;
   if (h.gen !== undefined && Number.isFinite(h.gen)) e.gen = h.gen;
   if (h.acquiredAt !== undefined && Number.isFinite(h.acquiredAt)) {
@@ -317,17 +388,12 @@ function brokerEntry(key: string, accountId: string, h: { owner?: string; ttlMs:
   }
   if (h.ttlMs >= 0) e.expiresAt = new Date(now + h.ttlMs).toISOString();
   if (e.stuck) e.stuckReason = "no_ttl";
+  else e.keepReason = "has_ttl";
   return e;
 }
 
-function keepReason(e: LockEntry): KeepReason {
-  if (e.valueType !== undefined) return "not_a_string";
-  if (e.ttlMs >= 0) return "has_ttl";
-  return "expiry_in_future";
-}
-
-function kept(e: LockEntry, reason: KeepReason): CleanupResult["kept"][number] {
-  const k: CleanupResult["kept"][number] = { key: e.key, ttlMs: e.ttlMs, reason };
+function kept(e: LockEntry, reason: KeepReason, why: string): CleanupResult["kept"][number] {
+  const k: CleanupResult["kept"][number] = { key: e.key, ttlMs: e.ttlMs, reason, why };
   if (e.owner !== undefined) k.owner = e.owner;
   return k;
 }
@@ -342,94 +408,18 @@ function unavailable(op: string, err: unknown): StoreUnavailableError {
   return new StoreUnavailableError(`${op}: ${sanitizeRedisError(err).message}`);
 }
 
-// ---- legacy values ----
-
-export interface LegacyLockInfo {
-  owner?: string;
-  /** Epoch ms of the expiry the value itself carries. */
-  expiresAtMs?: number;
-  acquiredAtMs?: number;
-}
-
-const EXPIRY_FIELDS = ["expires_at", "expiresAt", "expire_at", "expireAt", "expire", "expires", "expiry", "expired_at", "until", "deadline"];
-const ACQUIRED_FIELDS = ["acquired_at", "acquiredAt", "created_at", "createdAt", "locked_at", "lockedAt", "time", "timestamp"];
-const OWNER_FIELDS = ["owner", "holder", "locked_by", "lockedBy", "hostname", "host", "instance", "worker", "server"];
-
-/**
- * What a legacy lock value says about itself. Values are whatever older tooling wrote: a random token, an owner
- * string, a bare expiry timestamp (the classic `SETNX lock <now+timeout>` recipe), or JSON such as
- * `{"expires_at": 1700000000, "owner": "web-1"}`. Anything unrecognised yields nothing. The value itself is never
- * returned: a random lock token is a capability to release someone's lock.
- */
-export function parseLegacyLockValue(value: string): LegacyLockInfo {
-  const text = value.trim();
-  if (/^\d{1,16}(\.\d+)?$/.test(text)) {
-    const at = toEpochMs(Number(text));
-    return at !== undefined ? { expiresAtMs: at } : {};
-  }
-  if (!text.startsWith("{")) return {};
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch {
-    return {};
-  }
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return {};
-  const rec = obj as Record<string, unknown>;
-  const info: LegacyLockInfo = {};
-  const expiry = firstTime(rec, EXPIRY_FIELDS);
-  if (expiry !== undefined) info.expiresAtMs = expiry;
-  const acquired = firstTime(rec, ACQUIRED_FIELDS);
-  if (acquired !== undefined) info.acquiredAtMs = acquired;
-  for (const f of OWNER_FIELDS) {
-    const v = rec[f];
-    const s = typeof v === "string" ? v : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined;
-    const clean = s === undefined ? "" : s.replace(/[^\x20-\x7e]/g, "").trim().slice(0, 100);
-    if (clean !== "") {
-      info.owner = clean;
-      break;
-    }
-  }
-  return info;
-}
-
-function firstTime(rec: Record<string, unknown>, fields: readonly string[]): number | undefined {
-  for (const f of fields) {
-    const v = rec[f];
-    let at: number | undefined;
-    if (typeof v === "number") at = toEpochMs(v);
-    else if (typeof v === "string" && /^\d{1,16}(\.\d+)?$/.test(v.trim())) at = toEpochMs(Number(v.trim()));
-    else if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/.test(v)) {
-      const t = Date.parse(v);
-      at = Number.isFinite(t) ? t : undefined;
-    }
-    if (at !== undefined) return at;
-  }
-  return undefined;
-}
-
-/**
- * Seconds or milliseconds since the epoch, told apart by size: ≥ 1e12 is ms (after 2001 in ms), ≥ 1e9 is
- * seconds (after 2001). Smaller numbers (a PID, a counter, a relative TTL) are not timestamps.
- */
-function toEpochMs(n: number): number | undefined {
-  if (!Number.isFinite(n) || n <= 0) return undefined;
-  if (n >= 1e12 && n < 1e14) return Math.round(n);
-  if (n >= 1e9 && n < 1e11) return Math.round(n * 1000);
-  return undefined;
-}
-
 /** The inspector of a built broker core (see src/server.ts `buildCore`). */
 export function locksFromCore(core: {
   redis: Redis | null;
   lock: RefreshLock;
-  config: { keyPrefix: string; lockCleanupPatterns: string[] };
+  config: { keyPrefix: string; lockCleanupPatterns: string[]; legacyLockMaxHoldSec: number };
   service: { accountIds(): string[] };
 }): LockInspector {
   return new LockInspector({
     redis: core.redis,
     keyPrefix: core.config.keyPrefix,
     patterns: core.config.lockCleanupPatterns,
+    legacyMaxHoldMs: core.config.legacyLockMaxHoldSec * 1000,
     lock: core.lock,
     accountIds: () => core.service.accountIds(),
   });

@@ -1,15 +1,19 @@
 // Lock listings and cleanup results as plain text for a terminal (`curl …/cleanup_expired_locks.php`,
-// `wechat-token-broker locks list|cleanup`). Chinese then English, one line per key.
+// `wechat-token-broker locks list|cleanup`). Chinese then English, one line per key and under it why it is kept or
+// removed.
 import type { CleanupResult, KeepReason, LockEntry, LockListing, StuckReason } from "./locks";
 import { durEn } from "./diagnosis";
 
 const STUCK: Record<StuckReason, string> = {
   no_ttl: "无过期时间 no TTL",
   expired_value: "自带过期时间已过 embedded expiry passed",
+  older_than_max_hold: "超过最长持有时间 older than the maximum hold",
 };
 const KEPT: Record<KeepReason, string> = {
   has_ttl: "有过期时间 has a TTL (live)",
   expiry_in_future: "自带过期时间未到 embedded expiry ahead",
+  within_max_hold: "可能仍被持有 may still be held (within the maximum hold)",
+  age_unknown: "无法判断持有时长 age unknown",
   not_a_string: "非字符串值，不自动删除 not a plain string value",
   changed: "期间已被改动 changed meanwhile (re-taken or given a TTL)",
 };
@@ -26,7 +30,7 @@ function entryLine(e: LockEntry): string {
   if (e.gen !== undefined) parts.push(`gen ${e.gen}`);
   if (e.valueType) parts.push(`type ${e.valueType}`);
   if (e.stuck && e.stuckReason) parts.push(`卡死 stuck: ${STUCK[e.stuckReason]}`);
-  return `${mark} ${e.key} — ${parts.join(" · ")}`;
+  return `${mark} ${e.key} — ${parts.join(" · ")}\n    ${e.why}`;
 }
 
 export function renderLockListingText(l: LockListing): string {
@@ -48,8 +52,8 @@ export function renderCleanupText(r: CleanupResult): string {
   if (r.note) out.push(`说明 Note: ${r.note}`);
   if (r.truncated) out.push("! 扫描达到键数上限，可再次执行 the scan stopped at its key limit: run it again");
   out.push(`${verb}: ${r.removed.length}`);
-  for (const x of r.removed) out.push(`  ✗ ${x.key} — ${STUCK[x.reason]}`);
+  for (const x of r.removed) out.push(`  ✗ ${x.key} — ${STUCK[x.reason]}`, `      ${x.why}`);
   out.push(`保留 kept: ${r.kept.length}`);
-  for (const k of r.kept) out.push(`  ✓ ${k.key} — ${KEPT[k.reason]} · ${ttl(k.ttlMs)}${k.owner ? ` · owner ${k.owner}` : ""}`);
+  for (const k of r.kept) out.push(`  ✓ ${k.key} — ${KEPT[k.reason]} · ${ttl(k.ttlMs)}${k.owner ? ` · owner ${k.owner}` : ""}`, `      ${k.why}`);
   return `${out.join("\n")}\n`;
 }

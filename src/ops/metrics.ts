@@ -134,8 +134,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
     return (req, res, next) => {
       const start = performance.now();
       res.once("finish", () => {
-        const template = (req.route as { path?: string } | undefined)?.path;
-        this.observeHttp(req.method, typeof template === "string" ? template : "unmatched", res.statusCode, (performance.now() - start) / 1000);
+        this.observeHttp(req.method, routeLabel(req.route as { path?: unknown } | undefined, req.path), res.statusCode, (performance.now() - start) / 1000);
       });
       next();
     };
@@ -144,4 +143,17 @@ export class Metrics implements BrokerEvents, AuthEvents {
   async text(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** The route template of an answered request. A route registered on several literal paths (the runbook's
+ * `/quick_diagnosis` and `/quick_diagnosis.php`) is labelled with the one that matched. */
+export function routeLabel(route: { path?: unknown } | undefined, path: string): string {
+  const t = route?.path;
+  if (typeof t === "string") return t;
+  if (Array.isArray(t)) {
+    const literal = t.find((p) => p === path);
+    if (typeof literal === "string") return literal;
+    if (typeof t[0] === "string") return t[0];
+  }
+  return "unmatched";
 }

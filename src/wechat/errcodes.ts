@@ -33,6 +33,8 @@ interface Behaviour {
 export interface HintContext {
   ip?: string;
   appId?: string;
+  /** The endpoint that answered: a business call (the probe) may need another fix than a token endpoint. */
+  endpoint?: string;
 }
 
 interface Entry {
@@ -47,6 +49,8 @@ interface Entry {
   /** Behaviour when a business call (our probe) answered. Defaults to atToken. */
   atProbe?: Behaviour;
   hint: (c: HintContext) => Hint;
+  /** The hint when a business call (the probe) answered, where it differs. */
+  probeHint?: (c: HintContext) => Hint;
 }
 
 // ---------- small helpers that keep the table readable ----------
@@ -113,12 +117,12 @@ const WECHAT: Entry[] = [
     atToken: config,
     atProbe: tokenInvalid,
     hint: (c) => ({
-      en:
-        `At a token endpoint: the AppSecret is wrong or belongs to another account. Copy or reset it at ${WX_SECRET_PATH_EN}, ${UPDATE_SECRET_EN}. ` +
-        `On a business call: the token was replaced by a newer one. If this repeats, something else is fetching tokens for ${appEn(c)} with the same AppSecret (another service, an old deployment, a script): find it and make it ask the broker instead.`,
-      zh:
-        `在获取 token 时返回：AppSecret 错误或不属于该账号，请到 ${WX_SECRET_PATH_ZH} 复制或重置，${UPDATE_SECRET_ZH}。` +
-        `在业务接口返回：该 access_token 已被新的 token 替换。若反复出现，说明有其他程序（其他服务、旧部署、脚本）在用同一 AppSecret 为 ${appZh(c)} 获取 token，请找到它并改为从 broker 获取。`,
+      en: `The AppSecret is wrong or belongs to another account. Copy or reset it at ${WX_SECRET_PATH_EN}, ${UPDATE_SECRET_EN}.`,
+      zh: `AppSecret 错误或不属于该账号（${appZh(c)}），请到 ${WX_SECRET_PATH_ZH} 复制或重置，${UPDATE_SECRET_ZH}。`,
+    }),
+    probeHint: (c) => ({
+      en: `The token was replaced by a newer one and is no longer valid. If this repeats, something else is fetching tokens for ${appEn(c)} with the same AppSecret (another service, an old deployment, a script): find it and make it ask the broker instead.`,
+      zh: `该 access_token 已被新的 token 替换而失效。若反复出现，说明有其他程序（其他服务、旧部署、脚本）在用同一 AppSecret 为 ${appZh(c)} 获取 token，请找到它并改为从 broker 获取。`,
     }),
   },
   {
@@ -461,8 +465,12 @@ const WECOM: Entry[] = [
     atToken: config,
     atProbe: tokenInvalid,
     hint: (c) => ({
-      en: `At gettoken: the corpsecret for ${c.appId ? `corpid ${c.appId}` : "this corp"} is wrong or belongs to another app. Each app has its own Secret: ${WECOM_SECRET_PATH_EN}; ${UPDATE_SECRET_EN}. On a business call: the token is no longer valid; the broker fetches a new one.`,
-      zh: `在 gettoken 返回：${c.appId ? `企业 ${c.appId}` : "该企业"} 的 corpsecret 错误或属于其他应用。每个应用有自己的 Secret：${WECOM_SECRET_PATH_ZH}；${UPDATE_SECRET_ZH}。在业务接口返回：token 已失效，broker 会重新获取。`,
+      en: `The corpsecret for ${c.appId ? `corpid ${c.appId}` : "this corp"} is wrong or belongs to another app. Each app has its own Secret: ${WECOM_SECRET_PATH_EN}; ${UPDATE_SECRET_EN}.`,
+      zh: `${c.appId ? `企业 ${c.appId}` : "该企业"} 的 corpsecret 错误或属于其他应用。每个应用有自己的 Secret：${WECOM_SECRET_PATH_ZH}；${UPDATE_SECRET_ZH}。`,
+    }),
+    probeHint: () => ({
+      en: "The WeCom access_token is no longer valid; the broker fetches a new one.",
+      zh: "企业微信 access_token 已失效，broker 会重新获取。",
     }),
   },
   {
@@ -749,14 +757,14 @@ export function classify(input: ClassifyInput): Classification {
     };
   }
   const b = isTokenEndpoint(input.endpoint) ? entry.atToken : (entry.atProbe ?? entry.atToken);
-  const ctx: HintContext = { ip, appId: input.appId };
+  const ctx: HintContext = { ip, appId: input.appId, endpoint: input.endpoint };
   return {
     kind: "errcode",
     errclass: b.errclass,
     retryable: b.retryable,
     retryAfterMs: cooldownMs(b.cooldown, input.now),
     summary: entry.summary(ctx),
-    hint: entry.hint(ctx),
+    hint: entryHint(entry, ctx),
     ip,
     rid,
     known: true,
@@ -843,8 +851,12 @@ function describeEntry(e: Entry, ctx: HintContext = {}): ErrcodeDescription {
     errmsg: e.errmsg,
     atTokenEndpoint: describeBehaviour(e.atToken),
     atProbe: describeBehaviour(e.atProbe ?? e.atToken),
-    hint: e.hint(ctx),
+    hint: entryHint(e, ctx),
   };
+}
+
+function entryHint(e: Entry, ctx: HintContext): Hint {
+  return ctx.endpoint !== undefined && !isTokenEndpoint(ctx.endpoint as UpstreamEndpoint) && e.probeHint ? e.probeHint(ctx) : e.hint(ctx);
 }
 
 /** What the table says about a code, or undefined when it is not in the table. */

@@ -100,7 +100,17 @@ void test("a .json file is held to JSON, so YAML in it is refused", () => {
 
 void test("duplicate keys in a YAML mapping are refused with their position", () => {
   const err = loadError({ ACCOUNTS_FILE: "/a.yaml" }, { "/a.yaml": "- id: a\n  appId: wx1\n  appId: wx2\n  appSecret: fake-s\n" });
-  assertIssue(err, "ACCOUNTS_FILE /a.yaml", "is not valid YAML: a key appears twice in one mapping at line 3, column 3");
+  assertIssue(err, "ACCOUNTS_FILE /a.yaml", "is not valid YAML: map keys must be unique at line 3, column 3");
+});
+
+void test("a mis-indented accounts file is reported with the YAML parser's own reason and its line and column", () => {
+  const secret = "fake-s-Q7M-not-in-any-message";
+  const text = `accounts:\n  - id: a\n    appId: wx1\n    appSecret: ${secret}\n - id: b\n   appId: wx2\n`;
+  const err = loadError({ ACCOUNTS_FILE: "/a.yaml" }, { "/a.yaml": `- id: a\n  appSecret: ${secret}\n appId: x\n` });
+  assertIssue(err, "ACCOUNTS_FILE /a.yaml", "is not valid YAML: sequence item without - indicator at line 3, column 1");
+  const other = loadError({ ACCOUNTS_FILE: "/b.yaml" }, { "/b.yaml": text });
+  assert.ok(other.issues.every((i) => !i.message.includes("closing quote")), other.issues.map((i) => i.message).join("\n"));
+  assert.doesNotMatch(JSON.stringify([...err.issues, ...other.issues]), new RegExp(secret));
 });
 
 void test("files are read only when their variable is set", () => {

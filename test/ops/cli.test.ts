@@ -57,7 +57,7 @@ describe("wechat-token-broker diagnose", () => {
     assertNoSecret(c.out + c.err, [token]);
   });
 
-  test("exits 1 after a 40164 and prints the IP to whitelist with the fix in Chinese and English", async () => {
+  test("exits 1 after a 40164 and prints the IP to whitelist with the fix, in Chinese or English as asked", async () => {
     const prefix = freshPrefix();
     const server = opsBroker(envFor([WL, OK], prefix));
     try {
@@ -66,12 +66,22 @@ describe("wechat-token-broker diagnose", () => {
       await server.close();
     }
     const c = io(envFor([WL, OK], prefix));
-    assert.equal(await runDiagnose({ account: "gh_wl", probe: true }, c), 1, c.err);
-    assert.match(c.out, /✗ 微信接口 WeChat answers — 40164/);
-    assert.match(c.out, /修复：请将 1\.92\.157\.200 添加到.*微信公众平台 → 设置与开发 → 基本配置 → IP白名单/);
-    assert.match(c.out, /Fix: Add 1\.92\.157\.200 to the API IP whitelist/);
+    assert.equal(await runDiagnose({ account: "gh_wl", probe: true, lang: "zh" }, c), 1, c.err);
+    // Wrapped lines: compare without whitespace.
+    const squash = (t: string) => t.replace(/\s+/g, "");
+    assert.match(c.out, /✗ 微信接口 — 40164/);
+    assert.ok(squash(c.out).includes(squash("修复：请将 1.92.157.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单")), c.out);
+    assert.doesNotMatch(c.out, /Fix: /);
     assert.doesNotMatch(c.out, /gh_ok/);
-    assertNoSecret(c.out + c.err);
+    const en = io({ ...envFor([WL, OK], prefix), LANG: "en_US.UTF-8" });
+    assert.equal(await runDiagnose({ account: "gh_wl" }, en), 1, en.err);
+    assert.ok(squash(en.out).includes(squash("Fix: Add 1.92.157.200 to the API IP whitelist")), en.out);
+    assert.doesNotMatch(en.out, /修复：/);
+    const fromLocale = io({ ...envFor([WL, OK], prefix), LANG: "zh_CN.UTF-8" });
+    assert.equal(await runDiagnose({ account: "gh_wl" }, fromLocale), 1);
+    assert.match(fromLocale.out, /修复：/);
+    assert.equal(await runDiagnose({ account: "gh_wl", lang: "fr" }, io(envFor([WL, OK], prefix))), 64);
+    assertNoSecret(c.out + c.err + en.out);
   });
 
   test("exits 2 on an invalid configuration and 64 for an unknown or malformed account", async () => {
@@ -88,8 +98,8 @@ describe("wechat-token-broker diagnose", () => {
   test("exits 1 when Redis cannot be reached, naming it without its password", async () => {
     const port = await freePort();
     const c = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
-    assert.equal(await runDiagnose({}, c), 1);
-    assert.match(c.out, new RegExp(`✗ 令牌存储 Token store — Redis redis://127\\.0\\.0\\.1:${port} 不可达`));
+    assert.equal(await runDiagnose({ lang: "zh" }, c), 1);
+    assert.match(c.out, new RegExp(`✗ 令牌存储 — Redis redis://127\\.0\\.0\\.1:${port} 不可达`));
     assertNoSecret(c.out + c.err);
   });
 
@@ -112,8 +122,8 @@ describe("wechat-token-broker diagnose", () => {
 
   test("in embedded mode it warns that it cannot see the running broker and points to the HTTP diagnosis", async () => {
     const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url, PORT: "18084" });
-    assert.equal(await runDiagnose({}, c), 0, c.err);
-    assert.match(c.out, /^! 诊断范围 Scope — 嵌入模式/m);
+    assert.equal(await runDiagnose({ lang: "zh" }, c), 0, c.err);
+    assert.match(c.out, /^! 诊断范围 — 嵌入模式/m);
     assert.match(c.out, /curl http:\/\/127\.0\.0\.1:18084\/quick_diagnosis\.php/);
   });
 
@@ -150,11 +160,12 @@ describe("wechat-token-broker locks", () => {
     assert.equal(await runLocks("cleanup", { dryRun: true }, dry), 0, dry.err);
     assert.match(dry.out, /预览 dry run/);
     assert.match(dry.out, /将删除 would remove: 1/);
+    assert.match(dry.out, /\n {6}a broker lock without TTL: the broker always sets one/, "the text says why");
     assert.equal(redis.cli("EXISTS", key), "1");
 
     const real = io(env);
     assert.equal(await runLocks("cleanup", { json: true }, real), 0, real.err);
-    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [{ key, reason: "no_ttl" }]);
+    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
     assert.equal(redis.cli("EXISTS", key), "0");
     assertNoSecret(list.out + dry.out + real.out + list.err + dry.err + real.err);
   });

@@ -41,17 +41,25 @@ describe("the quick diagnosis", () => {
       assert.equal(res.status, 503);
       assert.match(String(res.headers["content-type"]), /^text\/plain; charset=utf-8/);
       const text = res.text;
-      const upstream = text.split("\n").findIndex((l) => l.includes("微信接口 WeChat answers"));
+      // Wrapped lines joined again (without whitespace, which a line break may have taken or added): each entry is
+      // one line starting with its mark, its fix one starting with 修复/Fix.
+      const entries = (t: string) => t.replace(/\n {4,}(?![ ]*(修复：|Fix: ))/g, "").split("\n").map((l) => l.replace(/^( *)(.*)$/, (_m, i: string, r: string) => i + r.replace(/\s+/g, "")));
+      const squash = (t: string) => t.replace(/\s+/g, "");
+      const lines = entries(text);
+      const upstream = lines.findIndex((l) => l.includes("✗微信接口—"));
       assert.ok(upstream > 0, text);
-      const lines = text.split("\n");
-      assert.match(lines[upstream]!, /^ {2}✗ .*40164.*1\.92\.157\.200/);
-      assert.match(lines[upstream + 1]!, /^ {6}修复：请将 1\.92\.157\.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单/);
+      assert.match(lines[upstream]!, /^ {2}✗.*40164.*1\.92\.157\.200/);
+      assert.ok(lines[upstream + 1]!.startsWith(`      ${squash("修复：请将 1.92.157.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单")}`), lines[upstream + 1]);
       assert.match(lines[upstream + 1]!, /生效需等待几分钟/);
-      assert.match(lines[upstream + 2]!, /^ {6}Fix: Add 1\.92\.157\.200 to the API IP whitelist of appid wx_wl: .*设置与开发 → 基本配置 → IP白名单.*takes effect after a few minutes/);
-      assert.match(text, /^ {2}✗ 令牌 Token — /m);
-      assert.match(text, /^ {2}! 熔断 Breaker — /m);
-      assert.match(text, /结果 Result: ✗ 失败 FAIL/);
+      assert.match(text, /^ {2}✗ 令牌 — /m);
+      assert.match(text, /^ {2}! 熔断 — /m);
+      assert.match(text, /结果：✗ 失败/);
       assertNoSecret(text);
+      const en = entries((await request(b.app).get("/quick_diagnosis.php?lang=en")).text);
+      const upEn = en.findIndex((l) => l.includes("✗WeChatanswers—"));
+      assert.ok(upEn > 0, en.join("\n"));
+      assert.ok(en[upEn + 1]!.startsWith(`      ${squash("Fix: Add 1.92.157.200 to the API IP whitelist of appid wx_wl:")}`), en[upEn + 1]);
+      assert.ok(en[upEn + 1]!.includes(squash("设置与开发 → 基本配置 → IP白名单")) && en[upEn + 1]!.includes(squash("takes effect after a few minutes")), en[upEn + 1]);
 
       const json = await request(b.app).get("/api/diagnosis");
       assert.equal(json.status, 503);
@@ -79,12 +87,12 @@ describe("the quick diagnosis", () => {
       const view = await b.core.service.getToken("gh_ok");
       const res = await request(b.app).get("/quick_diagnosis");
       assert.equal(res.status, 200, res.text);
-      for (const title of ["配置 Configuration", "令牌存储 Token store", "分布式锁 Locks", "令牌 Token", "微信接口 WeChat answers", "熔断 Breaker", "今日额度 Quota today"]) {
+      for (const title of ["Configuration", "Token store", "Locks", "Token", "WeChat answers", "Breaker", "Quota today"]) {
         assert.match(res.text, new RegExp(`^\\s*✓ ${title} — `, "m"), `${title} is not ✓:\n${res.text}`);
       }
       assert.doesNotMatch(res.text, /✗|^\s*! /m);
-      assert.match(res.text, /stable_token 调用 1 \/ 500000 次/);
-      assert.match(res.text, /强制刷新 0 \/ 20 次/);
+      assert.match(res.text.replace(/\n +/g, " "), /1 of 500000 cgi-bin\/stable_token calls/);
+      assert.match(res.text.replace(/\n +/g, " "), /force refreshes 0 of 20/);
       assertNoSecret(res.text, [view.accessToken]);
 
       const json = await request(b.app).get("/api/diagnosis");
@@ -152,10 +160,13 @@ describe("the quick diagnosis", () => {
       assert.equal(r.accounts[0]!.probe?.result, "invalid");
       assert.equal(typeof r.accounts[0]!.probe?.errcode, "number");
       assert.match(p.fix!.en, /token\/invalidate/);
+      // The fix fits the endpoint that answered (a business call), not a token endpoint's AppSecret advice.
+      assert.match(p.fix!.en, /^The token was replaced by a newer one/);
+      assert.doesNotMatch(p.fix!.en + p.fix!.zh, /AppSecret is wrong|AppSecret 错误/);
       assertNoSecret(res.text, [first.accessToken, other.accessToken]);
 
       const text = await request(b.app).get("/quick_diagnosis.php?probe=true");
-      assert.match(text.text, /^ {2}✗ 令牌实测 Token test with WeChat — 微信拒绝当前存储的 token/m);
+      assert.match(text.text, /^ {2}✗ 令牌实测 — 微信拒绝当前存储的 token/m);
       assertNoSecret(text.text, [first.accessToken, other.accessToken]);
     } finally {
       rogue.close();
@@ -182,7 +193,7 @@ describe("the quick diagnosis", () => {
 
       const text = await request(b.app).get("/quick_diagnosis.php");
       assert.equal(text.status, 503);
-      assert.match(text.text, /^✗ 令牌存储 Token store — Redis .* 不可达/m);
+      assert.match(text.text, /^✗ 令牌存储 — Redis .* 不可达/m);
       assert.match(text.text, /^ {4}修复：请检查 Redis/m);
       assertNoSecret(text.text);
     } finally {
@@ -198,9 +209,12 @@ describe("the quick diagnosis", () => {
       redis.cli("SET", key, "left-by-hand");
       const res = await request(b.app).get("/quick_diagnosis.php");
       assert.equal(res.status, 503);
-      assert.match(res.text, new RegExp(`^✗ 分布式锁 Locks — 1 个卡死的锁.*${key.replace(/[{}]/g, "\\$&")}`, "m"));
-      assert.match(res.text, /Fix: Remove the stuck keys .*curl -X POST http:\/\/127\.0\.0\.1:8084\/api\/locks\/cleanup/);
-      assert.match(res.text, /· 锁 Lock — 卡死（无过期时间）stuck, no TTL/);
+      const zh = res.text.replace(/\n {4}(?!修复)/g, "");
+      assert.match(zh, new RegExp(`^✗ 分布式锁 — 1 个卡死的锁.*${key.replace(/[{}]/g, "\\$&")}`, "m"));
+      assert.match(res.text, /· 锁 — 卡死（无过期时间）/);
+      const en = (await request(b.app).get("/quick_diagnosis")).text.replace(/\n +/g, " ");
+      assert.match(en, /Fix: Remove the stuck keys .*curl -X POST http:\/\/127\.0\.0\.1:8084\/api\/locks\/cleanup/);
+      assert.match(en, /· Lock — stuck, no TTL/);
     } finally {
       await b.close();
     }
@@ -299,9 +313,9 @@ describe("the quick diagnosis", () => {
       assert.ok(held);
       const res = await request(b.app).get("/quick_diagnosis.php");
       assert.equal(res.status, 200, res.text);
-      assert.match(res.text, /^✓ 令牌存储 Token store — 嵌入模式/m);
-      assert.match(res.text, /^✓ 分布式锁 Locks — 进程内锁：1 个被持有/m);
-      assert.match(res.text, new RegExp(`· 锁 Lock — 被持有 held by ${held.owner.replace(/[.#]/g, "\\$&")}`));
+      assert.match(res.text, /^✓ 令牌存储 — 嵌入模式/m);
+      assert.match(res.text, /^✓ 分布式锁 — 进程内锁：1 个被持有/m);
+      assert.match(res.text.replace(/\n +/g, ""), new RegExp(`· 锁 — 被 ${held.owner.replace(/[.#]/g, "\\$&")} 持有`));
       assert.doesNotMatch(res.text, /诊断范围 Scope/);
       await held.release();
     } finally {

@@ -33,7 +33,7 @@ const nowS = () => Math.floor(Date.now() / 1000);
 const exists = (key: string) => redis.cli("EXISTS", key) === "1";
 
 describe("stuck-lock cleanup", () => {
-  test("removes lock keys without TTL and legacy locks whose embedded expiry passed, and keeps every live lock", async () => {
+  test("removes broker lock keys without TTL and legacy locks whose named expiry passed, and keeps every lock that may be live", async () => {
     const b = broker("wechat:lock:*,legacy:*:mutex");
     const p = b.config.keyPrefix;
     const uniq = p.replace(/\W/g, "");
@@ -67,11 +67,9 @@ describe("stuck-lock cleanup", () => {
         [
           [`${p}{acct:gh_a}:lock`, "no_ttl"],
           [`${p}{acct:gh_gone}:lock`, "no_ttl"],
-          [L("bare-timestamp"), "expired_value"],
+          [L("bare-timestamp"), "older_than_max_hold"],
           [L("expired-json"), "expired_value"],
           [L("expired-ms"), "expired_value"],
-          [L("plain"), "no_ttl"],
-          [`legacy:${uniq}:mutex`, "no_ttl"],
         ].sort(),
       );
       assert.deepEqual(
@@ -81,6 +79,8 @@ describe("stuck-lock cleanup", () => {
           [L("future-json"), "expiry_in_future"],
           [L("future-s"), "expiry_in_future"],
           [L("hash"), "not_a_string"],
+          [L("plain"), "age_unknown"],
+          [`legacy:${uniq}:mutex`, "age_unknown"],
           [L("ttl"), "has_ttl"],
           [L("ttl-with-expired-value"), "has_ttl"],
         ].sort(),
@@ -102,7 +102,7 @@ describe("stuck-lock cleanup", () => {
     const legacy = `wechat:lock:${p.replace(/\W/g, "")}:dry`;
     try {
       redis.cli("SET", `${p}{acct:gh_a}:lock`, "by-hand");
-      redis.cli("SET", legacy, "x");
+      redis.cli("SET", legacy, JSON.stringify({ expires_at: nowS() - 5 }));
       const result = await b.locks.cleanup({ dryRun: true });
       assert.equal(result.dryRun, true);
       const keys = result.removed.map((r) => r.key);
@@ -231,13 +231,12 @@ describe("the legacy compare-and-delete script", () => {
 });
 
 describe("legacy lock values", () => {
-  test("embedded expiries are read in seconds or milliseconds, as numbers, numeric strings or ISO dates", () => {
+  test("named expiries are read in seconds or milliseconds, as numbers, numeric strings or ISO dates", () => {
     assert.deepEqual(parseLegacyLockValue('{"expires_at": 1700000000}'), { expiresAtMs: 1_700_000_000_000 });
     assert.deepEqual(parseLegacyLockValue('{"expire": "1700000000"}'), { expiresAtMs: 1_700_000_000_000 });
     assert.deepEqual(parseLegacyLockValue('{"expiresAt": 1700000000123}'), { expiresAtMs: 1_700_000_000_123 });
     assert.deepEqual(parseLegacyLockValue('{"expiresAt": "2023-11-14T22:13:20Z"}'), { expiresAtMs: 1_700_000_000_000 });
-    assert.deepEqual(parseLegacyLockValue("1700000000"), { expiresAtMs: 1_700_000_000_000 });
-    assert.deepEqual(parseLegacyLockValue(" 1700000000.5 "), { expiresAtMs: 1_700_000_000_500 });
+    assert.deepEqual(parseLegacyLockValue(" 1700000000.5 "), { bareTimeMs: 1_700_000_000_500 });
   });
 
   test("owners and acquisition times are read from the usual fields", () => {

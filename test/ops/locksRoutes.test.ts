@@ -58,7 +58,7 @@ describe("the lock endpoints", () => {
       assert.equal(res.status, 200);
       const body = res.body as CleanupResult;
       assert.equal(body.dryRun, true);
-      assert.deepEqual(body.removed, [{ key, reason: "no_ttl" }]);
+      assert.deepEqual(body.removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
       assert.equal(exists(key), true);
 
       const get = await request(b.app).get("/cleanup_expired_locks?dryRun=true&format=json");
@@ -67,7 +67,7 @@ describe("the lock endpoints", () => {
 
       const real = await request(b.app).post("/api/locks/cleanup");
       assert.equal(real.status, 200);
-      assert.deepEqual((real.body as CleanupResult).removed, [{ key, reason: "no_ttl" }]);
+      assert.deepEqual((real.body as CleanupResult).removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
       assert.equal(exists(key), false);
 
       const bad = await request(b.app).post("/api/locks/cleanup").send({ dryRun: "yes" });

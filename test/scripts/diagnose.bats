@@ -80,9 +80,9 @@ broker_stub_ok() {
   refute_grep -qE '^docker (restart|start|update)' "$FAKE_DOCKER_DIR/calls.log"
 }
 
-@test "CONTAINER_NAME selects the container" {
+@test "DIAGNOSE_CONTAINER selects the container" {
   use_containers restart-no
-  CONTAINER_NAME=wechat-api run bash "$DIAGNOSE"
+  DIAGNOSE_CONTAINER=wechat-api run bash "$DIAGNOSE"
   [ "$status" -eq 1 ]
   assert_contains "$output" "fix: docker update --restart unless-stopped wechat-api"
 }
@@ -322,4 +322,20 @@ SECRETS=(
   # the Redis password of the healthy fixtures is in no file of the archive
   run bash -c "tar -xzOf $TMP/diagnose-wechat-token-broker-*.tar.gz | grep -c 'Rp-7f3c9a1e5b2d8f4a6c0e'"
   [ "$output" = 0 ]
+}
+
+@test "a CONTAINER_NAME set in the shell for something else is ignored; DIAGNOSE_CONTAINER or the argument names the container" {
+  use_containers healthy
+  make_broker_config
+  broker_stub_ok
+  CONTAINER_NAME=some-unrelated-app BROKER_URL=$STUB_URL run bash "$DIAGNOSE"
+  echo "$output"
+  assert_contains "$output" "容器 Container: wechat-token-broker"
+  refute_contains "$output" "some-unrelated-app"
+  DIAGNOSE_CONTAINER=wechat-token-broker-redis CONTAINER_NAME=some-unrelated-app run bash "$DIAGNOSE"
+  echo "$output"
+  assert_contains "$output" "容器 Container: wechat-token-broker-redis"
+  DIAGNOSE_CONTAINER=wechat-token-broker-redis run bash "$DIAGNOSE" wechat-token-broker
+  assert_contains "$output" "容器 Container: wechat-token-broker"
+  refute_contains "$output" "容器 Container: wechat-token-broker-redis"
 }

@@ -243,3 +243,17 @@ void test("describeErrcode gives both contexts of 40001 and the quota-day cool-d
   const ip = describeErrcode(40164, "wechat", { ip: "9.9.9.9" });
   assert.match(ip?.hint.en ?? "", /9\.9\.9\.9/);
 });
+
+void test("a 40001 gets the fix of the endpoint that answered: the AppSecret at a token endpoint, the other fetcher on a business call", () => {
+  for (const platform of ["wechat", "wecom"] as const) {
+    const token = at(platform, platform === "wecom" ? "gettoken" : "token", 40001);
+    const probe = at(platform, "probe", 40001);
+    assert.match(token.hint.en, /secret/i, `${platform} token`);
+    assert.doesNotMatch(token.hint.en, /business call/i, `${platform} token`);
+    assert.doesNotMatch(probe.hint.en, /secret is wrong|AppSecret is wrong|corpsecret .* is wrong|At a token endpoint|At gettoken/i, `${platform} probe: ${probe.hint.en}`);
+    assert.doesNotMatch(probe.hint.zh, /获取 token 时返回|gettoken 返回/, `${platform} probe: ${probe.hint.zh}`);
+    assert.match(probe.hint.en, /no longer valid|replaced/i);
+    const d = describeErrcode(40001, platform, { endpoint: "probe", appId: "wx1234567890abcdef" });
+    assert.equal(d?.hint.en, probe.hint.en, "the table's description follows the endpoint too");
+  }
+});

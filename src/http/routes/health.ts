@@ -1,5 +1,5 @@
 // Liveness, readiness and a summary. Liveness never touches Redis (a Redis outage must not get the container
-// restarted); readiness does.
+// restarted); readiness does. The summary also reads each account's status (one small read per account).
 import { Router } from "express";
 import type { TokenStore } from "../../store/types";
 
@@ -8,6 +8,30 @@ export interface HealthDeps {
   version: string;
   startedAt: number;
   accounts: number;
+  /** The configured accounts, for the summary's failing-account list. */
+  accountIds?: () => string[];
+}
+
+export interface FailingAccount {
+  id: string;
+  errcode?: number;
+  errclass: string;
+  /** When the refusal came (ISO). */
+  since: string;
+}
+
+/** Accounts whose last WeChat answer is a refusal not followed by a success (shared state: every replica agrees). */
+async function failingAccounts(store: TokenStore, ids: string[]): Promise<FailingAccount[]> {
+  const out: FailingAccount[] = [];
+  await Promise.all(
+    ids.map(async (id) => {
+      const st = await store.getStatus(id).catch(() => null);
+      const e = st?.lastError;
+      if (!st || !e || (st.lastSuccessAt !== undefined && st.lastSuccessAt >= e.at)) return;
+      out.push({ id, ...(e.errcode !== undefined ? { errcode: e.errcode } : {}), errclass: e.errclass, since: new Date(e.at).toISOString() });
+    }),
+  );
+  return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
 export function healthRoutes(d: HealthDeps): Router {
@@ -32,16 +56,19 @@ export function healthRoutes(d: HealthDeps): Router {
     res.status(store.ok ? 200 : 503).set("Cache-Control", "no-store").json({ status: store.ok ? "ready" : "not_ready", store });
   });
 
+  // 503 when the store is away; "degraded" with 200 while an account fails but the broker serves the others.
   r.get("/api/health", async (_req, res) => {
     const store = await storeState();
+    const failing = store.ok && d.accountIds ? await failingAccounts(d.store, d.accountIds()) : [];
     res
       .status(store.ok ? 200 : 503)
       .set("Cache-Control", "no-store")
       .json({
-        status: store.ok ? "ok" : "degraded",
+        status: store.ok && failing.length === 0 ? "ok" : "degraded",
         version: d.version,
         uptimeSec: Math.round((Date.now() - d.startedAt) / 1000),
         accounts: d.accounts,
+        ...(failing.length > 0 ? { failingAccounts: failing } : {}),
         store,
       });
   });

@@ -1,0 +1,19 @@
+// `npm test`'s runner: the slow benchmark smoke test runs last, so the run prints results from the start instead of
+// nothing for about a minute.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+
+test("the benchmark smoke tests run after every other test file", () => {
+  const r = spawnSync(process.execPath, ["scripts/run-tests.mjs", "--list"], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const files = r.stdout.trim().split("\n");
+  assert.ok(files.length > 50, r.stdout);
+  const bench = files.map((f, i) => [f, i] as const).filter(([f]) => f.startsWith("test/bench/"));
+  assert.ok(bench.length > 0, "the benchmark smoke test is listed");
+  assert.ok(bench.every(([, i]) => i >= files.length - bench.length), `bench files are not last:\n${files.join("\n")}`);
+  assert.ok(files.indexOf("test/broker/breaker.test.ts") < files.indexOf("test/http/auth.test.ts"), "the others keep their order");
+});
