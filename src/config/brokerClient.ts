@@ -40,5 +40,8 @@ export function loadBrokerClient(inputs: Inputs, listen: { port?: number; host?:
     inputs.problems.add(key.origin, "must be 1–512 printable ASCII characters without spaces (as the broker's API keys are)");
   }
   if (inputs.problems.count !== before || url === undefined) return undefined;
-  return { url, fromEnv: raw !== undefined, ...(key !== undefined ? { apiKey: key.value } : {}) };
+  const client: BrokerClientConfig = { url, fromEnv: raw !== undefined };
+  // Not enumerable: the configuration of `serve` may carry it too, and a serialised or inspected config must not.
+  if (key !== undefined) Object.defineProperty(client, "apiKey", { value: key.value, enumerable: false });
+  return client;
 }

@@ -4,7 +4,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { useRedisAndSimulator } from "../helpers/fixtures";
-import { spawnServe, type ServeProcess } from "../helpers/processes";
+import { spawn } from "node:child_process";
+import { BIN, spawnServe, waitForHttp, type ServeProcess } from "../helpers/processes";
+import { freePort } from "../helpers/ports";
 import { sleep, waitUntil } from "../helpers/wait";
 import { CRASH_EXIT_CODE } from "../../src/processGuard";
 
@@ -46,7 +48,7 @@ function assertNoSecret(output: string): void {
   for (const s of [FAULT_SECRET, APP_SECRET]) assert.ok(!output.includes(s), `the log leaks ${s}:\n${output}`);
 }
 
-describe("serve's process-level handlers", () => {
+describe("the process-level handlers of serve and demo", () => {
   test("an unhandled rejection is logged with its stack and counted, secrets removed, and the broker keeps serving", async () => {
     const broker = await serve("rejection");
     try {
@@ -128,6 +130,30 @@ describe("serve's process-level handlers", () => {
     } finally {
       sim.admin.setApp(APP);
       await broker.stop();
+    }
+  });
+
+  test("demo installs the same handlers: a rejection is counted and the demo keeps serving", async () => {
+    const [port, simPort] = [await freePort(), await freePort()];
+    let out = "";
+    const proc = spawn(process.execPath, ["--require", TRIGGER, BIN, "demo", "--port", String(port), "--simulator-port", String(simPort)], {
+      env: { PATH: process.env.PATH ?? "", WTB_TEST_FAULT: "rejection", WTB_TEST_SECRET: FAULT_SECRET },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    proc.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
+    proc.stderr.on("data", (d: Buffer) => (out += d.toString("utf8")));
+    const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHttp(`${url}/api/health/ready`, 20_000);
+      proc.kill("SIGUSR2");
+      await waitUntil("the rejection counted", async () => (await processErrors(url, "unhandled_rejection")) === 1);
+      assert.equal((await fetch(`${url}/api/accounts/gh_demo_healthy/token`)).status, 200);
+      assert.match(out, /unhandled promise rejection/);
+      assertNoSecret(out);
+    } finally {
+      proc.kill("SIGTERM");
+      assert.equal(await exited, 0, out);
     }
   });
 });
