@@ -1,7 +1,6 @@
 // `wechat-token-broker sync <accountId>`: what the HTTP sync does, from cron. With REDIS_URL against the shared
 // store; in embedded mode through the running broker's own HTTP sync (see remote.ts), never on a private copy.
 import type { Command } from "commander";
-import { ForceBudgetError, RefreshTimeoutError, StoreUnavailableError, UnknownAccountError, UpstreamUnavailableError } from "../broker/errors";
 import type { ErrClass } from "../wechat/types";
 import { buildCore } from "../server";
 import { syncJson } from "../http/routes/sync";
@@ -26,16 +25,10 @@ export const SYNC_EXIT: Record<ErrClass | "unknown_account" | "store" | "timeout
   force_budget: 19,
 };
 
-export function syncExitCode(err: unknown): number {
-  if (err instanceof UpstreamUnavailableError) return SYNC_EXIT[err.errclass];
-  if (err instanceof UnknownAccountError) return SYNC_EXIT.unknown_account;
-  if (err instanceof StoreUnavailableError) return SYNC_EXIT.store;
-  if (err instanceof RefreshTimeoutError) return SYNC_EXIT.timeout;
-  if (err instanceof ForceBudgetError) return SYNC_EXIT.force_budget;
-  return EXIT.failure;
-}
-
-/** The exit code of a broker error body: the same classes as syncExitCode, read from the HTTP mapping's codes. */
+/**
+ * The exit code of an error, read from its HTTP error body (src/http/errors.ts), so that a sync against Redis and one
+ * through the running broker's HTTP API end with the same code for the same error.
+ */
 export function syncExitCodeOf(error: { code: string; errclass?: string }): number {
   if (error.code === "upstream_error") return error.errclass !== undefined && error.errclass in SYNC_EXIT ? SYNC_EXIT[error.errclass as ErrClass] : EXIT.failure;
   const byCode: Record<string, number> = {
@@ -45,6 +38,10 @@ export function syncExitCodeOf(error: { code: string; errclass?: string }): numb
     force_budget_exhausted: SYNC_EXIT.force_budget,
   };
   return byCode[error.code] ?? EXIT.failure;
+}
+
+export function syncExitCode(err: unknown): number {
+  return syncExitCodeOf(toHttp(err).body.error);
 }
 
 export interface SyncCliOptions {
