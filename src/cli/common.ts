@@ -12,6 +12,10 @@ export const EXIT = {
   failure: 1,
   config: 2,
   usage: 64,
+  /** Embedded mode: no running broker answered at BROKER_URL (sysexits EX_UNAVAILABLE). */
+  noBroker: 69,
+  /** Embedded mode: the running broker refused BROKER_API_KEY, or none was set (sysexits EX_NOPERM). */
+  auth: 77,
 } as const;
 
 /** Ends a command with an exit code and a message (stderr, or stdout for machine-readable output). */

@@ -6,6 +6,7 @@ import { startBroker } from "../server";
 import { startSimulator } from "../simulator/server";
 import { createLogger } from "../logger";
 import { DEMO_APPS } from "./simulator";
+import { installProcessGuard } from "../processGuard";
 
 /** One broker account per demo app of the simulator, named like real accounts' original ids. */
 export function demoAccounts() {
@@ -48,10 +49,12 @@ export function registerDemo(program: Command): void {
       // The banner is read in a terminal where log lines and stdout meet: log lines wait until it is printed.
       const logs = new HeldLines(process.stdout);
       const logger = createLogger({ level: config.logLevel, destination: logs });
+      const guard = installProcessGuard({ logger, closeTimeoutMs: config.shutdownTimeoutMs + 2_000 });
       const broker = await startBroker(config, logger).catch(async (err: unknown) => {
         await sim.close();
         throw err;
       });
+      guard.attach({ count: (kind) => broker.core.metrics.processError(kind), close: () => broker.close().then(() => sim.close()) });
       const u = broker.url;
       const json = `-H "Content-Type: application/json"`;
       console.log(`

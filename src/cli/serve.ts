@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { startBroker } from "../server";
+import { CRASH_EXIT_CODE, installProcessGuard } from "../processGuard";
 import { CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
 
 export function registerServe(program: Command): void {
@@ -10,14 +11,19 @@ export function registerServe(program: Command): void {
       "after",
       `${CONFIG_HELP}
 
-Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 failed to start (e.g. port in use), 2 invalid configuration.
+Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 failed to start (e.g. port in use), 2 invalid configuration,
+${CRASH_EXIT_CODE} an uncaught exception (a bug; logged with its stack, then closed as on SIGTERM).
 On SIGTERM it stops accepting connections, finishes in-flight requests and refreshes (releasing their locks)
-within SHUTDOWN_TIMEOUT_MS, closes Redis and exits 0.`,
+within SHUTDOWN_TIMEOUT_MS, closes Redis and exits 0. An unhandled promise rejection is logged with its stack and
+counted in wtb_process_errors_total; the broker keeps serving.`,
     )
     .action(async () => {
       const config = loadConfigOrExit();
       const logger = cliLogger(config);
+      // Installed before anything starts; the close is bounded a little beyond the shutdown's own bound.
+      const guard = installProcessGuard({ logger, closeTimeoutMs: config.shutdownTimeoutMs + 2_000 });
       const broker = await startBroker(config, logger);
+      guard.attach({ count: (kind) => broker.core.metrics.processError(kind), close: () => broker.close() });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, "signal received");

@@ -1,6 +1,7 @@
 // loadConfig: every part is loaded even after another failed, so one ConfigError lists every problem.
 import { loadAccounts } from "./accounts";
 import { loadApiKeys } from "./api-keys";
+import { loadBrokerClient } from "./brokerClient";
 import { ConfigError, Problems } from "./errors";
 import { defaultReadFile, Inputs, type ReadFile } from "./inputs";
 import { loadRedis } from "./redis";
@@ -50,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const authIntended = keys.keys.length > 0 || (keys.configured && problems.count !== beforeKeys);
   const host = loadHost(inputs, authIntended);
   const tls = loadTls(inputs);
+  const brokerClient = loadBrokerClient(inputs, { port: settings?.port, host, tls: tls !== null && tls !== undefined });
 
   if (accounts.configured && accounts.accounts.length === 0 && accounts.knownIds?.size === 0) {
     problems.warn("the account list is empty: the broker serves no tokens, only diagnosis");
@@ -57,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     problems.warn("no accounts configured (ACCOUNTS or ACCOUNTS_FILE): the broker serves no tokens, only diagnosis");
   }
 
-  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined) {
+  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined || brokerClient === undefined) {
     throw new ConfigError(problems.issues(variableRank));
   }
   return {
@@ -67,6 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     redis,
     accounts: accounts.accounts,
     tls,
+    brokerClient,
     warnings: problems.warnings(),
   };
 }

@@ -10,7 +10,7 @@ import { VARIABLES, type VariableName } from "./variables";
 import { validate } from "./zod-issues";
 
 /** Why a base URL is unusable, or undefined. The URL itself is not repeated: it might carry credentials. */
-function baseUrlProblem(s: string): string | undefined {
+export function baseUrlProblem(s: string): string | undefined {
   let u: URL;
   try {
     u = new URL(s);

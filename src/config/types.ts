@@ -1,5 +1,6 @@
 // The validated configuration. Built only by loadConfig; everything in it has been checked.
 import type { Account } from "../accounts";
+import type { BrokerClientConfig } from "./brokerClient";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -64,6 +65,8 @@ export interface Config {
   legacyLockMaxHoldSec: number;
   shutdownTimeoutMs: number;
   tls: TlsConfig;
+  /** How the one-shot commands reach the running broker in embedded mode (BROKER_URL, BROKER_API_KEY). */
+  brokerClient: BrokerClientConfig;
   /** Things that are allowed but probably not intended; log them at start-up. */
   warnings: string[];
 }

@@ -193,6 +193,18 @@ export const VARIABLES = {
     meaning:
       "WeChat's overlap: a classic token lives this long after the next one is issued, and stable tokens rotate only in their last this-long. Only lower it for tests against the simulator with short token lifetimes.",
   },
+  BROKER_URL: {
+    group: "Command line",
+    defaultText: "`http://127.0.0.1:${PORT}` (`https` with TLS; HOST when it is a specific address)",
+    meaning:
+      "Where `sync`, `diagnose` and `locks` reach the running broker in embedded mode (no REDIS_URL): the broker's memory is the only place its token lives. http(s), no credentials, no query. Not used with REDIS_URL (the commands then read the shared store).",
+  },
+  BROKER_API_KEY: {
+    group: "Command line",
+    meaning:
+      "API key the commands send to the running broker (BROKER_URL) when it has API keys configured: `sync --force` and `locks` need the admin role. Secret; never printed.",
+  },
+  BROKER_API_KEY_FILE: { group: "Command line", meaning: "File holding BROKER_API_KEY (instead of BROKER_API_KEY)." },
 } as const satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -200,7 +212,7 @@ export type VariableName = keyof typeof VARIABLES;
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
 
 /** The variables whose value may instead be given as the content of a file named by `<NAME>_FILE`. */
-export type FileBackedName = "REDIS_PASSWORD" | "ACCOUNTS" | "API_KEYS" | "TLS_PFX_PASSPHRASE";
+export type FileBackedName = "REDIS_PASSWORD" | "ACCOUNTS" | "API_KEYS" | "TLS_PFX_PASSPHRASE" | "BROKER_API_KEY";
 
 /** Rank of a reported source in the documentation's order, so a report reads top to bottom like the docs. */
 export function variableRank(source: string): number {

@@ -30,6 +30,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly authFailures: Counter<"reason">;
   private readonly ceilingHits: Counter<"account" | "trigger">;
   private readonly reports: Counter<"account" | "outcome">;
+  private readonly processErrors: Counter<"kind">;
 
   constructor(opts: { accounts: string[]; defaultMetrics?: boolean }) {
     const r = this.registry;
@@ -54,6 +55,12 @@ export class Metrics implements BrokerEvents, AuthEvents {
     this.expiry = new Gauge({ name: `${PREFIX}token_expiry_timestamp_seconds`, help: "When the account's current token expires at WeChat (unix seconds); 0 when unknown.", labelNames: ["account"], registers: [r] });
     this.breakerOpen = new Gauge({ name: `${PREFIX}breaker_open`, help: "1 while upstream calls for the account are paused after an error.", labelNames: ["account"], registers: [r] });
     this.authFailures = new Counter({ name: `${PREFIX}auth_failures_total`, help: "Requests refused by authentication or authorisation, by reason.", labelNames: ["reason"], registers: [r] });
+    this.processErrors = new Counter({
+      name: `${PREFIX}process_errors_total`,
+      help: "Errors nothing handled, by kind: unhandled_rejection (logged; the broker keeps running) or uncaught_exception (logged; the process then exits). Any increase is a bug to report.",
+      labelNames: ["kind"],
+      registers: [r],
+    });
 
     this.ceilingHits = new Counter({
       name: `${PREFIX}upstream_ceiling_hits_total`,
@@ -72,6 +79,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
     for (const result of ["hit", "miss", "stale", "error"] as const) this.tokenRequests.inc({ result }, 0);
     for (const result of ["acquired", "contended", "error"] as const) this.locks.inc({ result }, 0);
     for (const reason of ["missing", "malformed", "invalid", "forbidden"] as const) this.authFailures.inc({ reason }, 0);
+    for (const kind of ["unhandled_rejection", "uncaught_exception"] as const) this.processErrors.inc({ kind }, 0);
     for (const account of opts.accounts) {
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
@@ -113,6 +121,11 @@ export class Metrics implements BrokerEvents, AuthEvents {
   // ---- AuthEvents ----
   authFailure(reason: "missing" | "malformed" | "invalid" | "forbidden"): void {
     this.authFailures.inc({ reason });
+  }
+
+  /** An error that reached the process-level handlers (src/processGuard.ts). */
+  processError(kind: "unhandled_rejection" | "uncaught_exception"): void {
+    this.processErrors.inc({ kind });
   }
 
   /** Counts and times one answered HTTP request by its route template (never the raw URL: unbounded; "unmatched"

@@ -303,7 +303,11 @@ async function quitOrDisconnect(client: Redis): Promise<void> {
   if (client.status === "end") return;
   ignoreLateSocketErrors(client);
   if (client.status !== "ready") {
-    // QUIT would wait for a connection that may never come back.
+    // QUIT would wait for a connection that may never come back. disconnect() only ends the socket: a reply already
+    // on its way (the ready check after a reconnect) can still make ioredis declare this connection ready and re-send
+    // its SUBSCRIBE, unawaited, which the close then fails with "Connection is closed.": an unhandled rejection.
+    // Nothing is to be re-subscribed on a connection being closed.
+    client.options.autoResubscribe = false;
     client.disconnect();
     return;
   }

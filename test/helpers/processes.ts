@@ -35,10 +35,13 @@ export async function waitForHttp(url: string, timeoutMs: number, ok = (s: numbe
  * Starts `wechat-token-broker serve`. `wait`: "ready" waits for /api/health/ready to answer 200, "up" for any
  * answer of /api/health/live, "none" returns at once.
  */
-export async function spawnServe(env: Record<string, string>, opts: { wait?: "ready" | "up" | "none"; timeoutMs?: number; port?: number } = {}): Promise<ServeProcess> {
+export async function spawnServe(
+  env: Record<string, string>,
+  opts: { wait?: "ready" | "up" | "none"; timeoutMs?: number; port?: number; /** Options for node itself, e.g. ["--require", file]. */ nodeArgs?: string[] } = {},
+): Promise<ServeProcess> {
   const port = opts.port ?? (await freePort());
   let out = "";
-  const proc = spawn(process.execPath, [BIN, "serve"], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, "serve"], {
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

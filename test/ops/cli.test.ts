@@ -120,11 +120,13 @@ describe("wechat-token-broker diagnose", () => {
     assert.equal((JSON.parse(quiet.out) as DiagnosisReport).status, "fail", "stdout is the JSON report alone");
   });
 
-  test("in embedded mode it warns that it cannot see the running broker and points to the HTTP diagnosis", async () => {
-    const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url, PORT: "18084" });
-    assert.equal(await runDiagnose({ lang: "zh" }, c), 0, c.err);
-    assert.match(c.out, /^! 诊断范围 — 嵌入模式/m);
-    assert.match(c.out, /curl http:\/\/127\.0\.0\.1:18084\/quick_diagnosis\.php/);
+  test("in embedded mode with no broker answering it refuses with exit 69 instead of diagnosing its own empty copy", async () => {
+    const port = await freePort();
+    const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url, PORT: String(port) });
+    assert.equal(await runDiagnose({}, c), 69, c.err);
+    assert.equal(c.out, "");
+    assert.match(c.err, new RegExp(`^✗ diagnose: no broker answers at http://127\\.0\\.0\\.1:${port} \\(connection refused`, "m"));
+    assert.match(c.err, /BROKER_URL/);
   });
 
   test("its help documents the options and the exit codes", async () => {
@@ -178,10 +180,10 @@ describe("wechat-token-broker locks", () => {
     assert.equal(await runLocks("list", {}, io({ KEY_PREFIX: "{bad}" })), 2);
   });
 
-  test("in embedded mode it says the locks live inside the running broker", async () => {
-    const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url });
-    assert.equal(await runLocks("list", {}, c), 0, c.err);
-    assert.match(c.out, /embedded mode/);
-    assert.match(c.out, /curl http:\/\/127\.0\.0\.1:8084\/api\/locks/);
+  test("in embedded mode with no broker answering it refuses with exit 69", async () => {
+    const port = await freePort();
+    const c = io({ ACCOUNTS: accountsEnv([OK]), WECHAT_API_BASE: sim.url, PORT: String(port) });
+    assert.equal(await runLocks("list", {}, c), 69, c.err);
+    assert.match(c.err, /no broker answers/);
   });
 });
