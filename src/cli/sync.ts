@@ -12,7 +12,7 @@ import { ask, EMBEDDED_HELP, embedded, printError, RemoteFailure } from "./remot
 import { brokerError } from "./askBroker";
 
 /** One exit code per error class, so cron wrappers can tell "fix the whitelist" from "retry later". */
-export const SYNC_EXIT: Record<ErrClass | "unknown_account" | "store" | "timeout" | "force_budget", number> = {
+export const SYNC_EXIT: Record<ErrClass | "unknown_account" | "store" | "timeout" | "force_budget" | "ceiling", number> = {
   transient: 10,
   token_invalid: 11,
   config: 12,
@@ -23,6 +23,7 @@ export const SYNC_EXIT: Record<ErrClass | "unknown_account" | "store" | "timeout
   store: 17,
   timeout: 18,
   force_budget: 19,
+  ceiling: 20,
 };
 
 /**
@@ -36,6 +37,7 @@ export function syncExitCodeOf(error: { code: string; errclass?: string }): numb
     store_unavailable: SYNC_EXIT.store,
     refresh_timeout: SYNC_EXIT.timeout,
     force_budget_exhausted: SYNC_EXIT.force_budget,
+    call_ceiling: SYNC_EXIT.ceiling,
   };
   return byCode[error.code] ?? EXIT.failure;
 }
@@ -126,7 +128,8 @@ Exit codes:
   10 transient upstream failure       15 request rejected as malformed (a bug)
   11 token rejected                   16 unknown account id
   17 store (Redis) unavailable        18 timed out waiting for another replica's refresh
-  19 force budget exhausted           69 embedded mode: no running broker answers at BROKER_URL
+  19 force budget exhausted           20 the account's ceiling of upstream calls per minute is reached
+  69 embedded mode: no running broker answers at BROKER_URL
   77 embedded mode: the broker refused the API key (BROKER_API_KEY)`,
     )
     .action(async (accountId: string, opts: SyncCliOptions) => {

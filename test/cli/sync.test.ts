@@ -63,3 +63,10 @@ test("sync --help documents the exit codes", async () => {
   assert.equal(r.code, 0);
   for (const code of Object.values(SYNC_EXIT)) assert.match(r.stdout, new RegExp(`\\b${code}\\b`));
 });
+
+test("the policy's refusals have exit codes of their own: the call ceiling 20, the force budget 19", async () => {
+  const { syncExitCode } = await import("../../src/cli/sync");
+  const { CallCeilingError, ForceBudgetError } = await import("../../src/broker/errors");
+  assert.equal(syncExitCode(new CallCeilingError("gh_x", 30_000, 6)), 20);
+  assert.equal(syncExitCode(new ForceBudgetError("gh_x", "daily_limit", 1000)), 19);
+});
