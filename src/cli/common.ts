@@ -38,6 +38,17 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   }
 }
 
+/** The configuration, or the exit code after its problems were written to the command's stderr. */
+export function configOr(io: Pick<CliIo, "env" | "stderr">): Config | number {
+  try {
+    return loadConfigOrExit(io.env);
+  } catch (err) {
+    if (!(err instanceof CliExit)) throw err;
+    io.stderr(`${err.message}\n`);
+    return err.exitCode;
+  }
+}
+
 /** The long-running server logs to stdout (the container log). */
 export function cliLogger(config: Pick<Config, "logLevel">): Logger {
   return createLogger({ level: config.logLevel });

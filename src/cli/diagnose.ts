@@ -8,7 +8,7 @@ import { diagnosisFromCore } from "../ops/diagnosis";
 import { renderDiagnosisText, REPORT_LANGS, type ReportLang } from "../ops/diagnosisText";
 import { locksFromCore } from "../ops/locks";
 import { version } from "../version";
-import { CliExit, CONFIG_HELP, EXIT, loadConfigOrExit, processIo, withCore, type CliIo } from "./common";
+import { CONFIG_HELP, configOr, EXIT, processIo, withCore, type CliIo } from "./common";
 import type { Config } from "../config";
 import type { DiagnosisReport } from "../ops/diagnosis";
 import { brokerError } from "./askBroker";
@@ -39,14 +39,8 @@ export async function runDiagnose(opts: DiagnoseCliOptions, io: CliIo = processI
     io.stderr(`--lang must be zh or en, got ${JSON.stringify(String(opts.lang).slice(0, 20))}\n`);
     return EXIT.usage;
   }
-  let config: Config;
-  try {
-    config = loadConfigOrExit(io.env);
-  } catch (err) {
-    if (!(err instanceof CliExit)) throw err;
-    io.stderr(`${err.message}\n`);
-    return err.exitCode;
-  }
+  const config = configOr(io);
+  if (typeof config === "number") return config;
   if (embedded(config)) return diagnoseThroughBroker(config, opts, io, lang);
   return withCore(io, async (core) => {
     const diagnosis = diagnosisFromCore(core, { version, locks: locksFromCore(core), viewpoint: "cli" });

@@ -6,7 +6,7 @@ import type { Config } from "../config";
 import { locksFromCore, type CleanupResult, type LockListing } from "../ops/locks";
 import { renderCleanupText, renderLockListingText } from "../ops/locksText";
 import { brokerError } from "./askBroker";
-import { CliExit, CONFIG_HELP, EXIT, loadConfigOrExit, processIo, withCore, type CliIo } from "./common";
+import { CONFIG_HELP, configOr, EXIT, processIo, withCore, type CliIo } from "./common";
 import { ask, EMBEDDED_HELP, embedded, printError, RemoteFailure } from "./remote";
 
 export interface LocksCliOptions {
@@ -40,14 +40,8 @@ async function locksThroughBroker(config: Config, action: "list" | "cleanup", op
 
 /** The command's action; returns the exit code. */
 export async function runLocks(action: "list" | "cleanup", opts: LocksCliOptions, io: CliIo = processIo): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfigOrExit(io.env);
-  } catch (err) {
-    if (!(err instanceof CliExit)) throw err;
-    io.stderr(`${err.message}\n`);
-    return err.exitCode;
-  }
+  const config = configOr(io);
+  if (typeof config === "number") return config;
   if (embedded(config)) return locksThroughBroker(config, action, opts, io);
   return withCore(io, async (core) => {
     const inspector = locksFromCore(core);

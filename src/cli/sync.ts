@@ -7,7 +7,7 @@ import { syncJson } from "../http/routes/sync";
 import { toHttp } from "../http/errors";
 import { ACCOUNT_ID_PATTERN } from "../accounts";
 import type { Config } from "../config";
-import { CliExit, commandLogger, CONFIG_HELP, EXIT, loadConfigOrExit, processIo, type CliIo } from "./common";
+import { commandLogger, CONFIG_HELP, configOr, EXIT, processIo, type CliIo } from "./common";
 import { ask, EMBEDDED_HELP, embedded, printError, RemoteFailure } from "./remote";
 import { brokerError } from "./askBroker";
 
@@ -87,14 +87,8 @@ async function syncThroughBroker(config: Config, accountId: string, opts: SyncCl
 
 /** The command's action; returns the exit code. */
 export async function runSync(accountId: string, opts: SyncCliOptions, io: CliIo = processIo): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfigOrExit(io.env);
-  } catch (err) {
-    if (!(err instanceof CliExit)) throw err;
-    io.stderr(`${err.message}\n`);
-    return err.exitCode;
-  }
+  const config = configOr(io);
+  if (typeof config === "number") return config;
   if (embedded(config)) return syncThroughBroker(config, accountId, opts, io);
   const core = buildCore(config, commandLogger(config, io), { defaultMetrics: false });
   try {
