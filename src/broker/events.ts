@@ -5,6 +5,8 @@ import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 export type TokenRequestResult = "hit" | "miss" | "stale" | "error";
 export type RefreshReason = "ahead" | "expired" | "invalidated" | "forced" | "sync";
 export type LockResult = "acquired" | "contended" | "error";
+/** How a foreign token fetch was noticed: the broker's own probe, a caller's report, or WeChat's answer to a proxied call. */
+export type ForeignVia = "probe" | "report" | "proxy";
 
 export interface BrokerEvents {
   tokenRequest(accountId: string, result: TokenRequestResult): void;
@@ -14,6 +16,9 @@ export interface BrokerEvents {
   fencedWrite(accountId: string): void;
   tokenExpiry(accountId: string, expiresAtMs: number | null): void;
   breaker(accountId: string, open: boolean): void;
+  /** A token the broker holds died before any rotation of its own explains it: another system fetched a token for
+   * the AppID (issue 13). */
+  foreignRotation(accountId: string, via: ForeignVia): void;
 }
 
 export const noopEvents: BrokerEvents = {
@@ -24,4 +29,5 @@ export const noopEvents: BrokerEvents = {
   fencedWrite: () => {},
   tokenExpiry: () => {},
   breaker: () => {},
+  foreignRotation: () => {},
 };

@@ -15,7 +15,7 @@ import type { AccountStatus, StoredToken, TokenStore } from "../store/types";
 import { type FetchedToken, UpstreamError, type UpstreamEndpoint, type WeChatApi } from "../wechat/types";
 import { afterFailure, afterSuccess, type BreakerPolicy, defaultBreakerPolicy, isOpen } from "./breaker";
 import { BrokerError, ForceBudgetError, RefreshTimeoutError, StoreUnavailableError, UnknownAccountError, UpstreamUnavailableError } from "./errors";
-import { type BrokerEvents, noopEvents, type RefreshReason } from "./events";
+import { type BrokerEvents, type ForeignVia, noopEvents, type RefreshReason } from "./events";
 import { alive, expiresInSec, refreshDueAt, servable, type TimingPolicy } from "./timing";
 
 export interface TokenServiceOptions extends TimingPolicy {
@@ -86,8 +86,20 @@ export interface SyncResult {
   durationMs: number;
 }
 
+/** ISSUE-13: what a report may say beyond the token (the lead's policy rewrite takes `caller` for its budgets). */
+export interface InvalidateOptions {
+  /** Who reports (the API key's name); unused until the report budgets exist. */
+  caller?: string;
+  /** Through which surface the dead token was noticed, for foreign-fetch detection. Default "report". */
+  via?: ForeignVia;
+  /** What WeChat answered to a real call made with the token (40001, 40014, 42001), when the reporter saw it. */
+  errcode?: number;
+}
+
 interface RefreshRequest {
   reason: RefreshReason;
+  /** ISSUE-13: for invalidations, how the report came and what WeChat said (foreign-fetch detection). */
+  report?: { via: ForeignVia; errcode?: number };
   /** Refresh only if the stored token is still this one (invalidation, forced sync). */
   ifCurrent?: string;
   /** When the caller's report arrived: a write of that same token after this moment means another replica has
@@ -242,7 +254,7 @@ export class TokenService {
    * A caller reports that `accessToken` failed (40001/42001/40014). Refresh only if it is still the current token;
    * otherwise hand back the current one without calling WeChat.
    */
-  async invalidate(accountId: string, accessToken: string): Promise<TokenView> {
+  async invalidate(accountId: string, accessToken: string, opts: InvalidateOptions = {}): Promise<TokenView> {
     const account = this.account(accountId);
     const cached = this.local.get(accountId);
     if (cached?.token.accessToken === accessToken) this.local.delete(accountId);
@@ -252,7 +264,8 @@ export class TokenService {
       this.remember(accountId, current);
       return this.view(accountId, current, now);
     }
-    const token = await this.refresh(account, { reason: "invalidated", ifCurrent: accessToken, since: now });
+    const report = { via: opts.via ?? "report", ...(opts.errcode !== undefined ? { errcode: opts.errcode } : {}) } satisfies RefreshRequest["report"];
+    const token = await this.refresh(account, { reason: "invalidated", ifCurrent: accessToken, since: now, report });
     return this.view(accountId, token, this.clock.now());
   }
 
@@ -417,6 +430,10 @@ export class TokenService {
     }
 
     let fetched = await this.fetch(account, handle, status, forceRefresh, req);
+    // ISSUE-13 foreign-fetch detection, step 1 of 2: WeChat handed out a different stable token although ours was
+    // not yet in its rotation window (its last `overlapMs`): someone else force-refreshed.
+    const rotatedEarly = api === "stable" && fetched.accessToken !== req.ifCurrent && current !== null && current.expiresAt - now > this.options.overlapMs;
+    let deadByProbe = false;
     if (req.reason === "invalidated" && fetched.accessToken === req.ifCurrent && api !== "classic") {
       // A normal fetch handed back the token the caller says is dead. Ask WeChat before spending force budget:
       // a caller that reports a working token must not burn the day's 20 force refreshes.
@@ -424,10 +441,20 @@ export class TokenService {
         this.log.info({ accountId: id }, "reported token still works; not refreshing");
         return this.write(id, handle, fetched, status, req.reason);
       }
+      deadByProbe = true;
       await this.storeCall(() => this.store.invalidate(id, fetched.accessToken));
       if (api === "stable") {
         await this.takeForceBudget(id);
         fetched = await this.fetch(account, handle, status, true, req);
+      }
+    }
+    // ISSUE-13 foreign-fetch detection, step 2 of 2 (the lead re-homes this in the new report policy): the token we
+    // hold and still call current died before its time (a probe says so, or WeChat answered 40001 to a real call
+    // with it), or WeChat rotated it early. No rotation of ours explains that: another system fetched a token.
+    if (req.reason === "invalidated" && req.report && current !== null && current.accessToken === req.ifCurrent && alive(current, now, this.options)) {
+      if (rotatedEarly || deadByProbe || req.report.errcode === 40001) {
+        this.events.foreignRotation(id, req.report.via);
+        this.log.warn({ accountId: id, via: req.report.via }, "the current token died before its time: another system fetches tokens for this AppID");
       }
     }
     return this.write(id, handle, fetched, status, req.reason);

@@ -6,6 +6,7 @@ import { defaultReadFile, Inputs, type ReadFile } from "./inputs";
 import { loadRedis } from "./redis";
 import { hostProblem, isLoopback, loadSettings } from "./settings";
 import { loadTls } from "./tls";
+import { loadAdoption } from "./adoption";
 import type { Config } from "./types";
 import { variableRank } from "./variables";
 
@@ -50,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const authIntended = keys.keys.length > 0 || (keys.configured && problems.count !== beforeKeys);
   const host = loadHost(inputs, authIntended);
   const tls = loadTls(inputs);
+  const adoption = loadAdoption(inputs);
 
   if (accounts.configured && accounts.accounts.length === 0 && accounts.knownIds?.size === 0) {
     problems.warn("the account list is empty: the broker serves no tokens, only diagnosis");
@@ -57,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     problems.warn("no accounts configured (ACCOUNTS or ACCOUNTS_FILE): the broker serves no tokens, only diagnosis");
   }
 
-  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined) {
+  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined || adoption === undefined) {
     throw new ConfigError(problems.issues(variableRank));
   }
   return {
@@ -81,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     lockCleanupPatterns: settings.lockCleanupPatterns,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
     tls,
+    adoption,
     warnings: problems.warnings(),
   };
 }

@@ -1,5 +1,6 @@
 // The validated configuration. Built only by loadConfig; everything in it has been checked.
 import type { Account } from "../accounts";
+import type { AdoptionConfig } from "./adoption";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -57,6 +58,8 @@ export interface Config {
   lockCleanupPatterns: string[];
   shutdownTimeoutMs: number;
   tls: TlsConfig;
+  /** The compatible endpoints, the token-injecting proxy and foreign-fetch detection (issue 13). */
+  adoption: AdoptionConfig;
   /** Things that are allowed but probably not intended; log them at start-up. */
   warnings: string[];
 }

@@ -3,7 +3,7 @@
 import type { RequestHandler } from "express";
 import { performance } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { BrokerEvents, LockResult, RefreshReason, TokenRequestResult } from "../broker/events";
+import type { BrokerEvents, ForeignVia, LockResult, RefreshReason, TokenRequestResult } from "../broker/events";
 import type { AuthEvents } from "../http/auth";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 
@@ -27,6 +27,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly expiry: Gauge<"account">;
   private readonly breakerOpen: Gauge<"account">;
   private readonly authFailures: Counter<"reason">;
+  private readonly foreignRotations: Counter<"account" | "via">;
 
   constructor(opts: { accounts: string[]; defaultMetrics?: boolean }) {
     const r = this.registry;
@@ -51,6 +52,12 @@ export class Metrics implements BrokerEvents, AuthEvents {
     this.expiry = new Gauge({ name: `${PREFIX}token_expiry_timestamp_seconds`, help: "When the account's current token expires at WeChat (unix seconds); 0 when unknown.", labelNames: ["account"], registers: [r] });
     this.breakerOpen = new Gauge({ name: `${PREFIX}breaker_open`, help: "1 while upstream calls for the account are paused after an error.", labelNames: ["account"], registers: [r] });
     this.authFailures = new Counter({ name: `${PREFIX}auth_failures_total`, help: "Requests refused by authentication or authorisation, by reason.", labelNames: ["reason"], registers: [r] });
+    this.foreignRotations = new Counter({
+      name: `${PREFIX}foreign_rotations_total`,
+      help: "Tokens the broker held that died before any rotation of its own: another system fetched a token for the AppID. By account and how it was noticed (probe, report, proxy).",
+      labelNames: ["account", "via"],
+      registers: [r],
+    });
 
     // Export known series up front, so dashboards and alerts see 0 rather than nothing.
     for (const result of ["hit", "miss", "stale", "error"] as const) this.tokenRequests.inc({ result }, 0);
@@ -59,6 +66,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
     for (const account of opts.accounts) {
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
+      for (const via of ["probe", "report", "proxy"] as const) this.foreignRotations.inc({ account, via }, 0);
     }
   }
 
@@ -84,6 +92,10 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
   breaker(accountId: string, open: boolean): void {
     this.breakerOpen.set({ account: accountId }, open ? 1 : 0);
+  }
+
+  foreignRotation(accountId: string, via: ForeignVia): void {
+    this.foreignRotations.inc({ account: accountId, via });
   }
 
   // ---- AuthEvents ----

@@ -44,6 +44,7 @@ export class EventCounter implements BrokerEvents {
   refresh(_a: string, reason: string, ok: boolean) { this.bump(`refresh:${reason}:${ok ? "ok" : "error"}`); }
   lockAcquire(result: string) { this.bump(`lock:${result}`); }
   fencedWrite() { this.bump("fenced"); }
+  foreignRotation(_a: string, via: string) { this.bump(`foreign:${via}`); }
   tokenExpiry = noopEvents.tokenExpiry;
   breaker = noopEvents.breaker;
 }
