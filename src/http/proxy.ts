@@ -110,7 +110,18 @@ class BodyTap {
   readonly chunks: Buffer[] = [];
   kept = true;
   size = 0;
+  private ended!: () => void;
+  /** Resolves when the caller's body has been read to its end (or failed: then nothing is kept). WeChat may answer
+   * before it has read the whole body; a retry must wait for all of it. */
+  readonly done = new Promise<void>((resolve) => (this.ended = resolve));
   constructor(private readonly limit: number) {}
+  end(ok: boolean): void {
+    if (!ok) {
+      this.kept = false;
+      this.chunks.length = 0;
+    }
+    this.ended();
+  }
   take(chunk: Buffer): void {
     this.size += chunk.length;
     if (!this.kept) return;
@@ -212,6 +223,7 @@ export function proxyRoutes(o: ProxyOptions): Router {
       } catch (err) {
         log.warn({ accountId, err: safeErr(err) }, "proxy: the report of a rejected token failed; returning WeChat's answer");
       }
+      if (hasBody) await tap.done;
       const retryable = fresh !== undefined && (!hasBody || tap.kept) && !clientGone;
       if (retryable) {
         attempt.res.resume();
@@ -280,14 +292,27 @@ export function proxyRoutes(o: ProxyOptions): Router {
       } else {
         body.stream.on("data", (c: Buffer) => {
           body.tap.take(c);
+          // Once WeChat's side is closed (it answered early, or failed), the rest is read and only kept.
+          if (out.destroyed || out.writableEnded) return;
           if (!out.write(c)) {
             body.stream.pause();
             out.once("drain", () => body.stream.resume());
           }
         });
-        body.stream.on("end", () => out.end());
-        body.stream.on("aborted", () => fail(new Error("the caller aborted the request")));
-        body.stream.on("error", fail);
+        out.once("close", () => body.stream.resume());
+        body.stream.on("end", () => {
+          body.tap.end(true);
+          if (!out.destroyed) out.end();
+        });
+        body.stream.on("aborted", () => {
+          body.tap.end(false);
+          fail(new Error("the caller aborted the request"));
+        });
+        body.stream.on("error", (err) => {
+          body.tap.end(false);
+          fail(err);
+        });
+        body.stream.on("close", () => body.tap.end(body.stream.complete));
       }
     });
   }

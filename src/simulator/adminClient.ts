@@ -63,8 +63,8 @@ export class SimulatorAdminClient implements SimulatorAdminAsync {
     await this.call("POST", "/tokens/reject", { accessToken, errcode, times });
   }
 
-  async apiCalls(appId: string): Promise<{ calls: Record<string, number>; rejected: number }> {
-    return (await this.call("GET", `/apps/${encodeURIComponent(appId)}/api-calls`)) as { calls: Record<string, number>; rejected: number };
+  async apiCalls(appId: string): Promise<{ calls: Record<string, number>; rejected: number; uploadBytes: number }> {
+    return (await this.call("GET", `/apps/${encodeURIComponent(appId)}/api-calls`)) as { calls: Record<string, number>; rejected: number; uploadBytes: number };
   }
 
   /** Every app's configuration, without secrets. */

@@ -18,6 +18,8 @@ export interface SimApiCalls {
   calls: Record<string, number>;
   /** Calls answered with a rejection queued by tokens/reject. */
   rejected: number;
+  /** Bytes of media uploads received so far, counted as they arrive (tests see a stream progress). */
+  uploadBytes: number;
 }
 
 interface Media {
@@ -39,7 +41,7 @@ function send(res: ServerResponse, platform: SimPlatform, body: unknown): void {
   res.end(text);
 }
 
-function readAll(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+function readAll(req: IncomingMessage, limit: number, onChunk?: (n: number) => void): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -52,6 +54,7 @@ function readAll(req: IncomingMessage, limit: number): Promise<Buffer | null> {
     };
     req.on("data", (c: Buffer) => {
       size += c.length;
+      onChunk?.(c.length);
       if (size > limit) finish(null);
       else chunks.push(c);
     });
@@ -130,7 +133,7 @@ export class SimBusinessApi {
 
   apiCalls(appId: string): SimApiCalls {
     const s = this.stats.get(appId);
-    return s ? { calls: { ...s.calls }, rejected: s.rejected } : { calls: {}, rejected: 0 };
+    return s ? { calls: { ...s.calls }, rejected: s.rejected, uploadBytes: s.uploadBytes } : { calls: {}, rejected: 0, uploadBytes: 0 };
   }
 
   resetCounters(): void {
@@ -149,7 +152,7 @@ export class SimBusinessApi {
     const fail = (code: number) => send(res, platform, platform === "wecom" ? wecomError(code, this.now(), ip) : mpError(code, this.now(), ip));
     if (token === "") return fail(41001), true;
     if (info === undefined || info.platform !== platform) return fail(40014), true;
-    const stats = this.stats.get(info.appId) ?? { calls: {}, rejected: 0 };
+    const stats = this.stats.get(info.appId) ?? { calls: {}, rejected: 0, uploadBytes: 0 };
     this.stats.set(info.appId, stats);
     stats.calls[path] = (stats.calls[path] ?? 0) + 1;
     const reject = this.rejects.get(token);
@@ -165,7 +168,10 @@ export class SimBusinessApi {
   }
 
   private async upload({ appId, platform, req, res, query }: Parameters<Handler>[0]): Promise<void> {
-    const body = await readAll(req, MAX_UPLOAD_BYTES);
+    const stats = this.stats.get(appId);
+    const body = await readAll(req, MAX_UPLOAD_BYTES, (n) => {
+      if (stats) stats.uploadBytes += n;
+    });
     const ip = this.state.callerIpOf(appId);
     if (body === null) return send(res, platform, { errcode: 40005, errmsg: `invalid file size rid: ${makeRid(this.now())}` });
     const part = firstFilePart(body, req.headers["content-type"] ?? "");

@@ -89,7 +89,7 @@ export interface SimulatorBusinessAdmin {
    * a token another system has just killed (issue 13). */
   rejectToken(accessToken: string, errcode?: number, times?: number): void;
   /** Business API calls of an app by path, and how many were rejected by rejectToken. */
-  apiCalls(appId: string): { calls: Record<string, number>; rejected: number };
+  apiCalls(appId: string): { calls: Record<string, number>; rejected: number; uploadBytes: number };
 }
 
 export interface RunningSimulator {
