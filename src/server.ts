@@ -105,7 +105,7 @@ export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics
     redis,
     replicaId,
     records,
-    issued: new IssuedTokens({ store, records, accountIds: () => service.accountIds(), clockSkewMs: service.options.clockSkewMs }),
+    issued: new IssuedTokens({ store, records, accountIds: () => service.accountIds() }),
     close: async () => {
       await service.drain();
       service.close();
