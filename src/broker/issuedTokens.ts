@@ -27,7 +27,7 @@ export class IssuedTokens {
     // The current token is accepted whatever its age: the token endpoints hand it out until the safety margin, and
     // if WeChat has expired it after all, the proxy's report and retry replace it.
     if (current !== null && current.accessToken === accessToken) return true;
-    return (await this.d.records.previous(accountId, now)) === accessToken;
+    return this.d.records.isPrevious(accountId, accessToken, now);
   }
 
   /** The account an issued token belongs to, or null when the broker does not stand behind it. */

@@ -1,6 +1,7 @@
 // Small shared records that the zero-code adoption surface needs beside the token itself (issue 13):
-// - the previous token of each account while WeChat still accepts it (the token-injecting proxy accepts requests
-//   made with it, so a service that cached it a moment before a rotation is not refused);
+// - the previous token of each account while WeChat still accepts it, as its SHA-256 (the token-injecting proxy
+//   accepts requests made with it, so a service that cached it a moment before a rotation is not refused; the token
+//   itself is kept nowhere but in the token record);
 // - the last foreign rotation seen (another system fetched a token for the AppID), for the diagnosis;
 // - a probe slot, so only one replica at a time probes an account's token for foreign fetches;
 // - an index from a token's SHA-256 to its account, so the proxy finds the account of a request that carries only
@@ -19,10 +20,10 @@ export interface ForeignRotationRecord {
 }
 
 export interface AdoptionRecords {
-  /** Remember `accessToken` as the account's previous token until `untilMs` (epoch ms). */
+  /** Remember `accessToken` (its digest) as the account's previous token until `untilMs` (epoch ms). */
   setPrevious(accountId: string, accessToken: string, untilMs: number, nowMs: number): Promise<void>;
-  /** The previous token while it is remembered, else null. */
-  previous(accountId: string, nowMs: number): Promise<string | null>;
+  /** Whether `accessToken` is the account's remembered previous token. */
+  isPrevious(accountId: string, accessToken: string, nowMs: number): Promise<boolean>;
   /** Note a foreign rotation; kept `keepMs`, so the diagnosis shows it for a while after it happened. */
   noteForeign(accountId: string, record: ForeignRotationRecord, keepMs: number): Promise<void>;
   lastForeign(accountId: string, nowMs: number): Promise<ForeignRotationRecord | null>;
@@ -88,11 +89,11 @@ export class RedisAdoptionRecords implements AdoptionRecords {
   async setPrevious(accountId: string, accessToken: string, untilMs: number, nowMs: number): Promise<void> {
     const ttl = Math.floor(untilMs - nowMs);
     if (ttl <= 0) return;
-    await this.run("SET prevtoken", () => this.redis.set(this.key(accountId, "prevtoken"), accessToken, "PX", ttl));
+    await this.run("SET prevtoken", () => this.redis.set(this.key(accountId, "prevtoken"), tokenDigest(accessToken), "PX", ttl));
   }
 
-  async previous(accountId: string): Promise<string | null> {
-    return this.run("GET prevtoken", () => this.redis.get(this.key(accountId, "prevtoken")));
+  async isPrevious(accountId: string, accessToken: string): Promise<boolean> {
+    return (await this.run("GET prevtoken", () => this.redis.get(this.key(accountId, "prevtoken")))) === tokenDigest(accessToken);
   }
 
   async noteForeign(accountId: string, record: ForeignRotationRecord, keepMs: number): Promise<void> {
@@ -124,11 +125,11 @@ export class MemoryAdoptionRecords implements AdoptionRecords {
   }
 
   async setPrevious(accountId: string, accessToken: string, untilMs: number, nowMs: number): Promise<void> {
-    if (untilMs > nowMs) this.values.set(`prev:${accountId}`, { value: accessToken, until: untilMs });
+    if (untilMs > nowMs) this.values.set(`prev:${accountId}`, { value: tokenDigest(accessToken), until: untilMs });
   }
 
-  async previous(accountId: string, nowMs: number): Promise<string | null> {
-    return this.get(`prev:${accountId}`, nowMs);
+  async isPrevious(accountId: string, accessToken: string, nowMs: number): Promise<boolean> {
+    return this.get(`prev:${accountId}`, nowMs) === tokenDigest(accessToken);
   }
 
   async noteForeign(accountId: string, record: ForeignRotationRecord, keepMs: number): Promise<void> {
