@@ -86,11 +86,12 @@ void describe("detection of services that fetch their own tokens", () => {
     await waitUntil(
       "the broker's token test notices the dead token",
       async () => sample((await request(b.url).get("/metrics")).text, "wtb_foreign_rotations_total", { account: "gh_shop", via: "probe" }) === 1,
-      (PROBE_SEC + 1) * 1000 + 3_000,
+      (PROBE_SEC + 1) * 1000 + 5_000,
       100,
     );
+    // One probe interval after the token died (WeChat's 1 s overlap here), plus slack for a loaded machine.
     const noticedMs = Date.now() - t0;
-    assert.ok(noticedMs <= (PROBE_SEC + 1) * 1000 + 2_000, `noticed within one probe interval and the overlap (${noticedMs} ms)`);
+    assert.ok(noticedMs <= (PROBE_SEC + 1) * 1000 + 4_000, `noticed within one probe interval and the overlap (${noticedMs} ms)`);
 
     const now = (await request(b.url).get("/api/accounts/gh_shop/token")).body.accessToken as string;
     assert.notEqual(now, held, "the broker replaced its token");
