@@ -72,7 +72,7 @@ void describe("detection of services that fetch their own tokens", () => {
     return ((await r.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result;
   };
 
-  void test("a rogue direct fetch is noticed by the probe, replaced, counted, diagnosed and alerted on", { timeout: 90_000 }, async () => {
+  void test("a rogue direct fetch is noticed by the probe, replaced, counted, diagnosed and alerted on", { timeout: 90_000 }, async (t) => {
     const held = (await request(b.url).get("/api/accounts/gh_shop/token")).body.accessToken as string;
     assert.ok(held);
     const quiet = (await request(b.url).get("/api/diagnosis?format=text")).text;
@@ -92,6 +92,7 @@ void describe("detection of services that fetch their own tokens", () => {
     // One probe interval after the token died (WeChat's 1 s overlap here), plus slack for a loaded machine.
     const noticedMs = Date.now() - t0;
     assert.ok(noticedMs <= (PROBE_SEC + 1) * 1000 + 4_000, `noticed within one probe interval and the overlap (${noticedMs} ms)`);
+    t.diagnostic(`the rogue fetch was noticed after ${noticedMs} ms (probe interval ${PROBE_SEC} s, overlap 1 s)`);
 
     const now = (await request(b.url).get("/api/accounts/gh_shop/token")).body.accessToken as string;
     assert.notEqual(now, held, "the broker replaced its token");
@@ -118,6 +119,7 @@ void describe("detection of services that fetch their own tokens", () => {
       30_000,
       250,
     );
+    t.diagnostic(`WtbForeignTokenFetcher firing ${Date.now() - t0} ms after the rogue fetch`);
   });
 
   void test("the broker's own rotations are not taken for foreign ones", async () => {
