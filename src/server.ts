@@ -30,6 +30,14 @@ import { createRedisClient, duplicateRedisClient } from "./store/redisClient";
 import type { TokenStore } from "./store/types";
 import type { Redis } from "ioredis";
 import { WeChatClient } from "./wechat/client";
+import { type AdoptionRecords, MemoryAdoptionRecords, RedisAdoptionRecords } from "./store/adoptionRecords";
+import { trackPreviousTokens } from "./store/previousTokens";
+import { recordingForeignRotations } from "./broker/foreignRecords";
+import { IssuedTokens } from "./broker/issuedTokens";
+import { ForeignFetchWatch } from "./broker/foreignWatch";
+import { compatRoutes } from "./http/routes/compat";
+import { proxyRoutes } from "./http/proxy";
+import { ProxyMetrics } from "./ops/proxyMetrics";
 import { version } from "./version";
 
 /** The domain parts of one broker, without HTTP: what `serve`, `sync`, `diagnose` and `locks` share. */
@@ -45,6 +53,10 @@ export interface Core {
   replicaId: string;
   /** The logger of the parts that retry against the store: a Redis outage is one line, summaries, one line. */
   log: Logger;
+  /** Issue 13: previous tokens, the token index, foreign rotations, probe slots. */
+  records: AdoptionRecords;
+  /** Which tokens the broker stands behind (the proxy's admission). */
+  issued: IssuedTokens;
   close(): Promise<void>;
 }
 
@@ -68,13 +80,15 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
     lock = new MemoryRefreshLock();
   }
   const metrics = new Metrics({ accounts: config.accounts.map((a) => a.id), defaultMetrics: opts.defaultMetrics });
+  const records: AdoptionRecords = redis ? new RedisAdoptionRecords(redis, config.keyPrefix) : new MemoryAdoptionRecords();
   const service = new TokenService({
     accounts: config.accounts,
-    store,
+    // The token index and previous tokens are kept by a decorator; foreign rotations are recorded for the diagnosis.
+    store: trackPreviousTokens(store, { records, overlapMs: config.wechatOverlapSec * 1000, logger }),
     lock,
     wechat,
     logger,
-    events: metrics,
+    events: recordingForeignRotations(metrics, records, logger),
     options: {
       safetyMarginMs: config.tokenSafetyMarginSec * 1000,
       classicRefreshAheadMs: config.classicRefreshAheadSec * 1000,
@@ -102,6 +116,8 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
     redis,
     replicaId,
     log: logger,
+    records,
+    issued: new IssuedTokens({ store, records, accountIds: () => service.accountIds() }),
     close: async () => {
       await service.drain();
       service.close();
@@ -137,7 +153,33 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
     version,
     startedAt,
     before: [core.metrics.httpMiddleware()],
-    extraRouters: [syncRoutes(core.service, auth), diagnosisRoutes({ diagnosis, auth }), lockRoutes({ locks, auth }), metricsRoutes(core.metrics)],
+    extraRouters: [
+      syncRoutes(core.service, auth),
+      diagnosisRoutes({ diagnosis, auth }),
+      lockRoutes({ locks, auth }),
+      metricsRoutes(core.metrics),
+      // Issue 13: WeChat-compatible token endpoints, then the token-injecting proxy for the other WeChat paths.
+      compatRoutes({ service: core.service, auth, issued: core.issued }),
+      proxyRoutes({
+        service: core.service,
+        issued: core.issued,
+        wechatApiBase: config.wechatApiBase,
+        wecomApiBase: config.wecomApiBase,
+        prefixes: config.adoption.proxyPathPrefixes,
+        bodyKeepBytes: config.adoption.proxyBodyKeepBytes,
+        timeoutMs: config.adoption.proxyTimeoutMs,
+        metrics: new ProxyMetrics(core.metrics.registry),
+        logger,
+      }),
+    ],
+  });
+  const watch = new ForeignFetchWatch({
+    service: core.service,
+    store: core.store,
+    wechat: core.wechat,
+    records: core.records,
+    logger,
+    intervalMs: config.adoption.foreignProbeIntervalSec * 1000,
   });
 
   // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by default): sweep
@@ -178,6 +220,7 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
   const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
   scheduler.start();
+  watch.start();
 
   logger.info({ config: describeConfig(config), url, version, replicaId: core.replicaId }, "wechat-token-broker listening");
   for (const w of config.warnings) logger.warn(w);
@@ -193,6 +236,7 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
     (closing ??= (async () => {
       logger.info("shutting down: finishing in-flight requests");
       scheduler.stop();
+      await watch.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());

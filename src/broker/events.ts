@@ -8,6 +8,8 @@ export type RefreshReason = "ahead" | "expired" | "invalidated" | "forced" | "sy
 export type LockResult = "acquired" | "contended" | "error";
 /** What a caller's report of a rejected token came to (see TokenService.invalidate). */
 export type ReportOutcome = "refreshed" | "already_replaced" | "still_valid" | "unverified" | "rate_limited";
+/** How a foreign token fetch was noticed: the broker's own probe, a caller's report, or WeChat's answer to a proxied call. */
+export type ForeignVia = "probe" | "report" | "proxy";
 
 export interface BrokerEvents {
   tokenRequest(accountId: string, result: TokenRequestResult): void;
@@ -20,6 +22,9 @@ export interface BrokerEvents {
   /** The per-account ceiling of upstream calls refused a call that `trigger` wanted. */
   ceilingHit(accountId: string, trigger: Trigger): void;
   report(accountId: string, outcome: ReportOutcome): void;
+  /** A token the broker holds died before any rotation of its own explains it: another system fetched a token for
+   * the AppID (issue 13). */
+  foreignRotation(accountId: string, via: ForeignVia): void;
 }
 
 export const noopEvents: BrokerEvents = {
@@ -32,4 +37,5 @@ export const noopEvents: BrokerEvents = {
   breaker: () => {},
   ceilingHit: () => {},
   report: () => {},
+  foreignRotation: () => {},
 };

@@ -26,7 +26,7 @@ import {
   UnknownAccountError,
   UpstreamUnavailableError,
 } from "./errors";
-import { type BrokerEvents, noopEvents, type RefreshReason, type ReportOutcome } from "./events";
+import { type BrokerEvents, type ForeignVia, noopEvents, type RefreshReason, type ReportOutcome } from "./events";
 import { alive, decide, type Decision, expiresInSec, notBeforeAfterAnswer, type PolicyOptions, servable, type Trigger } from "./policy";
 
 export interface TokenServiceOptions extends PolicyOptions {
@@ -106,6 +106,16 @@ export interface SyncResult {
   durationMs: number;
 }
 
+/** What a report says beyond the token. */
+export interface InvalidateOptions {
+  /** Who reports (the API key's name), for the per-key limit. */
+  caller?: string;
+  /** Through which surface the dead token was noticed, for foreign-fetch detection. Default "report". */
+  via?: ForeignVia;
+  /** What WeChat answered to the call made with the token (40001, 40014, 42001), when the reporter saw it; logged. */
+  errcode?: number;
+}
+
 /** The answer to a caller's report of a rejected token. */
 export interface ReportResult {
   token: TokenView;
@@ -121,6 +131,8 @@ interface RefreshRequest {
   since?: number;
   /** Report: the API key's name, for the per-key limit. */
   caller?: string;
+  /** Report: how the dead token was noticed (foreign-fetch detection). */
+  via?: ForeignVia;
 }
 
 /** What one refresh came to: the token now current, and whether WeChat handed out a new one or vouched for it. */
@@ -287,13 +299,13 @@ export class TokenService {
    * young current token is probed first; only a token WeChat confirms dead (or one due anyway) is replaced. Reports
    * that reach WeChat are limited per account and per API key.
    */
-  async invalidate(accountId: string, accessToken: string, opts: { caller?: string } = {}): Promise<ReportResult> {
+  async invalidate(accountId: string, accessToken: string, opts: InvalidateOptions = {}): Promise<ReportResult> {
     const account = this.account(accountId);
     const cached = this.local.get(accountId);
     if (cached?.token.accessToken === accessToken) this.local.delete(accountId);
     const since = this.clock.now();
     try {
-      const outcome = await this.refresh(account, { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous" });
+      const outcome = await this.refresh(account, { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous", via: opts.via ?? "report" });
       this.events.report(accountId, outcome.report);
       return { token: this.view(accountId, outcome.token, this.clock.now()), refreshed: outcome.rotated, reason: outcome.report };
     } catch (err) {
@@ -466,12 +478,17 @@ export class TokenService {
       }
       if (verdict === "unknown") return { token: current!, rotated: false, report: "unverified" };
       confirmedDead = true;
+      // The current, young token died before any rotation of ours: another system fetched a token for the AppID.
+      this.foreign(id, req);
       d = this.decide(req, current, status, { confirmedDead });
       if (d.action !== "fetch") return d.action === "serve" ? this.settled(current!, d) : null;
     }
 
     const api = tokenSourceOf(account);
     let fetched = await this.fetch(account, handle, status, req, d.force);
+    // A stable token handed back changed although ours was not yet in its rotation window: someone force-refreshed.
+    const early = current !== null && current.expiresAt - this.clock.now() > this.options.overlapMs;
+    if (req.trigger === "report" && api === "stable" && !d.force && !confirmedDead && early && fetched.accessToken !== current.accessToken) this.foreign(id, req);
     if (req.trigger === "report" && fetched.accessToken === req.reported && !d.force) {
       // A normal call handed back the token the caller says is dead.
       if (!confirmedDead) confirmedDead = (await this.probe(account, fetched.accessToken)) === "dead";
@@ -485,6 +502,12 @@ export class TokenService {
     const rotated = fetched.accessToken !== current?.accessToken;
     const token = await this.write(id, handle, this.stored(fetched, current, handle), status, req, rotated);
     return { token, rotated, report: rotated ? "refreshed" : "still_valid" };
+  }
+
+  private foreign(id: string, req: RefreshRequest): void {
+    const via = req.via ?? "report";
+    this.events.foreignRotation(id, via);
+    this.log.warn({ accountId: id, via }, "the current token died before its time: another system fetches tokens for this AppID");
   }
 
   /** The record to write for a token WeChat just handed out, with when the next routine call may bring a newer one. */

@@ -7,6 +7,7 @@ import { defaultReadFile, Inputs, type ReadFile } from "./inputs";
 import { loadRedis } from "./redis";
 import { hostProblem, isLoopback, loadSettings } from "./settings";
 import { loadTls } from "./tls";
+import { loadAdoption } from "./adoption";
 import type { Config } from "./types";
 import { variableRank } from "./variables";
 
@@ -52,6 +53,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const host = loadHost(inputs, authIntended);
   const tls = loadTls(inputs);
   const brokerClient = loadBrokerClient(inputs, { port: settings?.port, host, tls: tls !== null && tls !== undefined });
+  const adoption = loadAdoption(inputs);
 
   if (accounts.configured && accounts.accounts.length === 0 && accounts.knownIds?.size === 0) {
     problems.warn("the account list is empty: the broker serves no tokens, only diagnosis");
@@ -59,7 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     problems.warn("no accounts configured (ACCOUNTS or ACCOUNTS_FILE): the broker serves no tokens, only diagnosis");
   }
 
-  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined || brokerClient === undefined) {
+  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined || brokerClient === undefined || adoption === undefined) {
     throw new ConfigError(problems.issues(variableRank));
   }
   return {
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     accounts: accounts.accounts,
     tls,
     brokerClient,
+    adoption,
     warnings: problems.warnings(),
   };
 }

@@ -1,6 +1,7 @@
 // The validated configuration. Built only by loadConfig; everything in it has been checked.
 import type { Account } from "../accounts";
 import type { BrokerClientConfig } from "./brokerClient";
+import type { AdoptionConfig } from "./adoption";
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -67,6 +68,8 @@ export interface Config {
   tls: TlsConfig;
   /** How the one-shot commands reach the running broker in embedded mode (BROKER_URL, BROKER_API_KEY). */
   brokerClient: BrokerClientConfig;
+  /** The compatible endpoints, the token-injecting proxy and foreign-fetch detection (issue 13). */
+  adoption: AdoptionConfig;
   /** Things that are allowed but probably not intended; log them at start-up. */
   warnings: string[];
 }

@@ -205,6 +205,32 @@ export const VARIABLES = {
       "API key the commands send to the running broker (BROKER_URL) when it has API keys configured: `sync --force` and `locks` need the admin role. Secret; never printed.",
   },
   BROKER_API_KEY_FILE: { group: "Command line", meaning: "File holding BROKER_API_KEY (instead of BROKER_API_KEY)." },
+  PROXY_PATH_PREFIXES: {
+    group: "Adoption without code changes",
+    default: "/cgi-bin/,/wxa/,/datacube/,/card/,/customservice/,/merchant/,/semantic/,/shakearound/",
+    meaning:
+      "Comma-separated path prefixes of WeChat API calls the token-injecting proxy relays to WECHAT_API_BASE (each starts and ends with `/`). Calls under `/wecom/` always go to WECOM_API_BASE. `/cgi-bin/token` and `/cgi-bin/stable_token` are the broker's own compatible token endpoints.",
+  },
+  PROXY_BODY_KEEP_BYTES: {
+    group: "Adoption without code changes",
+    default: 10485760,
+    range: [0, 104857600],
+    meaning:
+      "Request bodies up to this size are kept while relayed, so a call WeChat rejects with 40001/40014/42001 can be retried once with the new token (default: WeChat's 10 MB media limit). Larger bodies stream through and are not retried.",
+  },
+  PROXY_TIMEOUT_MS: {
+    group: "Adoption without code changes",
+    default: 30000,
+    range: [1000, 600000],
+    meaning: "How long the proxy waits for WeChat to start answering a relayed call, and for each further piece of a streamed answer.",
+  },
+  FOREIGN_PROBE_INTERVAL_SEC: {
+    group: "Adoption without code changes",
+    default: 300,
+    range: [0, 86400],
+    meaning:
+      "How often one replica asks WeChat whether each account's token still works, to notice other systems that fetch tokens for the same AppID (0: never; reports and proxied calls still notice them).",
+  },
 } as const satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;

@@ -73,6 +73,21 @@ export class Authenticator {
     return (m === null ? undefined : this.find(m[1]!))?.name ?? "anonymous";
   }
 
+  /** The name of the key `key` when it is valid and allowed for the account, counting a refusal as a failure:
+   * the compatible token endpoints take an API key where WeChat takes the AppSecret (issue 13). */
+  principalFor(key: string, accountId: string, count = true): string | undefined {
+    const found = this.find(key);
+    if (found === undefined) {
+      if (count) this.events.authFailure("invalid");
+      return undefined;
+    }
+    if (found.accounts !== "*" && !found.accounts.includes(accountId)) {
+      if (count) this.events.authFailure("forbidden");
+      return undefined;
+    }
+    return found.name;
+  }
+
   /** The entry whose key this is: every entry compared, in constant time, without an early exit. */
   private find(key: string): ApiKeyEntry | undefined {
     const digest = createHash("sha256").update(key, "utf8").digest();

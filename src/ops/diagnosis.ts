@@ -18,10 +18,12 @@ import type { AccountStatus, StoredToken, TokenStore } from "../store/types";
 import { describeErrcode } from "../wechat/errcodes";
 import { UpstreamError, type ErrClass, type Hint, type UpstreamEndpoint, type UpstreamFailureKind, type WeChatApi } from "../wechat/types";
 import type { LockEntry, LockInspector, LockListing } from "./locks";
+import type { ForeignRotationRecord } from "../store/adoptionRecords";
+import { foreignCheck } from "./foreignCheck";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
-export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe";
+export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign";
 
 /** One line of the report. Texts are bilingual; `data` holds the machine-readable facts behind the line. */
 export interface DiagnosisCheck {
@@ -139,6 +141,8 @@ export interface DiagnosisDeps {
   plannedAt?: (accountId: string) => number | undefined;
   viewpoint?: "server" | "cli";
   clock?: Clock;
+  /** The last foreign rotation of an account (issue 13); a ✗ line while one is recorded. */
+  foreign?: (accountId: string, nowMs: number) => Promise<ForeignRotationRecord | null>;
 }
 
 export interface DiagnoseOptions {
@@ -178,6 +182,7 @@ const TITLES: Record<CheckId, Hint> = {
   quota: { en: "Quota today", zh: "今日额度" },
   ceiling: { en: "Call ceiling", zh: "调用上限" },
   probe: { en: "Token test with WeChat", zh: "令牌实测" },
+  foreign: { en: "Other token fetchers", zh: "其他获取 token 的系统" },
 };
 
 const ERRCLASS_ZH: Record<ErrClass, string> = {
@@ -478,6 +483,8 @@ export class Diagnosis {
     checks.push(tag(quotaCheck(a, report.usage)));
     const ceiling = ceilingCheck(status, now, this.d.config.upstreamCallsPerMinute);
     if (ceiling) checks.push(tag(ceiling));
+    const foreign = await this.d.foreign?.(a.id, now).catch(() => null);
+    if (foreign) checks.push(tag(foreignCheck(foreign, now, this.localUrl())));
     if (probe) {
       const p = await this.probe(a, token, now);
       report.probe = p.facts;
@@ -759,7 +766,7 @@ export function durZh(ms: number): string {
 
 /** The diagnosis of a built broker core (src/server.ts `buildCore`). */
 export function diagnosisFromCore(
-  core: { config: Config; service: TokenService; store: TokenStore; wechat: WeChatApi; replicaId: string },
+  core: { config: Config; service: TokenService; store: TokenStore; wechat: WeChatApi; replicaId: string; records?: { lastForeign(accountId: string, nowMs: number): Promise<ForeignRotationRecord | null> } },
   opts: { version: string; locks: LockInspector; plannedAt?: (accountId: string) => number | undefined; viewpoint?: "server" | "cli" },
 ): Diagnosis {
   return new Diagnosis({
@@ -772,5 +779,6 @@ export function diagnosisFromCore(
     replicaId: core.replicaId,
     plannedAt: opts.plannedAt,
     viewpoint: opts.viewpoint,
+    foreign: core.records ? (id, now) => core.records!.lastForeign(id, now) : undefined,
   });
 }

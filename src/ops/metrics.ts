@@ -3,7 +3,7 @@
 import type { RequestHandler } from "express";
 import { performance } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { BrokerEvents, LockResult, RefreshReason, ReportOutcome, TokenRequestResult } from "../broker/events";
+import type { BrokerEvents, ForeignVia, LockResult, RefreshReason, ReportOutcome, TokenRequestResult } from "../broker/events";
 import type { Trigger } from "../broker/policy";
 import type { AuthEvents } from "../http/auth";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
@@ -31,6 +31,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly ceilingHits: Counter<"account" | "trigger">;
   private readonly reports: Counter<"account" | "outcome">;
   private readonly processErrors: Counter<"kind">;
+  private readonly foreignRotations: Counter<"account" | "via">;
 
   constructor(opts: { accounts: string[]; defaultMetrics?: boolean }) {
     const r = this.registry;
@@ -74,6 +75,12 @@ export class Metrics implements BrokerEvents, AuthEvents {
       labelNames: ["account", "outcome"],
       registers: [r],
     });
+    this.foreignRotations = new Counter({
+      name: `${PREFIX}foreign_rotations_total`,
+      help: "Tokens the broker held that died before any rotation of its own: another system fetched a token for the AppID. By account and how it was noticed (probe, report, proxy).",
+      labelNames: ["account", "via"],
+      registers: [r],
+    });
 
     // Export known series up front, so dashboards and alerts see 0 rather than nothing.
     for (const result of ["hit", "miss", "stale", "error"] as const) this.tokenRequests.inc({ result }, 0);
@@ -84,6 +91,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
       this.ceilingHits.inc({ account, trigger: "report" }, 0);
+      for (const via of ["probe", "report", "proxy"] as const) this.foreignRotations.inc({ account, via }, 0);
     }
   }
 
@@ -116,6 +124,9 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
   report(accountId: string, outcome: ReportOutcome): void {
     this.reports.inc({ account: accountId, outcome });
+  }
+  foreignRotation(accountId: string, via: ForeignVia): void {
+    this.foreignRotations.inc({ account: accountId, via });
   }
 
   // ---- AuthEvents ----

@@ -59,6 +59,14 @@ export class SimulatorAdminClient implements SimulatorAdminAsync {
     return (await this.call("POST", "/tokens/check", { accessToken })) as SimTokenCheck;
   }
 
+  async rejectToken(accessToken: string, errcode?: number, times?: number): Promise<void> {
+    await this.call("POST", "/tokens/reject", { accessToken, errcode, times });
+  }
+
+  async apiCalls(appId: string): Promise<{ calls: Record<string, number>; rejected: number; uploadBytes: number }> {
+    return (await this.call("GET", `/apps/${encodeURIComponent(appId)}/api-calls`)) as { calls: Record<string, number>; rejected: number; uploadBytes: number };
+  }
+
   /** Every app's configuration, without secrets. */
   async listApps(): Promise<SimAppListing[]> {
     return ((await this.call("GET", "/apps")) as { apps: SimAppListing[] }).apps;

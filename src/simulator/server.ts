@@ -4,6 +4,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse }
 import type { AddressInfo, Socket } from "node:net";
 import { SimAdminError, SimulatorState, makeRid, parseAppConfig, type SimAnswer } from "./state";
 import type { RunningSimulator, SimAppConfig, SimFault, SimulatorOptions } from "./types";
+import { SimBusinessApi } from "./business";
 
 /** Request bodies beyond this are refused; nothing legitimate comes close. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -72,6 +73,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
   const host = opts.host ?? "127.0.0.1";
   const now = opts.now ?? Date.now;
   const state = new SimulatorState(now);
+  const business = new SimBusinessApi(state, now);
   const seen = new Set<string>();
   for (const [i, app] of (opts.apps ?? []).entries()) {
     const parsed = parseAppConfig(app, `apps[${i}]`);
@@ -155,6 +157,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
         answer = state.probe({ platform: "wecom", method, accessToken: opt(query.get("access_token")) });
         break;
     }
+    if (answer === undefined && (await business.handle(req, res, path, query))) return;
     if (answer === undefined) {
       sendJson(res, 404, { errcode: -1, errmsg: `no such api in the simulator: ${path} rid: ${makeRid(now())}` }, MP_JSON);
       return;
@@ -220,9 +223,25 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       if (method !== "GET") return notAllowed();
       return ok(state.counters(b));
     }
+    if (a === "apps" && b !== undefined && c === "api-calls" && d === undefined) {
+      if (method !== "GET") return notAllowed();
+      return ok(business.apiCalls(b));
+    }
+    if (a === "tokens" && b === "reject" && c === undefined) {
+      if (method !== "POST") return notAllowed();
+      const body = await jsonBody();
+      if (!body.ok) return;
+      const v = (body.value ?? {}) as { accessToken?: unknown; errcode?: unknown; times?: unknown };
+      if (typeof v.accessToken !== "string" || v.accessToken === "") return adminError(res, 400, "bad_request", "accessToken: must be a string");
+      if (v.errcode !== undefined && !Number.isInteger(v.errcode)) return adminError(res, 400, "bad_request", "errcode: must be an integer");
+      if (v.times !== undefined && !(Number.isInteger(v.times) && (v.times as number) >= 1)) return adminError(res, 400, "bad_request", "times: must be an integer ≥ 1");
+      business.rejectToken(v.accessToken, (v.errcode as number | undefined) ?? 40001, (v.times as number | undefined) ?? 1);
+      return ok();
+    }
     if (a === "counters" && b === "reset" && c === undefined) {
       if (method !== "POST") return notAllowed();
       state.resetCounters();
+      business.resetCounters();
       return ok();
     }
     if (a === "tokens" && b === "check" && c === undefined) {
@@ -292,5 +311,14 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     return closed;
   }
 
-  return { url, wecomUrl: `${url}/wecom`, port, admin: state, close };
+  const admin = Object.assign(state, {
+    rejectToken: (accessToken: string, errcode?: number, times?: number) => business.rejectToken(accessToken, errcode, times),
+    apiCalls: (appId: string) => business.apiCalls(appId),
+  });
+  const resetState = state.resetCounters.bind(state);
+  admin.resetCounters = () => {
+    resetState();
+    business.resetCounters();
+  };
+  return { url, wecomUrl: `${url}/wecom`, port, admin, close };
 }

@@ -112,11 +112,11 @@ function mpErrmsg(code: number, callerIp: string): string {
   return MP_ERRMSG[code] ?? "system error";
 }
 
-function mpError(code: number, nowMs: number, callerIp: string, text?: string): Record<string, unknown> {
+export function mpError(code: number, nowMs: number, callerIp: string, text?: string): Record<string, unknown> {
   return { errcode: code, errmsg: `${text ?? mpErrmsg(code, callerIp)} rid: ${makeRid(nowMs)}` };
 }
 
-function wecomError(code: number, nowMs: number, callerIp: string, text?: string): Record<string, unknown> {
+export function wecomError(code: number, nowMs: number, callerIp: string, text?: string): Record<string, unknown> {
   const msg = text ?? WECOM_ERRMSG[code] ?? "system busy";
   return {
     errcode: code,
@@ -425,6 +425,20 @@ export class SimulatorState implements SimulatorAdmin {
     if (rec === undefined) return { valid: false, reason: "unknown" };
     const status = this.status(rec, this.now());
     return status.valid ? { valid: true, appId: rec.appId } : { valid: false, reason: status.reason, appId: rec.appId };
+  }
+
+  /** A token's app, platform and state, for the simulator's business APIs (src/simulator/business.ts). */
+  tokenInfo(accessToken: string): { appId: string; platform: SimPlatform; valid: boolean; reason?: "superseded" | "expired" } | undefined {
+    const rec = this.tokens.get(accessToken);
+    if (rec === undefined || !this.apps.has(rec.appId)) return undefined;
+    const status = this.status(rec, this.now());
+    const platform: SimPlatform = rec.chain === "wecom" ? "wecom" : "wechat";
+    return status.valid ? { appId: rec.appId, platform, valid: true } : { appId: rec.appId, platform, valid: false, reason: status.reason };
+  }
+
+  /** An app's caller IP (for errmsgs of the business APIs). */
+  callerIpOf(appId: string): string {
+    return this.apps.get(appId)?.config.callerIp ?? SIM_DEFAULTS.callerIp;
   }
 
   /** Every app's configuration, defaults filled in, pending faults with their remaining `times`, no secrets. */

@@ -83,13 +83,22 @@ export interface SimulatorAdmin {
   checkToken(accessToken: string): SimTokenCheck;
 }
 
+/** The admin operations of the simulator's business APIs (src/simulator/business.ts, issue 13). */
+export interface SimulatorBusinessAdmin {
+  /** The next `times` (default 1) business API calls made with this token are answered `errcode` (default 40001):
+   * a token another system has just killed (issue 13). */
+  rejectToken(accessToken: string, errcode?: number, times?: number): void;
+  /** Business API calls of an app by path, and how many were rejected by rejectToken. */
+  apiCalls(appId: string): { calls: Record<string, number>; rejected: number; uploadBytes: number };
+}
+
 export interface RunningSimulator {
   /** e.g. http://127.0.0.1:41234 — use as WECHAT_API_BASE. */
   url: string;
   /** `${url}/wecom` — use as WECOM_API_BASE. */
   wecomUrl: string;
   port: number;
-  admin: SimulatorAdmin;
+  admin: SimulatorAdmin & SimulatorBusinessAdmin;
   close(): Promise<void>;
 }
 

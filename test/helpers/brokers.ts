@@ -46,6 +46,7 @@ export class EventCounter implements BrokerEvents {
   fencedWrite() { this.bump("fenced"); }
   ceilingHit(_a: string, trigger: string) { this.bump(`ceiling:${trigger}`); }
   report(_a: string, outcome: string) { this.bump(`report:${outcome}`); }
+  foreignRotation(_a: string, via: string) { this.bump(`foreign:${via}`); }
   tokenExpiry = noopEvents.tokenExpiry;
   breaker = noopEvents.breaker;
 }

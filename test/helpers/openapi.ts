@@ -87,8 +87,9 @@ export class OpenApiSpec {
         if (!isObject(item)) throw new Error(`openapi.yaml: paths.${template} is not an object`);
         const source = template
           .split(/(\{[^}]+\})/)
-          .map((part) => (/^\{[^}]+\}$/.test(part) ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+          .map((part) => (part === "{apiPath}" ? ".+" : /^\{[^}]+\}$/.test(part) ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
           .join("");
+        // {apiPath} (the token-injecting proxy's paths) spans one or more segments; every other parameter is one.
         return { template, regex: new RegExp(`^${source}$`), params: (template.match(/\{/g) ?? []).length, item: this.deref(item) };
       })
       .sort((a, b) => a.params - b.params);
