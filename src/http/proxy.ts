@@ -37,7 +37,7 @@ export const TOKEN_REJECTED = new Set([40001, 40014, 42001]);
 /** JSON answers up to this size are read to find their errcode; larger ones (and all other types) just stream. */
 const INSPECT_BYTES = 64 * 1024;
 
-// RFC 9110 §7.6.1 hop-by-hop fields, plus what must not travel on: the broker's own API key, and Expect (node:http
+// Hop-by-hop fields (RFC 9110, section 7.6.1), plus what must not travel on: the broker's own API key, and Expect (node:http
 // has already answered 100-continue to the caller).
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization", "expect"]);
 
