@@ -25,9 +25,8 @@ import { RedisRefreshLock } from "./lock/redisLock";
 import type { RefreshLock } from "./lock/types";
 import { MemoryTokenStore } from "./store/memoryStore";
 import { RedisTokenStore } from "./store/redisStore";
-import { createRedisClient, duplicateRedisClient } from "./store/redisClient";
+import { createRedisClient, duplicateRedisClient, type RedisClient } from "./store/redisClient";
 import type { TokenStore } from "./store/types";
-import type { Redis } from "ioredis";
 import { WeChatClient } from "./wechat/client";
 import { version } from "./version";
 
@@ -39,8 +38,8 @@ export interface Core {
   lock: RefreshLock;
   wechat: WeChatClient;
   metrics: Metrics;
-  /** The command connection in Redis mode (lock listings and cleanup use it). */
-  redis: Redis | null;
+  /** The command connection in Redis mode, one server or a Cluster (lock listings and cleanup use it). */
+  redis: RedisClient | null;
   replicaId: string;
   close(): Promise<void>;
 }
@@ -50,7 +49,7 @@ export function buildCore(config: Config, logger: Logger, opts: { defaultMetrics
   const wechat = new WeChatClient({ wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: config.upstreamTimeoutMs, logger });
   let store: TokenStore;
   let lock: RefreshLock;
-  let redis: Redis | null = null;
+  let redis: RedisClient | null = null;
   if (config.redis) {
     redis = createRedisClient(config.redis, logger);
     const subscriber = duplicateRedisClient(redis, logger);

@@ -1,7 +1,7 @@
 // What the subcommands share: loading the configuration with one clear report, and exit codes.
 import { ConfigError, loadConfig, type Config } from "../config";
 import { Writable } from "node:stream";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redisClient";
 import { UnknownAccountError } from "../broker/errors";
 import { buildCore, type Core } from "../server";
 import { createLogger, type Logger } from "../logger";
@@ -71,7 +71,7 @@ export const processIo: CliIo = {
 };
 
 /** Give a fresh Redis connection a moment to come up, so the first command does not fail on a cold socket. */
-export async function waitForRedis(redis: Redis | null, ms: number): Promise<void> {
+export async function waitForRedis(redis: RedisClient | null, ms: number): Promise<void> {
   if (!redis || redis.status === "ready") return;
   await new Promise<void>((resolve) => {
     const done = () => {

@@ -27,6 +27,7 @@ export interface ConfigSummary {
     url?: string;
     sentinels?: string[];
     sentinelName?: string;
+    clusterNodes?: string[];
     passwordSet: boolean;
     tls: boolean;
     commandTimeoutMs: number;
@@ -79,6 +80,7 @@ export function describeConfig(config: Config): ConfigSummary {
             ...(r.url !== undefined ? { url: maskedUrl(r.url, passwordSet) } : {}),
             ...(r.sentinels !== undefined ? { sentinels: r.sentinels.map((s) => `${formatHost(s.host)}:${s.port}`) } : {}),
             ...(r.sentinelName !== undefined ? { sentinelName: r.sentinelName } : {}),
+            ...(r.clusterNodes !== undefined ? { clusterNodes: r.clusterNodes.map((n) => `${formatHost(n.host)}:${n.port}`) } : {}),
             passwordSet,
             tls: r.tls,
             commandTimeoutMs: r.commandTimeoutMs,

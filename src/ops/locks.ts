@@ -10,6 +10,7 @@
 //
 // SCAN with COUNT only (never KEYS): a big shared Redis must not be blocked by a cleanup.
 import type { Redis } from "ioredis";
+import { isCluster, type RedisClient } from "../store/redisClient";
 import { StoreUnavailableError } from "../broker/errors";
 import { systemClock, type Clock } from "../clock";
 import type { RefreshLock } from "../lock/types";
@@ -74,8 +75,8 @@ export interface CleanupResult {
 }
 
 export interface LockInspectorOptions {
-  /** The command connection in Redis mode; null in embedded mode. */
-  redis: Redis | null;
+  /** The command connection in Redis mode (one server or a Cluster); null in embedded mode. */
+  redis: RedisClient | null;
   keyPrefix: string;
   /** LOCK_CLEANUP_PATTERNS. */
   patterns: readonly string[];
@@ -106,7 +107,7 @@ interface Examined {
 
 export class LockInspector {
   readonly mode: "redis" | "embedded";
-  private readonly redis: Redis | null;
+  private readonly redis: RedisClient | null;
   private readonly keys: KeySpace;
   private readonly patterns: readonly string[];
   private readonly lock: RefreshLock;
@@ -206,23 +207,27 @@ export class LockInspector {
     return out;
   }
 
-  private async scan(redis: Redis, pattern: string): Promise<{ keys: string[]; truncated: boolean }> {
+  private async scan(redis: RedisClient, pattern: string): Promise<{ keys: string[]; truncated: boolean }> {
     const keys = new Set<string>();
-    let cursor = "0";
+    // SCAN walks one server's keyspace: on a Cluster, every master's (replicas hold copies of the same keys).
+    const nodes: Redis[] = isCluster(redis) ? redis.nodes("master") : [redis];
     try {
-      do {
-        const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount);
-        cursor = next;
-        for (const k of batch) keys.add(k);
-        if (keys.size >= this.maxKeys) return { keys: [...keys].slice(0, this.maxKeys), truncated: cursor !== "0" || keys.size > this.maxKeys };
-      } while (cursor !== "0");
+      for (const node of nodes) {
+        let cursor = "0";
+        do {
+          const [next, batch] = await node.scan(cursor, "MATCH", pattern, "COUNT", this.scanCount);
+          cursor = next;
+          for (const k of batch) keys.add(k);
+          if (keys.size >= this.maxKeys) return { keys: [...keys].slice(0, this.maxKeys), truncated: cursor !== "0" || keys.size > this.maxKeys || node !== nodes.at(-1) };
+        } while (cursor !== "0");
+      }
     } catch (err) {
       throw unavailable("scan", err);
     }
     return { keys: [...keys], truncated: false };
   }
 
-  private async readOwn(redis: Redis, key: string, now: number): Promise<Examined | null> {
+  private async readOwn(redis: RedisClient, key: string, now: number): Promise<Examined | null> {
     const parsed = this.keys.parse(key);
     if (!parsed) return null;
     const lockinfoKey = this.keys.account(parsed.accountId).lockinfo;
@@ -244,7 +249,7 @@ export class LockInspector {
     return { entry: brokerEntry(key, parsed.accountId, h, now), lockinfoKey };
   }
 
-  private async readLegacy(redis: Redis, key: string, pattern: string, now: number): Promise<Examined | null> {
+  private async readLegacy(redis: RedisClient, key: string, pattern: string, now: number): Promise<Examined | null> {
     let reply: unknown;
     try {
       reply = await LEGACY_LOCK_READ.run(redis, [key], [MAX_LEGACY_VALUE_BYTES]);
@@ -421,7 +426,7 @@ function toEpochMs(n: number): number | undefined {
 
 /** The inspector of a built broker core (see src/server.ts `buildCore`). */
 export function locksFromCore(core: {
-  redis: Redis | null;
+  redis: RedisClient | null;
   lock: RefreshLock;
   config: { keyPrefix: string; lockCleanupPatterns: string[] };
   service: { accountIds(): string[] };
