@@ -18,6 +18,7 @@ import type { AccountStatus, StoredToken, TokenStore } from "../store/types";
 import { describeErrcode } from "../wechat/errcodes";
 import { UpstreamError, type ErrClass, type Hint, type UpstreamEndpoint, type UpstreamFailureKind, type WeChatApi } from "../wechat/types";
 import type { LockEntry, LockInspector, LockListing } from "./locks";
+import { clusterCheck } from "./clusterCheck";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -298,6 +299,8 @@ export class Diagnosis {
     const target = c.redis ? describeRedisTarget(c.redis) : "redis";
     try {
       const ms = Math.round((await this.d.store.ping()) * 100) / 100;
+      const cluster = await clusterCheck(this.d.store, target, ms, TITLES.store);
+      if (cluster) return cluster;
       const slow = ms > SLOW_STORE_MS;
       return {
         id: "store",

@@ -8,6 +8,7 @@ import type { AccountStatus, ForceBudgetResult, StoredToken, TokenStore, WriteRe
 import { KeySpace, DEFAULT_KEY_PREFIX } from "./keys";
 import { CAS_WRITE, COUNT_DAILY, FORCE_TAKE, INVALIDATE } from "./lua";
 import { StoreError, toStoreError } from "./errors";
+import { readClusterState, type ClusterState } from "./clusterState";
 import { connectionProblem, isCluster, type RedisClient } from "./redisClient";
 import {
   DAILY_COUNTER_TTL_MS,
@@ -181,6 +182,12 @@ export class RedisTokenStore implements TokenStore {
 
   isReady(): boolean {
     return !this.closed && this.redis.status === "ready";
+  }
+
+  async clusterState(): Promise<ClusterState | null> {
+    if (!isCluster(this.redis)) return null;
+    const cluster = this.redis;
+    return this.run("clusterState", () => readClusterState(cluster));
   }
 
   async close(): Promise<void> {
