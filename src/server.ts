@@ -113,7 +113,7 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   const scheduler = new RefreshScheduler(core.service, logger);
   const locks = locksFromCore(core);
   const diagnosis = diagnosisFromCore(core, { version, locks, plannedAt: (id) => scheduler.plannedAt(id) });
-  registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts });
+  registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts, forcePerDay: config.forceRefreshPerDay });
   const app = createApp({
     service: core.service,
     store: core.store,

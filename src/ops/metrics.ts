@@ -19,6 +19,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly httpRequests: Counter<"method" | "route" | "status_code">;
   private readonly httpDuration: Histogram<"method" | "route">;
   private readonly tokenRequests: Counter<"result">;
+  private readonly accountTokenRequests: Counter<"account" | "result">;
   private readonly upstreamCalls: Counter<"endpoint" | "errcode" | "errclass">;
   private readonly upstreamDuration: Histogram<"endpoint">;
   private readonly refreshes: Counter<"reason" | "result">;
@@ -43,6 +44,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
       registers: [r],
     });
     this.tokenRequests = new Counter({ name: `${PREFIX}token_requests_total`, help: "Token requests by result: hit (cached), miss (waited for a refresh), stale (served the still-valid token while the store or WeChat failed), error.", labelNames: ["result"], registers: [r] });
+    this.accountTokenRequests = new Counter({ name: `${PREFIX}account_token_requests_total`, help: "Token requests per configured account, by result (as wtb_token_requests_total).", labelNames: ["account", "result"], registers: [r] });
     this.upstreamCalls = new Counter({ name: `${PREFIX}upstream_requests_total`, help: "Calls to WeChat by endpoint, errcode (0 = success, none = no errcode) and error class.", labelNames: ["endpoint", "errcode", "errclass"], registers: [r] });
     this.upstreamDuration = new Histogram({ name: `${PREFIX}upstream_request_duration_seconds`, help: "Duration of calls to WeChat.", labelNames: ["endpoint"], buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [r] });
     this.refreshes = new Counter({ name: `${PREFIX}token_refreshes_total`, help: "Token refreshes by reason (ahead, expired, invalidated, forced, sync) and result.", labelNames: ["reason", "result"], registers: [r] });
@@ -57,15 +59,25 @@ export class Metrics implements BrokerEvents, AuthEvents {
     for (const result of ["acquired", "contended", "error"] as const) this.locks.inc({ result }, 0);
     for (const reason of ["missing", "malformed", "invalid", "forbidden"] as const) this.authFailures.inc({ reason }, 0);
     for (const account of opts.accounts) {
+      for (const result of ["hit", "miss", "stale", "error"] as const) this.accountTokenRequests.inc({ account, result }, 0);
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
     }
   }
 
   // ---- BrokerEvents ----
-  tokenRequest(_accountId: string, result: TokenRequestResult): void {
+  tokenRequest(accountId: string, result: TokenRequestResult): void {
     this.tokenRequests.inc({ result });
+    // Hot path: each (account, result) series is looked up once. Only ids the service accepted get here (bounded).
+    const key = `${result} ${accountId}`;
+    let c = this.accountSeries.get(key);
+    if (c === undefined) {
+      c = this.accountTokenRequests.labels(accountId, result);
+      this.accountSeries.set(key, c);
+    }
+    c.inc();
   }
+  private readonly accountSeries = new Map<string, { inc(): void }>();
   upstreamCall(endpoint: UpstreamEndpoint, o: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void {
     this.upstreamCalls.inc({ endpoint, errcode: o.ok ? "0" : o.errcode !== undefined ? String(o.errcode) : "none", errclass: o.ok ? "ok" : (o.errclass ?? "unknown") });
     this.upstreamDuration.observe({ endpoint }, seconds);
