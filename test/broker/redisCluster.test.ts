@@ -21,6 +21,7 @@ const ACCOUNTS = Array.from({ length: 6 }, (_, i) => ({
 }));
 const APPS: SimAppConfig[] = ACCOUNTS.map((a) => ({ appId: a.appId, secret: a.appSecret, latencyMs: 30 }));
 const keys = new KeySpace("wtb:");
+const PASSWORD = "rc-cluster-pw-Zk81";
 
 let cluster: TestRedisCluster;
 let sim: RunningSimulator;
@@ -59,10 +60,11 @@ function refreshSubscribers(): number {
 }
 
 before(async () => {
-  cluster = await startRedisCluster();
+  cluster = await startRedisCluster({ password: PASSWORD });
   sim = await startSimulator({ apps: APPS });
   const env = {
     REDIS_CLUSTER_NODES: cluster.ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(","),
+    REDIS_PASSWORD: PASSWORD,
     ACCOUNTS: JSON.stringify(ACCOUNTS),
     WECHAT_API_BASE: sim.url,
     // Short, so requests keep reading the cluster during the failover instead of a replica's memory.
@@ -137,7 +139,7 @@ describe("broker processes on a Redis Cluster", () => {
       },
     });
     const opts = { lockTtlMs: 800, upstreamTimeoutMs: 300, waitForRefreshMs: 5000 };
-    const common = { accounts: acct, clusterNodes: nodes, wechatApiBase: sim.url, keyPrefix: "fence:", options: opts, upstreamTimeoutMs: 300, commandTimeoutMs: 2000 };
+    const common = { accounts: acct, clusterNodes: nodes, redisPassword: PASSWORD, wechatApiBase: sim.url, keyPrefix: "fence:", options: opts, upstreamTimeoutMs: 300, commandTimeoutMs: 2000 };
     const a = await startBroker({ ...common, replicaId: "A", wrapWeChat: pausing });
     const b = await startBroker({ ...common, replicaId: "B" });
     try {
@@ -219,5 +221,16 @@ describe("broker processes on a Redis Cluster", () => {
       assert.equal(cluster.cli(n.port, "--scan", "--pattern", "wtb:*:lock"), "", `no lock key on master ${n.port}`);
     }
     await waitUntil("every process is subscribed again", () => refreshSubscribers() === 3, 10_000, 200);
+  });
+
+  test("no process logged the cluster password, an AppSecret or a token, the failover included", async () => {
+    const token = (await getToken(brokers[0]!, ACCOUNTS[0]!.id)).accessToken!;
+    for (const b of brokers) {
+      const out = b.output();
+      assert.match(out, /redis connection error|wechat-token-broker listening/, "the logs were captured");
+      assert.ok(!out.includes(PASSWORD), "no Redis password in the logs");
+      for (const a of ACCOUNTS) assert.ok(!out.includes(a.appSecret), "no AppSecret in the logs");
+      assert.ok(!out.includes(token), "no token in the logs");
+    }
   });
 });

@@ -64,6 +64,7 @@ export interface BrokerOptions {
   redisUrl?: string;
   /** Redis Cluster seed nodes instead of redisUrl (REDIS_CLUSTER_NODES). */
   clusterNodes?: Array<{ host: string; port: number }>;
+  redisPassword?: string;
   wechatApiBase: string;
   wecomApiBase?: string;
   keyPrefix?: string;
@@ -85,7 +86,7 @@ export async function startBroker(o: BrokerOptions): Promise<TestBroker> {
   let lock: RefreshLock;
   let closeConnections = async () => {};
   if (o.redisUrl || o.clusterNodes) {
-    const redis = createRedisClient({ url: o.redisUrl, clusterNodes: o.clusterNodes, commandTimeoutMs: o.commandTimeoutMs ?? 500, connectTimeoutMs: 1000, tls: false }, logger);
+    const redis = createRedisClient({ url: o.redisUrl, clusterNodes: o.clusterNodes, password: o.redisPassword, commandTimeoutMs: o.commandTimeoutMs ?? 500, connectTimeoutMs: 1000, tls: false }, logger);
     const subscriber = duplicateRedisClient(redis, logger);
     const rs = new RedisTokenStore({ redis, subscriber, keyPrefix: o.keyPrefix ?? "wtb:", logger });
     await rs.subscribed();

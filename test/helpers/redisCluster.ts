@@ -87,7 +87,7 @@ export function parseClusterNodes(text: string): ClusterNodeInfo[] {
   return out;
 }
 
-export async function startRedisCluster(opts: { timeoutMs?: number } = {}): Promise<TestRedisCluster> {
+export async function startRedisCluster(opts: { timeoutMs?: number; password?: string } = {}): Promise<TestRedisCluster> {
   if (!redisServerAvailable()) throw new Error("redis-server is not installed: run `apt-get install -y redis-server` (the tests start their own instances)");
   const all = await distinctFreePorts(12);
   const ports = all.slice(0, 6);
@@ -104,18 +104,20 @@ export async function startRedisCluster(opts: { timeoutMs?: number } = {}): Prom
         "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", nodeDir,
         "--logfile", "", "--daemonize", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
         "--cluster-port", String(busPorts[i]), "--cluster-node-timeout", String(NODE_TIMEOUT_MS),
+        ...(opts.password ? ["--requirepass", opts.password, "--masterauth", opts.password] : []),
       ];
       procs.set(port, spawn("redis-server", args, { stdio: "ignore" }));
       await waitForPort(port, 5000);
     }),
   );
 
-  const cli = (port: number, ...args: string[]) => (spawnSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8", timeout: 10_000 }).stdout ?? "").trim();
+  const auth = opts.password ? ["-a", opts.password, "--no-auth-warning"] : [];
+  const cli = (port: number, ...args: string[]) => (spawnSync("redis-cli", ["-p", String(port), ...auth, ...args], { encoding: "utf8", timeout: 10_000 }).stdout ?? "").trim();
   const live = () => ports.filter((p) => !dead.has(p));
   const nodes = () => parseClusterNodes(cli(live()[0]!, "CLUSTER", "NODES"));
   const states = () => live().map((p) => /cluster_state:(\w+)/.exec(cli(p, "CLUSTER", "INFO"))?.[1] ?? "unknown");
 
-  const created = spawnSync("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], {
+  const created = spawnSync("redis-cli", [...auth, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], {
     encoding: "utf8",
     timeout: 30_000,
   });
