@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startRedisCluster, type TestRedisCluster } from "../helpers/redisCluster";
-import { startBrokerProcess, type BrokerProcess } from "../helpers/processes";
+import { runCli, startBrokerProcess, type BrokerProcess } from "../helpers/processes";
 import { account, startBroker } from "../helpers/brokers";
 import { assertDocumented } from "../helpers/openapi";
 import { sleep, waitUntil } from "../helpers/wait";
@@ -26,6 +26,7 @@ const PASSWORD = "rc-cluster-pw-Zk81";
 let cluster: TestRedisCluster;
 let sim: RunningSimulator;
 let brokers: BrokerProcess[] = [];
+let env: Record<string, string> = {};
 
 const tokenCalls = (appId: string) => {
   const c = sim.admin.counters(appId).calls;
@@ -62,7 +63,7 @@ function refreshSubscribers(): number {
 before(async () => {
   cluster = await startRedisCluster({ password: PASSWORD });
   sim = await startSimulator({ apps: APPS });
-  const env = {
+  env = {
     REDIS_CLUSTER_NODES: cluster.ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(","),
     REDIS_PASSWORD: PASSWORD,
     ACCOUNTS: JSON.stringify(ACCOUNTS),
@@ -221,6 +222,22 @@ describe("broker processes on a Redis Cluster", () => {
       assert.equal(cluster.cli(n.port, "--scan", "--pattern", "wtb:*:lock"), "", `no lock key on master ${n.port}`);
     }
     await waitUntil("every process is subscribed again", () => refreshSubscribers() === 3, 10_000, 200);
+  });
+
+  test("the diagnose and locks commands read the cluster from outside the servers, walking every master", async () => {
+    const stuckId = ACCOUNTS[5]!.id;
+    const stuckKey = keys.account(stuckId).lock;
+    const owner = cluster.ownerOf(stuckKey).master.port;
+    cluster.cli(owner, "SET", stuckKey, "left-by-hand"); // no TTL: stuck
+    const diagnose = await runCli(["diagnose", "--json"], { ...env, LOG_LEVEL: "silent" }, 30_000);
+    const report = JSON.parse(diagnose.stdout) as { checks: Array<{ id: string; status: string; data?: { cluster?: unknown; stuck?: number } }> };
+    assert.deepEqual(report.checks.find((c) => c.id === "store")?.data?.cluster, { state: "ok", masters: 3, mastersReachable: 3 });
+    assert.equal(report.checks.find((c) => c.id === "locks")?.data?.stuck, 1, diagnose.stderr);
+    const cleanup = await runCli(["locks", "cleanup", "--json"], { ...env, LOG_LEVEL: "silent" }, 30_000);
+    assert.equal(cleanup.code, 0, cleanup.stderr);
+    assert.deepEqual((JSON.parse(cleanup.stdout) as { removed: Array<{ key: string }> }).removed.map((r) => r.key), [stuckKey]);
+    assert.equal(cluster.cli(owner, "EXISTS", stuckKey), "0");
+    assert.ok(!`${diagnose.stdout}${diagnose.stderr}${cleanup.stdout}${cleanup.stderr}`.includes(PASSWORD));
   });
 
   test("no process logged the cluster password, an AppSecret or a token, the failover included", async () => {
