@@ -123,9 +123,9 @@ export function connectionProblem(client: RedisClient): string | undefined {
  * host:port, never the password) and the credential-free target. Repeats of the same error are throttled.
  */
 export function attachRedisLogging(client: RedisClient, logger: Logger, target: string, role: string): void {
-  let lastMessage = "";
-  let lastLoggedAt = 0;
-  let suppressed = 0;
+  // Throttled per message: a Cluster alternates "Connection is closed." and "Failed to refresh slots cache." while
+  // it is away, which a single last-message memory would log every time.
+  const recent = new Map<string, { at: number; suppressed: number }>();
   let failing = false;
   const onError = (err: unknown, node?: string) => {
     failing = true;
@@ -133,14 +133,14 @@ export function attachRedisLogging(client: RedisClient, logger: Logger, target: 
     const code = (e as NodeJS.ErrnoException).code;
     connectionErrors.set(client, code !== undefined && !e.message.includes(code) ? `${e.message} (${code})` : e.message);
     const now = Date.now();
-    if (e.message === lastMessage && now - lastLoggedAt < ERROR_LOG_INTERVAL_MS) {
-      suppressed++;
+    const seen = recent.get(e.message);
+    if (seen && now - seen.at < ERROR_LOG_INTERVAL_MS) {
+      seen.suppressed++;
       return;
     }
-    logger.warn({ redis: target, role, ...(node !== undefined ? { node } : {}), code, suppressed, error: e.message }, "redis connection error");
-    lastMessage = e.message;
-    lastLoggedAt = now;
-    suppressed = 0;
+    logger.warn({ redis: target, role, ...(node !== undefined ? { node } : {}), code, suppressed: seen?.suppressed ?? 0, error: e.message }, "redis connection error");
+    if (recent.size >= 32) recent.clear(); // bounded: messages carry host:port, a few per node at most
+    recent.set(e.message, { at: now, suppressed: 0 });
   };
   client.on("error", (err: unknown) => onError(err));
   // A Cluster reports a node's trouble separately (a master down during a failover); the client may still be usable.
@@ -149,7 +149,7 @@ export function attachRedisLogging(client: RedisClient, logger: Logger, target: 
     connectionErrors.delete(client);
     if (failing) logger.info({ redis: target, role }, "redis connection ready again");
     failing = false;
-    lastMessage = "";
+    recent.clear();
   });
 }
 

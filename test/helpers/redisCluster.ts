@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Socket } from "node:net";
 import { freePort } from "./ports";
 import { redisServerAvailable } from "./redis";
+import type { TestCertificates } from "./certificates";
 
 export interface ClusterNodeInfo {
   port: number;
@@ -87,7 +88,11 @@ export function parseClusterNodes(text: string): ClusterNodeInfo[] {
   return out;
 }
 
-export async function startRedisCluster(opts: { timeoutMs?: number; password?: string } = {}): Promise<TestRedisCluster> {
+/**
+ * `tls`: every node speaks TLS only (clients, the cluster bus and replication), with these files; redis-cli is
+ * then run with --tls and the CA.
+ */
+export async function startRedisCluster(opts: { timeoutMs?: number; password?: string; tls?: TestCertificates } = {}): Promise<TestRedisCluster> {
   if (!redisServerAvailable()) throw new Error("redis-server is not installed: run `apt-get install -y redis-server` (the tests start their own instances)");
   const all = await distinctFreePorts(12);
   const ports = all.slice(0, 6);
@@ -100,8 +105,12 @@ export async function startRedisCluster(opts: { timeoutMs?: number; password?: s
     ports.map(async (port, i) => {
       const nodeDir = join(dir, String(port));
       mkdirSync(nodeDir);
+      const tls = opts.tls;
+      const listen = tls
+        ? ["--port", "0", "--tls-port", String(port), "--tls-cluster", "yes", "--tls-replication", "yes", "--tls-cert-file", tls.cert, "--tls-key-file", tls.key, "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"]
+        : ["--port", String(port)];
       const args = [
-        "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", nodeDir,
+        ...listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", nodeDir,
         "--logfile", "", "--daemonize", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
         "--cluster-port", String(busPorts[i]), "--cluster-node-timeout", String(NODE_TIMEOUT_MS),
         ...(opts.password ? ["--requirepass", opts.password, "--masterauth", opts.password] : []),
@@ -111,7 +120,7 @@ export async function startRedisCluster(opts: { timeoutMs?: number; password?: s
     }),
   );
 
-  const auth = opts.password ? ["-a", opts.password, "--no-auth-warning"] : [];
+  const auth = [...(opts.password ? ["-a", opts.password, "--no-auth-warning"] : []), ...(opts.tls ? ["--tls", "--cacert", opts.tls.ca] : [])];
   const cli = (port: number, ...args: string[]) => (spawnSync("redis-cli", ["-p", String(port), ...auth, ...args], { encoding: "utf8", timeout: 10_000 }).stdout ?? "").trim();
   const live = () => ports.filter((p) => !dead.has(p));
   const nodes = () => parseClusterNodes(cli(live()[0]!, "CLUSTER", "NODES"));
