@@ -72,9 +72,11 @@ const mebibytes = (q: string): number => {
 describe("the Kubernetes manifests", () => {
   let base: K8sObject[];
   let overlay: K8sObject[];
+  let clusterOverlay: K8sObject[];
   before(() => {
     base = render("base");
     overlay = render("overlays/redis");
+    clusterOverlay = render("overlays/redis-cluster");
   });
 
   test("render with kubectl kustomize: the base, and the redis overlay in its own namespace", () => {
@@ -88,7 +90,7 @@ describe("the Kubernetes manifests", () => {
   });
 
   test("every rendered object passes the Kubernetes schema, and the schema check catches a wrong type", async () => {
-    for (const o of [...base, ...overlay]) {
+    for (const o of [...base, ...overlay, ...clusterOverlay]) {
       const Model = await modelOf(o);
       assert.doesNotThrow(() => new Model(o).validate(), `${o.kind}/${o.metadata.name}`);
     }
@@ -168,22 +170,7 @@ describe("the Kubernetes manifests", () => {
     assert.equal(posix.dirname(settings.API_KEYS_FILE!), mount.mountPath);
 
     // The settings load as the broker would load them, with the example files in the secret's place.
-    const files: Record<string, string | Buffer> = {
-      [settings.ACCOUNTS_FILE!]: readFileSync(join(ROOT, "examples/accounts.example.yaml")),
-      [settings.API_KEYS_FILE!]: readFileSync(join(ROOT, "examples/api-keys.example.yaml")),
-      "/run/secrets/shop-official-appsecret": "fake-appsecret-1\n",
-      "/run/secrets/shop-miniprogram-appsecret": "fake-appsecret-2\n",
-      "/run/secrets/hr-wecom-corpsecret": "fake-corpsecret-3\n",
-      "/run/secrets/order-service-api-key": `${"k".repeat(40)}-orders\n`,
-      "/run/secrets/ops-admin-api-key": `${"k".repeat(40)}-ops\n`,
-    };
-    const config = loadConfig(settings as Partial<Record<VariableName, string>>, {
-      readFile: (p) => {
-        const f = files[p];
-        if (f === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
-        return f;
-      },
-    });
+    const config = loadSettings(settings);
     assert.equal(config.port, c.ports[0].containerPort);
     assert.equal(config.host, "0.0.0.0");
     assert.equal(config.auth.required, true);
@@ -192,6 +179,44 @@ describe("the Kubernetes manifests", () => {
     const redisSvc = byKind(overlay, "Service", "wechat-token-broker-redis");
     assert.equal(new URL(config.redis.url!).hostname, redisSvc.metadata.name, "REDIS_URL names the overlay's Redis service");
     assert.equal(Number(new URL(config.redis.url!).port), redisSvc.spec.ports[0].port);
+  });
+
+  test("the Redis Cluster example overlay configures cluster nodes instead of REDIS_URL, with the password from the secret's files", () => {
+    const d = byKind(clusterOverlay, "Deployment");
+    const settings = settingsOf(clusterOverlay, d);
+    const config = loadSettings(settings, { "/run/config/redis-password": "cluster-pw-from-secret\n" });
+    assert.equal(config.redis?.url, undefined);
+    assert.equal(config.redis?.clusterNodes?.length, 3);
+    assert.equal(config.redis?.password, "cluster-pw-from-secret");
+    assert.equal(posix.dirname(settings.REDIS_PASSWORD_FILE!), d.spec.template.spec.containers[0].volumeMounts[0].mountPath);
+  });
+});
+
+/** loadConfig over the rendered settings, with the example accounts and API keys where the secret would be. */
+function loadSettings(settings: Record<string, string>, extra: Record<string, string> = {}) {
+  const files: Record<string, string | Buffer> = {
+    ...extra,
+    [settings.ACCOUNTS_FILE!]: readFileSync(join(ROOT, "examples/accounts.example.yaml")),
+    [settings.API_KEYS_FILE!]: readFileSync(join(ROOT, "examples/api-keys.example.yaml")),
+    "/run/secrets/shop-official-appsecret": "fake-appsecret-1\n",
+    "/run/secrets/shop-miniprogram-appsecret": "fake-appsecret-2\n",
+    "/run/secrets/hr-wecom-corpsecret": "fake-corpsecret-3\n",
+    "/run/secrets/order-service-api-key": `${"k".repeat(40)}-orders\n`,
+    "/run/secrets/ops-admin-api-key": `${"k".repeat(40)}-ops\n`,
+  };
+  return loadConfig(settings as Partial<Record<VariableName, string>>, {
+    readFile: (p) => {
+      const f = files[p];
+      if (f === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: "ENOENT" });
+      return f;
+    },
+  });
+}
+
+describe("the Kubernetes manifests, kept apart and available", () => {
+  let base: K8sObject[];
+  before(() => {
+    base = render("base");
   });
 
   test("keep two replicas apart and available: PodDisruptionBudget, topology spread, and selectors that match the pods", () => {
