@@ -3,6 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
+import request from "supertest";
+import { account } from "../helpers/brokers";
+import { httpBroker } from "../http/support";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { registerOpsGauges } from "../../src/ops/opsGauges";
 import { quotaDay } from "../../src/clock";
@@ -64,5 +67,18 @@ void test("the force_refresh budget left counts down from FORCE_REFRESH_PER_DAY 
     assert.doesNotMatch(text, /wtb_force_refresh_budget_left\{account="gh_cl"/, "classic tokens have no force refresh");
   } finally {
     await b.close();
+  }
+});
+
+void test("the latency of token requests is recorded per account on the canonical route", async () => {
+  const hb = await httpBroker({ accounts: [account("gh_lat", "wx_ok", SECRETS.otherAppSecret), account("gh_idle", "wx_cl", SECRETS.appSecret, "classic")], wechatApiBase: sim.url });
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await request(hb.app).get("/api/accounts/gh_lat/token")).status, 200);
+    const text = await hb.metrics.text();
+    assert.equal(value(text, 'wtb_account_token_request_duration_seconds_count{account="gh_lat"}'), 3);
+    assert.ok((value(text, 'wtb_account_token_request_duration_seconds_sum{account="gh_lat"}') ?? 0) > 0);
+    assert.equal(value(text, 'wtb_account_token_request_duration_seconds_count{account="gh_idle"}'), 0, "every configured account exported from the start");
+  } finally {
+    await hb.close();
   }
 });

@@ -73,6 +73,7 @@ describe("the Grafana dashboard's structure", () => {
     const exprs = panels.flatMap((p) => p.targets!.map((t) => t.expr)).join("\n");
     for (const metric of [
       "wtb_account_token_requests_total",
+      "wtb_account_token_request_duration_seconds_bucket",
       "wtb_http_request_duration_seconds_bucket",
       "wtb_upstream_token_calls_today",
       "wtb_upstream_token_daily_limit",
