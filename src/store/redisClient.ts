@@ -153,6 +153,20 @@ export function attachRedisLogging(client: RedisClient, logger: Logger, target: 
   });
 }
 
+/**
+ * ioredis times a command (commandTimeout) only once a node connection sends it. Before that a Cluster keeps it in
+ * its own queue while it connects, reconnects or follows a failover, without any bound: with the cluster
+ * unreachable a request would wait forever. Start the timer when the command enters the Cluster, so the bound
+ * covers the whole trip (Command.setTimeout keeps the first timer; the node's own call is then a no-op).
+ */
+function boundClusterCommands(cluster: Cluster, timeoutMs: number): void {
+  const send = cluster.sendCommand.bind(cluster);
+  cluster.sendCommand = ((command: Parameters<Cluster["sendCommand"]>[0], ...rest: unknown[]) => {
+    command.setTimeout(timeoutMs);
+    return (send as (...a: unknown[]) => unknown)(command, ...rest);
+  }) as Cluster["sendCommand"];
+}
+
 // The credential-free target of each client, so duplicates log the same description.
 const targets = new WeakMap<RedisClient, string>();
 
@@ -164,6 +178,7 @@ export function createRedisClient(cfg: RedisClientConfig, logger: Logger): Redis
   const target = describeRedisTarget(cfg);
   if (cfg.clusterNodes && cfg.clusterNodes.length > 0) {
     const cluster = new Cluster(cfg.clusterNodes, buildClusterOptions(cfg));
+    boundClusterCommands(cluster, cfg.commandTimeoutMs);
     targets.set(cluster, target);
     attachRedisLogging(cluster, logger, target, "commands");
     return cluster;
@@ -183,7 +198,13 @@ export function createRedisClient(cfg: RedisClientConfig, logger: Logger): Redis
 export function duplicateRedisClient<C extends RedisClient>(client: C, logger: Logger, role = "subscriber"): C {
   // A Cluster's SUBSCRIBE goes to one node it picks and moves to another when that node fails; a PUBLISH on any
   // node reaches the subscribers of every node, so each replica gets every notice.
-  const dup = (isCluster(client) ? client.duplicate() : (client as Redis).duplicate()) as C;
+  let dup: C;
+  if (isCluster(client)) {
+    const cluster = client.duplicate();
+    const timeoutMs = cluster.options.redisOptions?.commandTimeout;
+    if (timeoutMs !== undefined) boundClusterCommands(cluster, timeoutMs);
+    dup = cluster as C;
+  } else dup = (client as Redis).duplicate() as C;
   const target = targets.get(client) ?? "redis";
   targets.set(dup, target);
   attachRedisLogging(dup, logger, target, role);

@@ -5,6 +5,9 @@ import assert from "node:assert/strict";
 import { Cluster } from "ioredis";
 import { buildClusterOptions, createRedisClient, describeRedisTarget, isCluster } from "../../src/store/redisClient";
 import { silentLogger } from "../../src/logger";
+import { RedisTokenStore } from "../../src/store/redisStore";
+import { duplicateRedisClient } from "../../src/store/redisClient";
+import { freePort } from "../helpers/ports";
 
 const NODES = [
   { host: "10.0.0.1", port: 7000 },
@@ -42,4 +45,18 @@ void test("createRedisClient gives a Cluster client for cluster nodes, and its d
   }
   assert.equal(describeRedisTarget({ clusterNodes: NODES }), "redis-cluster://10.0.0.1:7000,[fd00::2]:7001");
   assert.equal(describeRedisTarget({ clusterNodes: NODES, tls: true }), "rediss-cluster://10.0.0.1:7000,[fd00::2]:7001");
+});
+
+void test("with no cluster node reachable, a store read fails with the command timeout instead of waiting for the cluster", async () => {
+  const port = await freePort(); // nothing listens there
+  const redis = createRedisClient({ clusterNodes: [{ host: "127.0.0.1", port }], commandTimeoutMs: 300, connectTimeoutMs: 300, tls: false }, silentLogger());
+  const store = new RedisTokenStore({ redis, subscriber: duplicateRedisClient(redis, silentLogger()), keyPrefix: "down:", logger: silentLogger() });
+  try {
+    const hung = new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 10_000).unref());
+    const outcome = await Promise.race([store.get("gh_down").then(() => "answered", (err: Error) => err.message), hung]);
+    assert.match(outcome, /token store unavailable \(get\): Command timed out/);
+    assert.equal(store.isReady(), false);
+  } finally {
+    await store.close();
+  }
 });
