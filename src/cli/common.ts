@@ -55,7 +55,7 @@ export const CONFIG_HELP = `
 Configuration comes from environment variables (see docs/configuration.md), e.g.:
   PORT=8084 HOST=127.0.0.1 REDIS_URL=redis://127.0.0.1:6379 ACCOUNTS_FILE=/etc/wtb/accounts.yaml
   API_KEYS_FILE=/etc/wtb/api-keys.yaml WECHAT_API_BASE=https://api.weixin.qq.com
-Without REDIS_URL the broker runs embedded (in-memory store, one replica).`;
+Without REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) the broker runs embedded (in-memory store, one replica).`;
 
 /** Where a command writes, and what it reads the configuration from (tests pass their own). */
 export interface CliIo {
