@@ -1,12 +1,13 @@
 // deploy/kubernetes against what can be checked without a cluster: `kubectl kustomize` renders the base and the
-// redis overlay, every object passes the Kubernetes OpenAPI schema bundled in the npm package kubernetes-models
-// (ajv, offline), and the Deployment is held to the broker itself: probe paths that a real `serve` answers, the
+// overlays, every object passes the Kubernetes OpenAPI schema bundled in the npm package kubernetes-models
+// (ajv, offline) and has no field its TypeScript interfaces do not know (a typo), and the Deployment is held to the broker itself: probe paths that a real `serve` answers, the
 // port of the configuration, the UID of the Dockerfile, resources from docs/benchmarks.md, secrets as files.
 // No cluster here: scheduling, the image pull and the probes' timing are verified on a real cluster.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import ts from "typescript";
 import { dirname, join, posix, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { loadConfig, VARIABLES, type VariableName } from "../../src/config";
@@ -40,6 +41,31 @@ async function modelOf(o: K8sObject): Promise<new (data: unknown) => { validate(
     assert.fail(`no Kubernetes schema for ${o.apiVersion} ${o.kind} (${path}): ${(err as Error).message}`);
   }
   return mod[o.kind] as new (data: unknown) => { validate(): void };
+}
+
+/**
+ * Fields the Kubernetes types do not know (a typo such as `periodSecond`, which the API server would drop or
+ * refuse): the schemas allow extra properties, so these are found by TypeScript's excess-property check over
+ * kubernetes-models' interfaces instead, compiled offline. Returns the compiler's complaints.
+ */
+function unknownFields(objs: K8sObject[]): string[] {
+  // Inside node_modules/.cache so the imports resolve from the project's node_modules (a git-ignored place).
+  const cache = join(ROOT, "node_modules", ".cache");
+  mkdirSync(cache, { recursive: true });
+  const dir = mkdtempSync(join(cache, "wtb-k8s-types-"));
+  try {
+    const file = join(dir, "objects.mts");
+    // Two lines per object, so a complaint's line says which object it is about.
+    const lines = objs.map((o, i) => `import type { I${o.kind} as T${i} } from "kubernetes-models/${o.apiVersion}/${o.kind}";\nexport const o${i}: T${i} = ${JSON.stringify(o)};`);
+    writeFileSync(file, lines.join("\n"));
+    const program = ts.createProgram([file], { noEmit: true, strict: true, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
+    return ts.getPreEmitDiagnostics(program).map((d) => {
+      const o = d.file && d.start !== undefined ? objs[Math.floor(d.file.getLineAndCharacterOfPosition(d.start).line / 2)] : undefined;
+      return `${o ? `${o.kind}/${o.metadata.name}` : "?"}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const byKind = (objs: K8sObject[], kind: string, name?: string): K8sObject => {
@@ -98,6 +124,16 @@ describe("the Kubernetes manifests", () => {
     broken.spec.template.spec.containers[0].ports[0].containerPort = "8084";
     const Model = await modelOf(broken);
     assert.throws(() => new Model(broken).validate(), /containerPort must be integer/);
+  });
+
+  test("no object has a field the Kubernetes types do not know, and a misspelt field is caught", () => {
+    // One compilation: the rendered objects, then a copy of the Deployment with a typo, which alone must be reported.
+    const typo = structuredClone(byKind(base, "Deployment"));
+    typo.metadata.name = "with-a-typo";
+    typo.spec.template.spec.containers[0].livenessProbe.periodSecond = 10;
+    const complaints = unknownFields([...base, ...overlay, ...clusterOverlay, typo]);
+    assert.equal(complaints.length, 1, complaints.join("\n"));
+    assert.match(complaints[0]!, /^Deployment\/with-a-typo: .*periodSecond"?' does not exist in type 'IProbe'/);
   });
 
   test("probe liveness, readiness and start-up on the broker's real routes and port", async () => {
