@@ -1,7 +1,8 @@
 // deploy/kubernetes against what can be checked without a cluster: `kubectl kustomize` renders the base and the
-// overlays, every object passes the Kubernetes OpenAPI schema bundled in the npm package kubernetes-models
-// (ajv, offline) and has no field its TypeScript interfaces do not know (a typo), and the Deployment is held to the broker itself: probe paths that a real `serve` answers, the
-// port of the configuration, the UID of the Dockerfile, resources from docs/benchmarks.md, secrets as files.
+// overlays, every object passes the Kubernetes OpenAPI schema bundled in the npm package kubernetes-models (ajv,
+// offline) and has no field its TypeScript interfaces do not know (a typo), and the Deployment is held to the
+// broker itself: probe paths that a real `serve` answers, the port of the configuration, the UID of the
+// Dockerfile, resources from docs/benchmarks.md, secrets as files.
 // No cluster here: scheduling, the image pull and the probes' timing are verified on a real cluster.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
