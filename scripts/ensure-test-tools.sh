@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test suite runs real programs: redis-server (tests start their own on free ports), shellcheck (scripts),
-# promtool and prometheus (alert rules, unit-tested and firing in a real Prometheus), openssl (test certificates). Installs the missing ones from apt, so
+# promtool and the prometheus server (metrics, alert rules, the Grafana dashboard's queries), kubectl (renders
+# deploy/kubernetes with `kubectl kustomize`, offline), openssl (test certificates). Installs the missing ones from apt, so
 # `npm test` works on a fresh machine that has only Node and apt. Prints nothing when all are present.
 set -euo pipefail
 
-declare -A pkg_of=([redis-server]=redis-server [shellcheck]=shellcheck [promtool]=prometheus [prometheus]=prometheus [openssl]=openssl)
+declare -A pkg_of=([redis-server]=redis-server [shellcheck]=shellcheck [promtool]=prometheus [prometheus]=prometheus [kubectl]=kubernetes-client [openssl]=openssl)
 missing=()
-for tool in redis-server shellcheck promtool prometheus openssl; do
+for tool in redis-server shellcheck promtool prometheus kubectl openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -26,9 +26,8 @@ import { RedisRefreshLock } from "./lock/redisLock";
 import type { RefreshLock } from "./lock/types";
 import { MemoryTokenStore } from "./store/memoryStore";
 import { RedisTokenStore } from "./store/redisStore";
-import { createRedisClient, duplicateRedisClient } from "./store/redisClient";
+import { createRedisClient, duplicateRedisClient, type RedisClient } from "./store/redisClient";
 import type { TokenStore } from "./store/types";
-import type { Redis } from "ioredis";
 import { WeChatClient } from "./wechat/client";
 import { type AdoptionRecords, MemoryAdoptionRecords, RedisAdoptionRecords } from "./store/adoptionRecords";
 import { trackPreviousTokens } from "./store/previousTokens";
@@ -48,8 +47,8 @@ export interface Core {
   lock: RefreshLock;
   wechat: WeChatClient;
   metrics: Metrics;
-  /** The command connection in Redis mode (lock listings and cleanup use it). */
-  redis: Redis | null;
+  /** The command connection in Redis mode, one server or a Cluster (lock listings and cleanup use it). */
+  redis: RedisClient | null;
   replicaId: string;
   /** The logger of the parts that retry against the store: a Redis outage is one line, summaries, one line. */
   log: Logger;
@@ -67,7 +66,7 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
   const wechat = new WeChatClient({ wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: config.upstreamTimeoutMs, logger });
   let store: TokenStore;
   let lock: RefreshLock;
-  let redis: Redis | null = null;
+  let redis: RedisClient | null = null;
   if (config.redis) {
     redis = createRedisClient(config.redis, logger);
     const subscriber = duplicateRedisClient(redis, logger);
@@ -144,7 +143,7 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
   const scheduler = new RefreshScheduler(core.service, core.log);
   const locks = locksFromCore(core);
   const diagnosis = diagnosisFromCore(core, { version, locks, plannedAt: (id) => scheduler.plannedAt(id) });
-  registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts });
+  registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts, forcePerDay: config.forceRefreshPerDay });
   const app = createApp({
     service: core.service,
     store: core.store,

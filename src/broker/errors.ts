@@ -53,8 +53,8 @@ export class StoreUnavailableError extends BrokerError {
   readonly code = "store_unavailable";
   constructor(detail: string) {
     super(`The token store (Redis) is unavailable: ${detail}`, {
-      en: "Check that Redis is running and reachable from the broker (REDIS_URL); the broker reconnects by itself.",
-      zh: "请检查 Redis 是否运行且可从本服务访问（REDIS_URL）；Redis 恢复后服务会自动重连。",
+      en: "Check that Redis is running and reachable from the broker (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES); the broker reconnects by itself.",
+      zh: "请检查 Redis 是否运行且可从本服务访问（REDIS_URL、REDIS_SENTINELS 或 REDIS_CLUSTER_NODES）；Redis 恢复后服务会自动重连。",
     });
   }
 }

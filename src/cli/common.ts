@@ -1,7 +1,7 @@
 // What the subcommands share: loading the configuration with one clear report, and exit codes.
 import { ConfigError, loadConfig, type Config } from "../config";
 import { Writable } from "node:stream";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redisClient";
 import { UnknownAccountError } from "../broker/errors";
 import { buildCore, type Core } from "../server";
 import { createLogger, type Logger } from "../logger";
@@ -70,7 +70,7 @@ export const CONFIG_HELP = `
 Configuration comes from environment variables (see docs/configuration.md), e.g.:
   PORT=8084 HOST=127.0.0.1 REDIS_URL=redis://127.0.0.1:6379 ACCOUNTS_FILE=/etc/wtb/accounts.yaml
   API_KEYS_FILE=/etc/wtb/api-keys.yaml WECHAT_API_BASE=https://api.weixin.qq.com
-Without REDIS_URL the broker runs embedded (in-memory store, one replica).`;
+Without REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES) the broker runs embedded (in-memory store, one replica).`;
 
 /** Where a command writes, and what it reads the configuration from (tests pass their own). */
 export interface CliIo {
@@ -86,7 +86,7 @@ export const processIo: CliIo = {
 };
 
 /** Give a fresh Redis connection a moment to come up, so the first command does not fail on a cold socket. */
-export async function waitForRedis(redis: Redis | null, ms: number): Promise<void> {
+export async function waitForRedis(redis: RedisClient | null, ms: number): Promise<void> {
   if (!redis || redis.status === "ready") return;
   await new Promise<void>((resolve) => {
     const done = () => {

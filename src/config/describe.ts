@@ -32,6 +32,7 @@ export interface ConfigSummary {
     url?: string;
     sentinels?: string[];
     sentinelName?: string;
+    clusterNodes?: string[];
     passwordSet: boolean;
     tls: boolean;
     commandTimeoutMs: number;
@@ -84,6 +85,7 @@ export function describeConfig(config: Config): ConfigSummary {
             ...(r.url !== undefined ? { url: maskedUrl(r.url, passwordSet) } : {}),
             ...(r.sentinels !== undefined ? { sentinels: r.sentinels.map((s) => `${formatHost(s.host)}:${s.port}`) } : {}),
             ...(r.sentinelName !== undefined ? { sentinelName: r.sentinelName } : {}),
+            ...(r.clusterNodes !== undefined ? { clusterNodes: r.clusterNodes.map((n) => `${formatHost(n.host)}:${n.port}`) } : {}),
             passwordSet,
             tls: r.tls,
             commandTimeoutMs: r.commandTimeoutMs,

@@ -1,4 +1,4 @@
-// Redis: none (embedded mode), one server by URL, or Sentinel. Nothing here echoes REDIS_URL, which may hold
+// Redis: none (embedded mode), one server by URL, Sentinel, or a Redis Cluster. Nothing here echoes REDIS_URL, which may hold
 // a password.
 import { isIP } from "node:net";
 import { z } from "zod";
@@ -10,6 +10,7 @@ import type { RedisConfig, SentinelAddress } from "./types";
 import { VARIABLES } from "./variables";
 
 const DEFAULT_SENTINEL_PORT = 26379;
+const DEFAULT_REDIS_PORT = 6379;
 
 interface ParsedUrl {
   url: string;
@@ -57,13 +58,13 @@ function parseRedisUrl(raw: string, problems: Problems): ParsedUrl | undefined {
   return { url: u.href.replace(/\/$/, ""), password, tls: u.protocol === "rediss:" };
 }
 
-/** `host:port,host:port`; IPv6 as `[::1]:26379`; port defaults to 26379. Host names are not secret. */
-const sentinelList = z.string().transform((s, ctx) => {
+/** `host:port,host:port`; IPv6 as `[::1]:26379`; port defaults to `defaultPort`. Host names are not secret. */
+const addressList = (defaultPort: number) => z.string().transform((s, ctx) => {
   const out: SentinelAddress[] = [];
   for (const item of s.split(",").map((p) => p.trim())) {
     const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(item);
     const host = m?.[1] ?? m?.[2];
-    const port = m?.[3] === undefined ? DEFAULT_SENTINEL_PORT : Number(m[3]);
+    const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
     if (m === null || host === undefined) {
       ctx.addIssue({ code: "custom", message: item === "" ? "has an empty entry" : `"${item}" is not host:port` });
     } else if ((m[1] !== undefined && isIP(host) !== 6) || hostProblem(host) !== undefined) {
@@ -75,8 +76,33 @@ const sentinelList = z.string().transform((s, ctx) => {
   return out;
 });
 
+/**
+ * REDIS_CLUSTER_NODES: `[redis://|rediss://]host:port,host:port`. The scheme, once, in front of the list says
+ * whether to use TLS. Credentials do not belong here (REDIS_PASSWORD): an entry carrying `user:pass@` is refused
+ * without echoing it.
+ */
+const clusterList = z.string().transform((raw, ctx) => {
+  const m = /^(rediss?):\/\/(.*)$/.exec(raw.trim());
+  const body = m ? (m[2] as string) : raw.trim();
+  if (body.includes("@")) {
+    ctx.addIssue({ code: "custom", message: "must not contain credentials: give the password in REDIS_PASSWORD or REDIS_PASSWORD_FILE" });
+    return z.NEVER;
+  }
+  if (/[a-z]+:\/\//i.test(body)) {
+    ctx.addIssue({ code: "custom", message: "takes one scheme (redis:// or rediss://) in front of the whole list, e.g. rediss://h1:6379,h2:6379" });
+    return z.NEVER;
+  }
+  const nodes = addressList(DEFAULT_REDIS_PORT).safeParse(body);
+  if (!nodes.success) {
+    for (const issue of nodes.error.issues) ctx.addIssue({ code: "custom", message: issue.message });
+    return z.NEVER;
+  }
+  return { nodes: nodes.data, tls: m?.[1] === "rediss" };
+});
+
 const redisShape = {
-  REDIS_SENTINELS: sentinelList.optional(),
+  REDIS_SENTINELS: addressList(DEFAULT_SENTINEL_PORT).optional(),
+  REDIS_CLUSTER_NODES: clusterList.optional(),
   REDIS_SENTINEL_NAME: z
     .string()
     .regex(/^[^\s]{1,128}$/, { error: "must be 1–128 characters without whitespace" })
@@ -101,21 +127,24 @@ export function loadRedis(inputs: Inputs): RedisConfig | null | undefined {
     parsed = parseRedisUrl(rawUrl, problems);
   }
   const urlSet = rawUrl !== undefined && rawUrl !== "";
-  if (urlSet && (sentinelsSet || nameSet)) {
+  const clusterSet = inputs.get("REDIS_CLUSTER_NODES") !== undefined;
+  if (clusterSet && (urlSet || sentinelsSet || nameSet)) {
+    problems.add("REDIS_CLUSTER_NODES", "is set together with REDIS_URL or REDIS_SENTINELS: use one way to reach Redis");
+  } else if (urlSet && (sentinelsSet || nameSet)) {
     problems.add("REDIS_SENTINELS", "REDIS_URL and REDIS_SENTINELS/REDIS_SENTINEL_NAME are both set: use one way to reach Redis");
   } else if (sentinelsSet !== nameSet) {
     problems.add(sentinelsSet ? "REDIS_SENTINEL_NAME" : "REDIS_SENTINELS", "REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together");
   }
   // A password with nowhere to go means the operator believes the broker is clustered when it would run
   // embedded, one store per replica: the failure this service exists to end.
-  if (!urlSet && !sentinelsSet && !nameSet && passwordSet) {
+  if (!urlSet && !sentinelsSet && !nameSet && !clusterSet && passwordSet) {
     problems.add(
       password?.origin.startsWith("REDIS_PASSWORD_FILE") ? "REDIS_PASSWORD_FILE" : "REDIS_PASSWORD",
-      "is set but Redis is not configured (REDIS_URL or REDIS_SENTINELS): the broker would run embedded",
+      "is set but Redis is not configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): the broker would run embedded",
     );
   }
   if (problems.count !== before) return undefined;
-  if (!urlSet && !sentinelsSet) return null;
+  if (!urlSet && !sentinelsSet && !clusterSet) return null;
 
   const common = {
     commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS!,
@@ -124,5 +153,6 @@ export function loadRedis(inputs: Inputs): RedisConfig | null | undefined {
   const effectivePassword = password?.value ?? parsed?.password;
   const withPassword = effectivePassword === undefined ? {} : { password: effectivePassword };
   if (parsed !== undefined) return { url: parsed.url, ...withPassword, ...common, tls: parsed.tls };
+  if (v.REDIS_CLUSTER_NODES !== undefined) return { clusterNodes: v.REDIS_CLUSTER_NODES.nodes, ...withPassword, ...common, tls: v.REDIS_CLUSTER_NODES.tls };
   return { sentinels: v.REDIS_SENTINELS!, sentinelName: v.REDIS_SENTINEL_NAME!, ...withPassword, ...common, tls: false };
 }

@@ -22,16 +22,21 @@ export interface SentinelAddress {
   port: number;
 }
 
+/** A Redis Cluster seed node. */
+export type RedisNodeAddress = SentinelAddress;
+
 export interface RedisConfig {
   /** REDIS_URL without its password (the password is in `password`, so there is one place to redact). */
   url?: string;
   sentinels?: SentinelAddress[];
   sentinelName?: string;
+  /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster. */
+  clusterNodes?: RedisNodeAddress[];
   /** REDIS_PASSWORD(_FILE), else the password of REDIS_URL. Secret. */
   password?: string;
   commandTimeoutMs: number;
   connectTimeoutMs: number;
-  /** `rediss://`. */
+  /** `rediss://` (REDIS_URL or REDIS_CLUSTER_NODES). */
   tls: boolean;
 }
 

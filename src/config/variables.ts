@@ -61,7 +61,7 @@ export const VARIABLES = {
     group: "Redis",
     defaultText: "unset: embedded mode",
     meaning:
-      "`redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). Unset: in-memory store, one replica only. Exclusive with REDIS_SENTINELS.",
+      "`redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). Unset: in-memory store, one replica only. Exclusive with REDIS_SENTINELS and REDIS_CLUSTER_NODES.",
   },
   REDIS_PASSWORD: { group: "Redis", meaning: "Redis password; overrides a password in REDIS_URL. Secret." },
   REDIS_PASSWORD_FILE: { group: "Redis", meaning: "File holding the Redis password (instead of REDIS_PASSWORD)." },
@@ -70,6 +70,11 @@ export const VARIABLES = {
     meaning: "Sentinel addresses, `host:port,host:port` (port defaults to 26379; IPv6 as `[::1]:26379`). Requires REDIS_SENTINEL_NAME.",
   },
   REDIS_SENTINEL_NAME: { group: "Redis", meaning: "Name of the master the sentinels monitor. Requires REDIS_SENTINELS." },
+  REDIS_CLUSTER_NODES: {
+    group: "Redis",
+    meaning:
+      "Redis Cluster seed nodes, `host:port,host:port` (port defaults to 6379; IPv6 as `[::1]:6379`); the broker discovers the other nodes from them. Prefix the list with `rediss://` for TLS. The password comes from REDIS_PASSWORD(_FILE). Exclusive with REDIS_URL and REDIS_SENTINELS.",
+  },
   REDIS_COMMAND_TIMEOUT_MS: {
     group: "Redis",
     default: 500,

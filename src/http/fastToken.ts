@@ -29,7 +29,7 @@ const PLAIN_JSON = /^application\/json(?:\s*;\s*charset="?utf-8"?)?$/i;
 export interface FastTokenDeps {
   service: TokenService;
   auth: Authenticator;
-  metrics: Pick<Metrics, "observeHttp">;
+  metrics: Pick<Metrics, "observeHttp"> & Partial<Pick<Metrics, "observeAccountToken">>;
   logger: Logger;
 }
 
@@ -55,6 +55,7 @@ export function withFastToken(app: RequestListener, d: FastTokenDeps): RequestLi
       const ms = performance.now() - started;
       // Counted under the express route's template, as the route would have been.
       d.metrics.observeHttp(req.method!, route, status, ms / 1000);
+      if (!invalidate) d.metrics.observeAccountToken?.(accountId, ms / 1000);
       if (d.logger.isLevelEnabled(status >= 400 ? "warn" : "debug")) logFinished(log(), status, Math.round(ms));
     };
     const send = (view: TokenView) => {

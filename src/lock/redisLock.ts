@@ -11,12 +11,12 @@
 // - expiresAt is computed from a timestamp taken before the acquire round trip (bug #3), minus drift.
 import { randomBytes } from "node:crypto";
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock";
-import type { Redis } from "ioredis";
 import type { Logger } from "../logger";
 import type { LockHandle, RefreshLock } from "./types";
 import { KeySpace, DEFAULT_KEY_PREFIX, type AccountKeys } from "../store/keys";
 import { LOCK_ATTACH, LOCK_HOLDER, LOCKINFO_RELEASE, UNLOCK_STUCK } from "../store/lua";
 import { sanitizeRedisError } from "../store/errors";
+import type { RedisClient } from "../store/redisClient";
 
 /** Redis could not be asked (down, timed out): NOT the same as "someone else holds the lock" (null). */
 export class LockUnavailableError extends Error {
@@ -27,7 +27,8 @@ export class LockUnavailableError extends Error {
 }
 
 export interface RedisRefreshLockOptions {
-  redis: Redis;
+  /** One server or a Cluster: the lock is one key, so redlock's single-instance acquire runs on its slot's master. */
+  redis: RedisClient;
   /** Stable id of this replica (e.g. hostname); a random suffix is added so two processes never share an owner. */
   replicaId: string;
   keyPrefix?: string;
@@ -49,7 +50,7 @@ const DOWN_STATES: ReadonlySet<string> = new Set(["reconnecting", "close", "end"
 
 export class RedisRefreshLock implements RefreshLock {
   readonly owner: string;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly redlock: Redlock;
   private readonly keys: KeySpace;
   private readonly logger: Logger;

@@ -20,6 +20,7 @@ import { UpstreamError, type ErrClass, type Hint, type UpstreamEndpoint, type Up
 import type { LockEntry, LockInspector, LockListing } from "./locks";
 import type { ForeignRotationRecord } from "../store/adoptionRecords";
 import { foreignCheck } from "./foreignCheck";
+import { clusterCheck } from "./clusterCheck";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -306,6 +307,8 @@ export class Diagnosis {
     const target = c.redis ? describeRedisTarget(c.redis) : "redis";
     try {
       const ms = Math.round((await this.d.store.ping()) * 100) / 100;
+      const cluster = await clusterCheck(this.d.store, target, ms, TITLES.store);
+      if (cluster) return cluster;
       const slow = ms > SLOW_STORE_MS;
       return {
         id: "store",

@@ -7,6 +7,7 @@
 //
 // A Redis Cluster has one keyspace per master: a walk over a cluster runs one of these per master node.
 import type { Redis } from "ioredis";
+import { isCluster, type RedisClient } from "../store/redisClient";
 
 export interface ScanLimits {
   /** SCAN COUNT: keys Redis walks per call. */
@@ -34,7 +35,22 @@ export interface WalkResult {
 }
 
 /** One walk of the whole keyspace for `pattern`, within the limits. */
-export async function walkKeys(redis: Redis, pattern: string, limits: ScanLimits): Promise<WalkResult> {
+export async function walkKeys(redis: RedisClient, pattern: string, limits: ScanLimits): Promise<WalkResult> {
+  if (isCluster(redis)) {
+    // SCAN walks one server: on a Cluster, every master's keyspace (replicas hold copies), each within the limits.
+    const walks = await Promise.all(redis.nodes("master").map((node) => walkNode(node, pattern, limits)));
+    const keys = [...new Set(walks.flatMap((w) => w.keys))];
+    return {
+      keys: keys.slice(0, limits.maxKeys),
+      visited: walks.reduce((n, w) => n + w.visited, 0),
+      complete: walks.every((w) => w.complete),
+      truncated: keys.length > limits.maxKeys || walks.some((w) => w.truncated),
+    };
+  }
+  return walkNode(redis, pattern, limits);
+}
+
+async function walkNode(redis: Redis, pattern: string, limits: ScanLimits): Promise<WalkResult> {
   const keys = new Set<string>();
   const maxCalls = Math.max(1, Math.ceil(limits.visitBudget / limits.scanCount));
   let cursor = "0";
@@ -81,7 +97,24 @@ export class KeySweep {
     return this.overflowed || this.lastOverflowed;
   }
 
-  async step(redis: Redis): Promise<void> {
+  /** One sweep per master of a Cluster (each keeps its own cursor), keyed by the node's address. */
+  private readonly perNode = new Map<string, KeySweep>();
+
+  async step(redis: RedisClient): Promise<void> {
+    if (isCluster(redis)) {
+      const masters = redis.nodes("master");
+      let visited = 0;
+      for (const node of masters) {
+        const key = `${node.options.host ?? ""}:${node.options.port ?? ""}`;
+        let sweep = this.perNode.get(key);
+        if (!sweep) this.perNode.set(key, (sweep = new KeySweep(this.pattern, this.limits)));
+        await sweep.step(node);
+        visited += sweep.visited;
+      }
+      this.visited = visited;
+      if (masters.every((n) => this.perNode.get(`${n.options.host ?? ""}:${n.options.port ?? ""}`)?.complete)) this.last ??= new Set();
+      return;
+    }
     const maxCalls = Math.max(1, Math.ceil(this.limits.visitBudget / this.limits.scanCount));
     let calls = 0;
     while (calls < maxCalls) {
@@ -107,6 +140,7 @@ export class KeySweep {
   keys(): string[] {
     const all = new Set(this.last ?? []);
     for (const k of this.current) all.add(k);
+    for (const sweep of this.perNode.values()) for (const k of sweep.keys()) all.add(k);
     return [...all].slice(0, this.limits.maxKeys);
   }
 }

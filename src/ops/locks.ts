@@ -11,7 +11,7 @@
 // Walking the keyspace is keyScan.ts's job, at a bounded cost: `list` and `cleanup` (admin) walk it once within a
 // large budget; `census` (the unauthenticated diagnosis) reads the configured accounts' lock keys directly and
 // walks the rest a budget at a time, at most once per refresh interval whatever the request rate.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redisClient";
 import { StoreUnavailableError } from "../broker/errors";
 import { systemClock, type Clock } from "../clock";
 import type { RefreshLock } from "../lock/types";
@@ -90,8 +90,8 @@ export interface CleanupResult {
 }
 
 export interface LockInspectorOptions {
-  /** The command connection in Redis mode; null in embedded mode. */
-  redis: Redis | null;
+  /** The command connection in Redis mode (one server or a Cluster); null in embedded mode. */
+  redis: RedisClient | null;
   keyPrefix: string;
   /** LOCK_CLEANUP_PATTERNS. */
   patterns: readonly string[];
@@ -128,7 +128,7 @@ interface Examined {
 
 export class LockInspector {
   readonly mode: "redis" | "embedded";
-  private readonly redis: Redis | null;
+  private readonly redis: RedisClient | null;
   private readonly keys: KeySpace;
   private readonly patterns: readonly string[];
   private readonly lock: RefreshLock;
@@ -290,7 +290,7 @@ export class LockInspector {
     return out;
   }
 
-  private async scan(redis: Redis, pattern: string): Promise<{ keys: string[]; truncated: boolean }> {
+  private async scan(redis: RedisClient, pattern: string): Promise<{ keys: string[]; truncated: boolean }> {
     try {
       const walk = await walkKeys(redis, pattern, this.fullWalk);
       return { keys: walk.keys, truncated: !walk.complete };
@@ -299,7 +299,7 @@ export class LockInspector {
     }
   }
 
-  private async readOwn(redis: Redis, key: string, now: number): Promise<Examined | null> {
+  private async readOwn(redis: RedisClient, key: string, now: number): Promise<Examined | null> {
     const parsed = this.keys.parse(key);
     if (!parsed) return null;
     const lockinfoKey = this.keys.account(parsed.accountId).lockinfo;
@@ -321,7 +321,7 @@ export class LockInspector {
     return { entry: brokerEntry(key, parsed.accountId, h, now), lockinfoKey };
   }
 
-  private async readLegacy(redis: Redis, key: string, pattern: string, now: number): Promise<Examined | null> {
+  private async readLegacy(redis: RedisClient, key: string, pattern: string, now: number): Promise<Examined | null> {
     let reply: unknown;
     try {
       reply = await LEGACY_LOCK_READ.run(redis, [key], [MAX_LEGACY_VALUE_BYTES]);
@@ -410,7 +410,7 @@ function unavailable(op: string, err: unknown): StoreUnavailableError {
 
 /** The inspector of a built broker core (see src/server.ts `buildCore`). */
 export function locksFromCore(core: {
-  redis: Redis | null;
+  redis: RedisClient | null;
   lock: RefreshLock;
   config: { keyPrefix: string; lockCleanupPatterns: string[]; legacyLockMaxHoldSec: number };
   service: { accountIds(): string[] };

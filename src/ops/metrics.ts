@@ -20,6 +20,8 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly httpRequests: Counter<"method" | "route" | "status_code">;
   private readonly httpDuration: Histogram<"method" | "route">;
   private readonly tokenRequests: Counter<"result">;
+  private readonly accountTokenRequests: Counter<"account" | "result">;
+  private readonly accountTokenDuration: Histogram<"account">;
   private readonly upstreamCalls: Counter<"endpoint" | "errcode" | "errclass">;
   private readonly upstreamDuration: Histogram<"endpoint">;
   private readonly refreshes: Counter<"reason" | "result">;
@@ -48,6 +50,14 @@ export class Metrics implements BrokerEvents, AuthEvents {
       registers: [r],
     });
     this.tokenRequests = new Counter({ name: `${PREFIX}token_requests_total`, help: "Token requests by result: hit (cached), miss (waited for a refresh), stale (served the still-valid token while the store or WeChat failed), error.", labelNames: ["result"], registers: [r] });
+    this.accountTokenRequests = new Counter({ name: `${PREFIX}account_token_requests_total`, help: "Token requests per configured account, by result (as wtb_token_requests_total).", labelNames: ["account", "result"], registers: [r] });
+    this.accountTokenDuration = new Histogram({
+      name: `${PREFIX}account_token_request_duration_seconds`,
+      help: "Time to answer GET /api/accounts/{accountId}/token, per configured account.",
+      labelNames: ["account"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    });
     this.upstreamCalls = new Counter({ name: `${PREFIX}upstream_requests_total`, help: "Calls to WeChat by endpoint, errcode (0 = success, none = no errcode) and error class.", labelNames: ["endpoint", "errcode", "errclass"], registers: [r] });
     this.upstreamDuration = new Histogram({ name: `${PREFIX}upstream_request_duration_seconds`, help: "Duration of calls to WeChat.", labelNames: ["endpoint"], buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [r] });
     this.refreshes = new Counter({ name: `${PREFIX}token_refreshes_total`, help: "Token refreshes by reason (ahead, expired, invalidated, forced, sync) and result.", labelNames: ["reason", "result"], registers: [r] });
@@ -88,6 +98,8 @@ export class Metrics implements BrokerEvents, AuthEvents {
     for (const reason of ["missing", "malformed", "invalid", "forbidden"] as const) this.authFailures.inc({ reason }, 0);
     for (const kind of ["unhandled_rejection", "uncaught_exception"] as const) this.processErrors.inc({ kind }, 0);
     for (const account of opts.accounts) {
+      for (const result of ["hit", "miss", "stale", "error"] as const) this.accountTokenRequests.inc({ account, result }, 0);
+      this.accountTokenDuration.zero({ account });
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
       this.ceilingHits.inc({ account, trigger: "report" }, 0);
@@ -96,9 +108,29 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
 
   // ---- BrokerEvents ----
-  tokenRequest(_accountId: string, result: TokenRequestResult): void {
+  tokenRequest(accountId: string, result: TokenRequestResult): void {
     this.tokenRequests.inc({ result });
+    // Hot path: each (account, result) series is looked up once. Only ids the service accepted get here (bounded).
+    const key = `${result} ${accountId}`;
+    let c = this.accountSeries.get(key);
+    if (c === undefined) {
+      c = this.accountTokenRequests.labels(accountId, result);
+      this.accountSeries.set(key, c);
+    }
+    c.inc();
   }
+  private readonly accountSeries = new Map<string, { inc(): void }>();
+
+  /** Latency of one answered token request of a configured account (the fast path's canonical GET). */
+  observeAccountToken(accountId: string, seconds: number): void {
+    let h = this.accountDurations.get(accountId);
+    if (h === undefined) {
+      h = this.accountTokenDuration.labels(accountId);
+      this.accountDurations.set(accountId, h);
+    }
+    h.observe(seconds);
+  }
+  private readonly accountDurations = new Map<string, { observe(v: number): void }>();
   upstreamCall(endpoint: UpstreamEndpoint, o: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void {
     this.upstreamCalls.inc({ endpoint, errcode: o.ok ? "0" : o.errcode !== undefined ? String(o.errcode) : "none", errclass: o.ok ? "ok" : (o.errclass ?? "unknown") });
     this.upstreamDuration.observe({ endpoint }, seconds);

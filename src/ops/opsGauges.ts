@@ -5,6 +5,7 @@
 //   wtb_stuck_locks                              lock keys without TTL / with an expired embedded expiry
 //   wtb_upstream_token_calls_today{account}      upstream token calls on WeChat's quota day (all replicas)
 //   wtb_upstream_token_daily_limit{account}      WeChat's daily limit of that account's token endpoint
+//   wtb_force_refresh_budget_left{account}       force_refresh calls left today (stable accounts, all replicas)
 //   wtb_account_upstream_failing{account,errclass,errcode}
 //                                                1 while the account's last WeChat refusal is unresolved (shared
 //                                                state in the store, so every replica reports the same; unlike the
@@ -26,6 +27,8 @@ export interface OpsGaugeSources {
   locks: LockInspector;
   accounts: readonly Account[];
   clock?: Clock;
+  /** FORCE_REFRESH_PER_DAY: the budget wtb_force_refresh_budget_left counts down from (default 20). */
+  forcePerDay?: number;
   /** Minimum time between two lock scans (default 60 s). */
   lockScanIntervalMs?: number;
   /** How long one snapshot serves the gauges of a scrape (default 2 s). */
@@ -42,6 +45,8 @@ interface Snapshot {
   storeUp: boolean;
   stuckLocks?: number;
   calls: Map<string, number>;
+  /** force_refresh calls used today, stable accounts. */
+  forceUsed: Map<string, number>;
   /** Undefined when the statuses could not be read (the gauge then keeps its last series). */
   failing?: Failing[];
 }
@@ -55,7 +60,7 @@ export function registerOpsGauges(registry: Registry, src: OpsGaugeSources): voi
   let lastStuck: number | undefined;
 
   async function take(): Promise<Snapshot> {
-    const snap: Snapshot = { storeUp: false, calls: new Map() };
+    const snap: Snapshot = { storeUp: false, calls: new Map(), forceUsed: new Map() };
     try {
       await src.store.ping();
       snap.storeUp = true;
@@ -72,6 +77,13 @@ export function registerOpsGauges(registry: Registry, src: OpsGaugeSources): voi
           snap.calls.set(a.id, await src.store.upstreamCalls(a.id, day));
         } catch {
           // Keep the previous reading of this account.
+        }
+        if (tokenSourceOf(a) === "stable") {
+          try {
+            snap.forceUsed.set(a.id, await src.store.forceBudgetUsed(a.id, day));
+          } catch {
+            // Keep the previous reading of this account.
+          }
         }
         try {
           const st = await src.store.getStatus(a.id);
@@ -153,7 +165,19 @@ export function registerOpsGauges(registry: Registry, src: OpsGaugeSources): voi
     labelNames: ["account"],
     registers: [registry],
   });
+  const perDay = src.forcePerDay ?? 20;
+  const forceLeft = new Gauge({
+    name: "wtb_force_refresh_budget_left",
+    help: "force_refresh calls the stable-token account has left on WeChat's current quota day (FORCE_REFRESH_PER_DAY minus those used by all replicas).",
+    labelNames: ["account"],
+    registers: [registry],
+    async collect() {
+      const s = await snapshot();
+      for (const [account, used] of s.forceUsed) this.set({ account }, Math.max(0, perDay - used));
+    },
+  });
   for (const a of src.accounts) {
+    if (tokenSourceOf(a) === "stable") forceLeft.set({ account: a.id }, perDay);
     const l = DAILY_TOKEN_QUOTA[tokenSourceOf(a)];
     if (l !== null) limit.set({ account: a.id }, l);
     calls.set({ account: a.id }, 0);

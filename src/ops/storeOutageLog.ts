@@ -7,7 +7,7 @@
 // store, the lock, the token service and the scheduler. The outage starts with the Redis clients' connection error
 // (or an 'error' event of a watched client) and ends with 'ready'. While it lasts, warnings and errors that carry a
 // store or connection failure are counted instead of written; anything else still gets through.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redisClient";
 import type { Logger } from "../logger";
 
 export interface StoreOutageLogOptions {
@@ -45,7 +45,7 @@ export class StoreOutageLog {
   }
 
   /** Follows a Redis client's connection state (the command and the subscriber connection). */
-  watch(client: Redis): void {
+  watch(client: RedisClient): void {
     client.on("error", (err: unknown) => this.wentAway(err instanceof Error ? err.message : String(err)));
     client.on("ready", () => this.cameBack());
   }

@@ -8,7 +8,7 @@
 //   an access_token (one GET; a made-up token costs no scan over the accounts). Tokens are never keys themselves.
 // Plain SET/GET with PX expiry: no read-modify-write, so no Lua. Keys carry the account's hash tag like every other.
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redisClient";
 import { KeySpace } from "./keys";
 import { toStoreError } from "./errors";
 import type { ForeignVia } from "../broker/events";
@@ -54,7 +54,7 @@ export class RedisAdoptionRecords implements AdoptionRecords {
   private readonly keys: KeySpace;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keyPrefix?: string,
   ) {
     this.keys = new KeySpace(keyPrefix);

@@ -1,6 +1,8 @@
 // Every Redis Lua script of the project, in one file. Each script touches only keys of one account (same
-// `{acct:<id>}` hash tag), so it is atomic on standalone, Sentinel and Cluster alike. What each one guarantees, in
-// one table: docs/design.md §5.2.
+// `{acct:<id>}` hash tag), so it is atomic on standalone, Sentinel and Cluster alike. run() refuses keys that do
+// not share one hash tag on every deployment, so a script that would fail with CROSSSLOT on a Cluster fails the
+// same way in a single-server test; any hash tag works (`{acct:<id>}`, `{caller:<name>}`, …). What each
+// one guarantees: docs/design.md §5.2.
 //
 // Scripts run through EVALSHA with an EVAL fallback on NOSCRIPT (a restarted or failed-over Redis has an empty
 // script cache). A script whose call timed out has an unknown outcome; each one is written so that running it
@@ -9,7 +11,7 @@
 // Numbers: Lua turns numbers into strings with "%.14g", so every integer a script writes back comes from ARGV
 // (an exact decimal string) or stays below 1e14 (fence generations).
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redisClient";
 
 export class LuaScript {
   readonly sha: string;
@@ -22,8 +24,9 @@ export class LuaScript {
     this.sha = createHash("sha1").update(source).digest("hex");
   }
 
-  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
     if (keys.length !== this.numKeys) throw new Error(`lua ${this.name}: expected ${this.numKeys} keys, got ${keys.length}`);
+    if (!sameSlotTag(keys)) throw new TypeError(`lua ${this.name}: its keys must share one hash tag ({…}) so they live in one Redis Cluster slot`);
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
@@ -32,6 +35,24 @@ export class LuaScript {
       return await redis.eval(this.source, keys.length, ...keys, ...args);
     }
   }
+}
+
+/**
+ * The part of a key Redis Cluster hashes to pick its slot: the text between the first `{` and the next `}` when
+ * that is not empty, else the whole key (the Cluster specification's hash-tag rule).
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf("{");
+  if (open === -1) return key;
+  const close = key.indexOf("}", open + 1);
+  return close === -1 || close === open + 1 ? key : key.slice(open + 1, close);
+}
+
+/** True when all keys hash by the same text, so they are in one slot (one key always is). */
+export function sameSlotTag(keys: readonly string[]): boolean {
+  if (keys.length < 2) return true;
+  const tag = hashTagOf(keys[0]!);
+  return keys.every((k) => hashTagOf(k) === tag);
 }
 
 /**
@@ -258,7 +279,7 @@ return {1, 0}
 export const ALL_SCRIPTS: readonly LuaScript[] = [CAS_WRITE, INVALIDATE, COUNT_DAILY, FORCE_TAKE, FORCE_CLOSE, SLOT_TAKE, LOCK_ATTACH, LOCKINFO_RELEASE, LOCK_HOLDER, UNLOCK_STUCK];
 
 /** Load every script into the server's cache (optional warm-up; run() falls back to EVAL anyway). */
-export async function loadScripts(redis: Redis): Promise<void> {
+export async function loadScripts(redis: RedisClient): Promise<void> {
   for (const s of ALL_SCRIPTS) await redis.script("LOAD", s.source);
 }
 

@@ -3,14 +3,14 @@
 // Every error leaving this class is a StoreError carrying no command arguments (see errors.ts).
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import type { Redis } from "ioredis";
 import type { Logger } from "../logger";
 import { quotaDayEnd } from "../clock";
 import type { AccountStatus, ForceBudgetResult, RateSlot, SlotResult, StoredToken, TokenStore, WriteResult } from "./types";
 import { KeySpace, DEFAULT_KEY_PREFIX } from "./keys";
 import { CAS_WRITE, COUNT_DAILY, FORCE_CLOSE, FORCE_TAKE, INVALIDATE, SLOT_TAKE } from "./lua";
 import { StoreError, toStoreError } from "./errors";
-import { connectionProblem } from "./redisClient";
+import { readClusterState, type ClusterState } from "./clusterState";
+import { connectionProblem, isCluster, type RedisClient } from "./redisClient";
 import {
   DAILY_COUNTER_TTL_MS,
   STATUS_TTL_MS,
@@ -30,10 +30,10 @@ import {
 } from "./common";
 
 export interface RedisTokenStoreOptions {
-  /** Command connection (see createRedisClient). */
-  redis: Redis;
+  /** Command connection (see createRedisClient): one server or a Cluster. */
+  redis: RedisClient;
   /** A separate connection used only for SUBSCRIBE (see duplicateRedisClient). */
-  subscriber: Redis;
+  subscriber: RedisClient;
   keyPrefix?: string;
   logger: Logger;
   /** How long the token hash outlives `expiresAt`, so its `gen` keeps fencing late writers (default 24 h). */
@@ -53,8 +53,8 @@ function isCommandTimeout(err: unknown): boolean {
 export class RedisTokenStore implements TokenStore {
   readonly mode = "redis" as const;
   readonly keys: KeySpace;
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly logger: Logger;
   private readonly retentionMs: number;
   private readonly listeners = new Set<RefreshedListener>();
@@ -208,6 +208,12 @@ export class RedisTokenStore implements TokenStore {
     return !this.closed && this.redis.status === "ready";
   }
 
+  async clusterState(): Promise<ClusterState | null> {
+    if (!isCluster(this.redis)) return null;
+    const cluster = this.redis;
+    return this.run("clusterState", () => readClusterState(cluster));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -299,7 +305,7 @@ function toCount(raw: string | null): number {
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
-async function quitOrDisconnect(client: Redis): Promise<void> {
+async function quitOrDisconnect(client: RedisClient): Promise<void> {
   if (client.status === "end") return;
   ignoreLateSocketErrors(client);
   if (client.status !== "ready") {
@@ -307,7 +313,7 @@ async function quitOrDisconnect(client: Redis): Promise<void> {
     // on its way (the ready check after a reconnect) can still make ioredis declare this connection ready and re-send
     // its SUBSCRIBE, unawaited, which the close then fails with "Connection is closed.": an unhandled rejection.
     // Nothing is to be re-subscribed on a connection being closed.
-    client.options.autoResubscribe = false;
+    if (!isCluster(client)) client.options.autoResubscribe = false;
     client.disconnect();
     return;
   }
@@ -324,7 +330,11 @@ async function quitOrDisconnect(client: Redis): Promise<void> {
  * an 'error' without a listener ends the process: a clean SIGTERM would exit 1. Nothing on a socket we are closing is
  * of interest any more.
  */
-function ignoreLateSocketErrors(client: Redis): void {
+function ignoreLateSocketErrors(client: RedisClient): void {
+  if (isCluster(client)) {
+    for (const node of client.nodes()) ignoreLateSocketErrors(node);
+    return;
+  }
   const connector = (client as unknown as { connector?: { stream?: NodeJS.EventEmitter } }).connector;
   for (const socket of new Set([client.stream as NodeJS.EventEmitter | undefined, connector?.stream])) socket?.on("error", () => {});
 }

@@ -3,6 +3,7 @@
 // compare-and-delete on the exact token a caller saw fail.
 import type { TokenSource } from "../accounts";
 import type { UpstreamErrorFields } from "../wechat/types";
+import type { ClusterState } from "./clusterState";
 
 export interface StoredToken {
   accessToken: string;
@@ -92,5 +93,7 @@ export interface TokenStore {
   ping(): Promise<number>;
   /** True when the store is connected and usable now (readiness). */
   isReady(): boolean;
+  /** On Redis Cluster: the cluster's state and its masters as seen from here; null on other deployments. */
+  clusterState?(): Promise<ClusterState | null>;
   close(): Promise<void>;
 }

@@ -65,6 +65,9 @@ export interface BrokerOptions {
   accounts: Account[];
   /** Redis URL for a cluster member; omit for embedded mode. */
   redisUrl?: string;
+  /** Redis Cluster seed nodes instead of redisUrl (REDIS_CLUSTER_NODES). */
+  clusterNodes?: Array<{ host: string; port: number }>;
+  redisPassword?: string;
   wechatApiBase: string;
   wecomApiBase?: string;
   keyPrefix?: string;
@@ -85,8 +88,8 @@ export async function startBroker(o: BrokerOptions): Promise<TestBroker> {
   let store: TokenStore;
   let lock: RefreshLock;
   let closeConnections = async () => {};
-  if (o.redisUrl) {
-    const redis = createRedisClient({ url: o.redisUrl, commandTimeoutMs: o.commandTimeoutMs ?? 500, connectTimeoutMs: 1000, tls: false }, logger);
+  if (o.redisUrl || o.clusterNodes) {
+    const redis = createRedisClient({ url: o.redisUrl, clusterNodes: o.clusterNodes, password: o.redisPassword, commandTimeoutMs: o.commandTimeoutMs ?? 500, connectTimeoutMs: 1000, tls: false }, logger);
     const subscriber = duplicateRedisClient(redis, logger);
     const rs = new RedisTokenStore({ redis, subscriber, keyPrefix: o.keyPrefix ?? "wtb:", logger });
     await rs.subscribed();

@@ -40,11 +40,18 @@ export function healthRoutes(d: HealthDeps): Router {
   async function storeState() {
     if (d.store.mode === "memory") return { mode: "embedded" as const, ok: true };
     if (!d.store.isReady()) return { mode: "redis" as const, ok: false, error: "not connected" };
+    let latencyMs: number;
     try {
-      return { mode: "redis" as const, ok: true, latencyMs: Math.round((await d.store.ping()) * 100) / 100 };
+      latencyMs = Math.round((await d.store.ping()) * 100) / 100;
     } catch {
       return { mode: "redis" as const, ok: false, error: "ping failed" };
     }
+    const cluster = d.store.clusterState ? await d.store.clusterState().catch(() => undefined) : null;
+    if (cluster === null) return { mode: "redis" as const, ok: true, latencyMs };
+    // Redis Cluster refuses every command while it is not `ok` (slots uncovered): then this broker cannot serve.
+    if (cluster === undefined) return { mode: "redis" as const, ok: false, latencyMs, error: "cluster state unreadable" };
+    const ok = cluster.state === "ok";
+    return { mode: "redis" as const, ok, latencyMs, cluster, ...(ok ? {} : { error: `cluster_state is ${cluster.state}` }) };
   }
 
   r.get("/api/health/live", (_req, res) => {
