@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { startBroker } from "../server";
-import { CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
+import { CliExit, CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
+import { listenFailure } from "./failures";
 
 export function registerServe(program: Command): void {
   program
@@ -17,7 +18,10 @@ within SHUTDOWN_TIMEOUT_MS, closes Redis and exits 0.`,
     .action(async () => {
       const config = loadConfigOrExit();
       const logger = cliLogger(config);
-      const broker = await startBroker(config, logger);
+      const broker = await startBroker(config, logger).catch((err: unknown) => {
+        const why = listenFailure(err, config);
+        throw why ? new CliExit(EXIT.failure, why) : err;
+      });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, "signal received");

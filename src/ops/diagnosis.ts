@@ -280,8 +280,14 @@ export class Diagnosis {
     const check: DiagnosisCheck = { id: "config", status: "ok", title: TITLES.config, detail: { en, zh }, data: { summary } };
     if (c.warnings.length > 0) {
       check.status = "warn";
-      check.detail = { en: `${en}; ${c.warnings.length} warning(s)`, zh: `${zh}；${c.warnings.length} 条警告` };
-      check.fix = { en: c.warnings.join("; "), zh: `请检查配置警告：${c.warnings.join("；")}` };
+      check.detail = { en: `${en}; ${c.warnings.join("; ")}`, zh: `${zh}；${c.warnings.length} 条警告：${c.warnings.join("；")}` };
+      check.fix =
+        n === 0
+          ? both(
+              "Configure the accounts: set ACCOUNTS_FILE=/path/to/accounts.yaml (a list of id, appId, appSecretFile; see examples/accounts.example.yaml and docs/configuration.md), or ACCOUNTS inline as JSON, then restart the broker.",
+              "请配置账号：设置 ACCOUNTS_FILE=/path/to/accounts.yaml（每项含 id、appId、appSecretFile，参见 examples/accounts.example.yaml 与 docs/configuration.md），或用 ACCOUNTS 直接写 JSON，然后重启 broker。",
+            )
+          : both(`Review the configuration: ${c.warnings.join("; ")}`, `请检查配置警告：${c.warnings.join("；")}`);
     }
     return check;
   }
