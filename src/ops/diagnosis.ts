@@ -355,7 +355,7 @@ export class Diagnosis {
         id: "locks",
         status: "fail",
         title: TITLES.locks,
-        detail: both(`${stuck.length} stuck lock key(s) (no TTL, or an expired embedded expiry): ${keys}; ${heldEn}`, `${stuck.length} 个卡死的锁（无过期时间，或其自带的过期时间已过）：${keys}；${heldZh}`),
+        detail: both(`${stuck.length} stuck lock key(s) (no TTL and no live holder possible): ${keys}; ${heldEn}`, `${stuck.length} 个卡死的锁（无过期时间，且不可能仍被持有）：${keys}；${heldZh}`),
         fix: both(
           `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: node bin/wechat-token-broker.js locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add -H "Authorization: Bearer <admin key>".`,
           `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 node bin/wechat-token-broker.js locks cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,

@@ -2,7 +2,7 @@
 // `collect()` callbacks instead of timers:
 //
 //   wtb_store_up                                 1 when the token store answers PING (embedded: always 1)
-//   wtb_stuck_locks                              lock keys without TTL / with an expired embedded expiry
+//   wtb_stuck_locks                              lock keys cleanup would remove (ops/locks.ts: no live holder possible)
 //   wtb_upstream_token_calls_today{account}      upstream token calls on WeChat's quota day (all replicas)
 //   wtb_upstream_token_daily_limit{account}      WeChat's daily limit of that account's token endpoint
 //   wtb_account_upstream_failing{account,errclass,errcode}
