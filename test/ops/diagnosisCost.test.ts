@@ -54,8 +54,8 @@ describe("the cost of the unauthenticated diagnosis on a large keyspace", () => 
       }
       const cost = scanCost();
       const elapsed = Date.now() - started;
+      // Redis's CPU time is printed, not asserted (figures belong to benchmarks); the call count above is the bound.
       t.diagnostic(`${runs} diagnoses over ${KEYS} keys in ${elapsed} ms: ${cost.calls} SCAN calls, ${(cost.usec / 1000).toFixed(1)} ms of Redis CPU in SCAN`);
-      assert.ok(cost.usec / 1000 < 2 * Math.ceil(elapsed / CENSUS_DEFAULTS.refreshMs + 1) * 100, `Redis spent ${cost.usec} µs in SCAN`);
       const locks = first!.checks.find((c) => c.id === "locks")!;
       assert.equal(locks.status, "fail", JSON.stringify(locks));
       assert.match(locks.detail!.en, /\{acct:gh_a\}:lock/);
