@@ -5,6 +5,7 @@ import type { RedisClient } from "../store/redisClient";
 import { UnknownAccountError } from "../broker/errors";
 import { buildCore, type Core } from "../server";
 import { createLogger, type Logger } from "../logger";
+import { describeFailure } from "./failures";
 
 /** Exit codes of the CLI (documented in each command's --help). */
 export const EXIT = {
@@ -120,7 +121,7 @@ export async function withCore(io: CliIo, fn: (core: Core) => Promise<number>): 
       io.stderr(`${err.message}\n`);
       return EXIT.usage;
     }
-    io.stderr(`${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr(`${describeFailure(err, { config, redis: core.redis })}\n`);
     return EXIT.failure;
   } finally {
     await core.close();

@@ -55,9 +55,12 @@ export async function runLocks(action: "list" | "cleanup", opts: LocksCliOptions
 }
 
 const LOCKS_HELP = `
-Stuck = a lock key without TTL (the broker's own keys always have one), or a legacy key (LOCK_CLEANUP_PATTERNS)
-without TTL whose value carries no expiry or an expiry that has passed. Keys with a TTL are never removed; each
-removal is atomic (compare-and-delete in Lua), so a lock taken again meanwhile survives. SCAN only, never KEYS.
+Stuck = a broker lock key without TTL (the broker's own keys always have one), or a legacy key
+(LOCK_CLEANUP_PATTERNS) without TTL that no live holder can own: its value names an expiry that has passed, or a
+time (a bare timestamp, or when it was taken) more than LEGACY_LOCK_MAX_HOLD_SEC ago. A legacy key with no time in
+its value is kept (its age is unknown). Keys with a TTL are never removed; each key in the output says why it was
+removed or kept. Each removal is atomic (compare-and-delete in Lua), so a lock taken again meanwhile survives.
+SCAN only, never KEYS.
 In embedded mode (no REDIS_URL) the locks live inside the running broker, which lists them and removes nothing (an
 in-process lock expires by itself).${EMBEDDED_HELP}
 
@@ -76,7 +79,7 @@ export function registerLocks(program: Command): void {
     });
   locks
     .command("cleanup")
-    .description("Remove stuck locks only (no TTL, or an expired embedded expiry); live locks are never touched")
+    .description("Remove stuck locks only (see below); locks that may be live are never touched")
     .option("--dry-run", "show what would be removed, remove nothing")
     .option("--json", "print JSON (the same shape as POST /api/locks/cleanup)")
     .addHelpText("after", LOCKS_HELP)

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { startBroker } from "../server";
 import { CRASH_EXIT_CODE, installProcessGuard } from "../processGuard";
-import { CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
+import { CliExit, CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
+import { listenFailure } from "./failures";
 
 export function registerServe(program: Command): void {
   program
@@ -22,7 +23,10 @@ counted in wtb_process_errors_total; the broker keeps serving.`,
       const logger = cliLogger(config);
       // Installed before anything starts; the close is bounded a little beyond the shutdown's own bound.
       const guard = installProcessGuard({ logger, closeTimeoutMs: config.shutdownTimeoutMs + 2_000 });
-      const broker = await startBroker(config, logger);
+      const broker = await startBroker(config, logger).catch((err: unknown) => {
+        const why = listenFailure(err, config);
+        throw why ? new CliExit(EXIT.failure, why) : err;
+      });
       guard.attach({ count: (kind) => broker.core.metrics.processError(kind), close: () => broker.close() });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -287,8 +287,14 @@ export class Diagnosis {
     const check: DiagnosisCheck = { id: "config", status: "ok", title: TITLES.config, detail: { en, zh }, data: { summary } };
     if (c.warnings.length > 0) {
       check.status = "warn";
-      check.detail = { en: `${en}; ${c.warnings.length} warning(s)`, zh: `${zh}；${c.warnings.length} 条警告` };
-      check.fix = { en: c.warnings.join("; "), zh: `请检查配置警告：${c.warnings.join("；")}` };
+      check.detail = { en: `${en}; ${c.warnings.join("; ")}`, zh: `${zh}；${c.warnings.length} 条警告：${c.warnings.join("；")}` };
+      check.fix =
+        n === 0
+          ? both(
+              "Configure the accounts: set ACCOUNTS_FILE=/path/to/accounts.yaml (a list of id, appId, appSecretFile; see examples/accounts.example.yaml and docs/configuration.md), or ACCOUNTS inline as JSON, then restart the broker.",
+              "请配置账号：设置 ACCOUNTS_FILE=/path/to/accounts.yaml（每项含 id、appId、appSecretFile，参见 examples/accounts.example.yaml 与 docs/configuration.md），或用 ACCOUNTS 直接写 JSON，然后重启 broker。",
+            )
+          : both(`Review the configuration: ${c.warnings.join("; ")}`, `请检查配置警告：${c.warnings.join("；")}`);
     }
     return check;
   }
@@ -358,7 +364,7 @@ export class Diagnosis {
         id: "locks",
         status: "fail",
         title: TITLES.locks,
-        detail: both(`${stuck.length} stuck lock key(s) (no TTL, or an expired embedded expiry): ${keys}; ${heldEn}`, `${stuck.length} 个卡死的锁（无过期时间，或其自带的过期时间已过）：${keys}；${heldZh}`),
+        detail: both(`${stuck.length} stuck lock key(s) (no TTL and no live holder possible): ${keys}; ${heldEn}`, `${stuck.length} 个卡死的锁（无过期时间，且不可能仍被持有）：${keys}；${heldZh}`),
         fix: both(
           `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: node bin/wechat-token-broker.js locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add -H "Authorization: Bearer <admin key>".`,
           `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 node bin/wechat-token-broker.js locks cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,

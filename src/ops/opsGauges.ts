@@ -2,7 +2,7 @@
 // `collect()` callbacks instead of timers:
 //
 //   wtb_store_up                                 1 when the token store answers PING (embedded: always 1)
-//   wtb_stuck_locks                              lock keys without TTL / with an expired embedded expiry
+//   wtb_stuck_locks                              lock keys cleanup would remove (ops/locks.ts: no live holder possible)
 //   wtb_upstream_token_calls_today{account}      upstream token calls on WeChat's quota day (all replicas)
 //   wtb_upstream_token_daily_limit{account}      WeChat's daily limit of that account's token endpoint
 //   wtb_force_refresh_budget_left{account}       force_refresh calls left today (stable accounts, all replicas)
@@ -11,8 +11,8 @@
 //                                                state in the store, so every replica reports the same; unlike the
 //                                                per-replica wtb_breaker_open it clears as soon as any replica succeeds)
 //
-// One snapshot serves every gauge of a scrape. The lock count comes from a SCAN, which walks the whole keyspace
-// of a shared Redis, so it is refreshed at most once a minute. A failing read never fails the scrape: the store
+// One snapshot serves every gauge of a scrape. The lock count comes from the lock census (ops/locks.ts `census`,
+// shared with the diagnosis: a bounded walk of the keyspace per refresh), read at most once a minute. A failing read never fails the scrape: the store
 // is reported down and the other values keep their last reading.
 import { Gauge, type Registry } from "prom-client";
 import type { Account } from "../accounts";
@@ -99,7 +99,8 @@ export function registerOpsGauges(registry: Registry, src: OpsGaugeSources): voi
     if (statusesRead) snap.failing = failing;
     if (now - locksAt >= lockEvery) {
       try {
-        lastStuck = (await src.locks.list()).locks.filter((l) => l.stuck).length;
+        // The census the diagnosis reads: /metrics needs no key either, so its Redis cost must be bounded too.
+        lastStuck = (await src.locks.census()).locks.filter((l) => l.stuck).length;
         locksAt = now;
       } catch {
         // Try again on the next scrape.

@@ -177,6 +177,14 @@ describe("wechat-token-broker locks", () => {
     const down = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
     assert.equal(await runLocks("cleanup", {}, down), 1);
     assert.match(down.err, /unavailable/);
+    // Like sync and diagnose: which Redis, why (the connection error), and what to do, in both languages.
+    const list = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
+    assert.equal(await runLocks("list", {}, list), 1);
+    assert.match(list.err, new RegExp(`redis://127\\.0\\.0\\.1:${port}`), list.err);
+    assert.match(list.err, /ECONNREFUSED/, list.err);
+    assert.match(list.err, /^ {2}fix: .*REDIS_URL/m, list.err);
+    assert.match(list.err, /^ {2}处理：/m, list.err);
+    assertNoSecret(list.err + list.out);
     assert.equal(await runLocks("list", {}, io({ KEY_PREFIX: "{bad}" })), 2);
   });
 

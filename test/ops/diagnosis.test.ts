@@ -336,6 +336,21 @@ describe("the quick diagnosis", () => {
     }
   });
 
+  test("with no accounts configured the config check's fix says how to configure them, not the warning again", async () => {
+    const b = opsBroker({ REDIS_URL: redis.url, WECHAT_API_BASE: sim.url, KEY_PREFIX: freshPrefix() });
+    try {
+      const r = (await request(b.app).get("/api/diagnosis")).body as DiagnosisReport;
+      const c = check(r, "config");
+      assert.equal(c.status, "warn");
+      assert.match(c.fix!.en, /ACCOUNTS_FILE=/);
+      assert.match(c.fix!.en, /examples\/accounts\.example\.yaml/);
+      assert.match(c.fix!.zh, /ACCOUNTS_FILE=/);
+      assert.doesNotMatch(c.fix!.en, /serves no tokens/);
+    } finally {
+      await b.close();
+    }
+  });
+
   test("every answer, JSON or text, ok or failing, is documented in openapi.yaml", async () => {
     const b = broker([OK, WL], { API_KEYS: apiKeysEnv() });
     try {

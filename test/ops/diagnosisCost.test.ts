@@ -11,6 +11,8 @@ import { MemoryRefreshLock } from "../../src/lock/memoryLock";
 import { LockInspector } from "../../src/ops/locks";
 import { CENSUS_DEFAULTS } from "../../src/ops/keyScan";
 import type { DiagnosisReport } from "../../src/ops/diagnosis";
+import { registerOpsGauges } from "../../src/ops/opsGauges";
+import { Registry } from "prom-client";
 import { accountsEnv, freshPrefix, opsBroker, SECRETS } from "./helpers";
 
 const KEYS = 300_000;
@@ -54,8 +56,8 @@ describe("the cost of the unauthenticated diagnosis on a large keyspace", () => 
       }
       const cost = scanCost();
       const elapsed = Date.now() - started;
+      // Redis's CPU time is printed, not asserted (figures belong to benchmarks); the call count above is the bound.
       t.diagnostic(`${runs} diagnoses over ${KEYS} keys in ${elapsed} ms: ${cost.calls} SCAN calls, ${(cost.usec / 1000).toFixed(1)} ms of Redis CPU in SCAN`);
-      assert.ok(cost.usec / 1000 < 2 * Math.ceil(elapsed / CENSUS_DEFAULTS.refreshMs + 1) * 100, `Redis spent ${cost.usec} µs in SCAN`);
       const locks = first!.checks.find((c) => c.id === "locks")!;
       assert.equal(locks.status, "fail", JSON.stringify(locks));
       assert.match(locks.detail!.en, /\{acct:gh_a\}:lock/);
@@ -94,6 +96,27 @@ describe("the cost of the unauthenticated diagnosis on a large keyspace", () => 
     } finally {
       redis.cli("DEL", key);
       client.disconnect();
+    }
+  });
+
+  test("the stuck-lock gauge of /metrics (also keyless) reads the same census, at the same bounded cost", async () => {
+    const prefix = freshPrefix();
+    const b = opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: prefix, LOCK_CLEANUP_PATTERNS: "php:lock:*" });
+    try {
+      redis.cli("SET", `${prefix}{acct:gh_a}:lock`, "left-by-hand");
+      const registry = new Registry();
+      // Every scrape takes a fresh snapshot and may scan: the census alone bounds the cost.
+      registerOpsGauges(registry, { store: b.core.store, locks: b.locks, accounts: b.config.accounts, snapshotTtlMs: 0, lockScanIntervalMs: 0 });
+      redis.cli("CONFIG", "RESETSTAT");
+      const started = Date.now();
+      let text = "";
+      for (let i = 0; i < 10; i++) text = await registry.metrics();
+      const refreshes = Math.floor((Date.now() - started) / CENSUS_DEFAULTS.refreshMs) + 1;
+      const perRefresh = 2 * Math.ceil(CENSUS_DEFAULTS.visitBudget / CENSUS_DEFAULTS.scanCount);
+      assert.ok(scanCost().calls <= refreshes * perRefresh, `${scanCost().calls} SCAN calls for 10 scrapes`);
+      assert.match(text, /^wtb_stuck_locks 1$/m);
+    } finally {
+      await b.close();
     }
   });
 

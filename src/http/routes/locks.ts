@@ -4,8 +4,8 @@
 //   GET  /api/locks                                   list (JSON by default)
 //   POST /api/locks/cleanup            {dryRun?}      remove stuck locks (JSON by default)
 //   GET|POST /cleanup_expired_locks(.php) ?dryRun=…  the runbook's URL (text by default). GET really cleans up, as
-//        the runbook's plain `curl` expects: the operation only removes keys that are stuck by definition (no TTL,
-//        or an embedded expiry that has passed), is idempotent and atomic per key, so a repeated or prefetched GET
+//        the runbook's plain `curl` expects: the operation only removes keys no live holder can own (ops/locks.ts,
+//        ops/legacyLocks.ts), is idempotent and atomic per key, so a repeated or prefetched GET
 //        does no harm. Add ?dryRun=true to preview.
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import type { LockInspector, CleanupResult } from "../../ops/locks";
