@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's own test runner through tsx. Node 20's --test takes no globs,
 // so the files are listed here. Extra arguments are substrings that select test files; --list prints the files in
-// the order they run, and runs nothing.
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+// the order they run, and runs nothing; --unit keeps the fast tier only (see isUnit).
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 
 function find(dir) {
@@ -13,13 +13,40 @@ function find(dir) {
   });
 }
 
+/** What makes a test file slow: a redis-server, a Redis Cluster, broker or CLI processes, a Prometheus, bats. */
+const SLOW = /helpers\/(fixtures|redis|redisCluster|processes)["']|hardening\/harness|ops\/helpers|policy\/cluster|\.\/support["']|child_process|spawn\(|promtool|prometheus/;
+
+/**
+ * The unit tier (`npm run test:unit`): files that start no redis-server and no process, neither themselves nor
+ * through the local helpers they import (followed one level, which is how the helpers are used).
+ */
+function isUnit(file) {
+  const text = readFileSync(file, "utf8");
+  if (SLOW.test(text)) return false;
+  for (const m of text.matchAll(/from "(\.{1,2}\/[^"]+)"/g)) {
+    const target = resolve(dirname(file), m[1]);
+    if (!target.startsWith(resolve("test"))) continue;
+    for (const candidate of [target, `${target}.ts`]) {
+      try {
+        if (SLOW.test(readFileSync(candidate, "utf8"))) return false;
+        break;
+      } catch {
+        // not that spelling
+      }
+    }
+  }
+  return true;
+}
+
 const list = process.argv.includes("--list");
-const filters = process.argv.slice(2).filter((a) => a !== "--list");
+const unit = process.argv.includes("--unit");
+const filters = process.argv.slice(2).filter((a) => a !== "--list" && a !== "--unit");
 // The benchmark smoke tests (test/bench) take about a minute and print nothing meanwhile: run them last, so the
 // run shows results from the start.
 const slowLast = (f) => (f.startsWith(join("test", "bench")) ? 1 : 0);
 const files = find("test")
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .filter((f) => !unit || isUnit(f))
   .sort()
   .sort((a, b) => slowLast(a) - slowLast(b));
 if (files.length === 0) {
