@@ -2,6 +2,7 @@
 // that touch several of them (token + fence, lock + lockinfo, force counter + last-force) land in one slot on
 // Redis Cluster. No secret ever appears in a key: ids are operator-chosen names, days are dates.
 // The keys, their contents and lifetimes: docs/design.md §5.1.
+import { createHash } from "node:crypto";
 import { ACCOUNT_ID_PATTERN } from "../accounts";
 
 export const DEFAULT_KEY_PREFIX = "wtb:";
@@ -89,10 +90,12 @@ export class KeySpace {
     };
   }
 
-  /** Sorted set of one API key's reports that reached WeChat (its own hash tag: it spans accounts). */
+  /** Sorted set of one caller's reports that reached WeChat (its own hash tag: it spans accounts). API key names
+   * are used as they are; any other name (e.g. `secret:<account>` for a compatible endpoint's caller) by a digest,
+   * so every caller gets its own key and no name can break the key's syntax. */
   callerReports(caller: string): string {
-    if (!CALLER_PATTERN.test(caller)) throw new TypeError(`invalid caller name for a store key: ${JSON.stringify(caller.slice(0, 80))}`);
-    return `${this.prefix}{caller:${caller}}:reports`;
+    const part = CALLER_PATTERN.test(caller) ? caller : `h-${createHash("sha256").update(caller, "utf8").digest("hex").slice(0, 24)}`;
+    return `${this.prefix}{caller:${part}}:reports`;
   }
 
   /** SCAN MATCH pattern for every account's lock key (lock listing and stuck-lock cleanup). */

@@ -102,7 +102,9 @@ void describe("detection of services that fetch their own tokens", () => {
     assert.equal(diag.status, 503, "a foreign fetcher makes the diagnosis fail");
     assert.match(diag.text, /✗ .*Other token fetchers/);
     assert.match(diag.text, /another system fetches tokens for this AppID/);
-    assert.match(diag.text, /另有系统在为该 AppID 获取 token/);
+    // One language per report: the same line in Chinese on request.
+    const zh = await request(b.url).get("/api/diagnosis?format=text&lang=zh");
+    assert.match(zh.text.replace(/\s+/g, ""), /另有系统在为该AppID获取token/);
     assert.match(diag.text, /Adopting the broker without code changes/);
     const json = (await request(b.url).get("/api/diagnosis")).body as { checks: Array<{ id: string; status: string; accountId?: string; data?: { via?: string } }> };
     const line = json.checks.find((c) => c.id === "foreign");

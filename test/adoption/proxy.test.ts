@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import request from "supertest";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { waitUntil } from "../helpers/wait";
+import { rogueClassicFetch } from "../helpers/rogue";
 import { assertDocumented } from "../helpers/openapi";
 import { assertError } from "../http/support";
 import { serveBroker, sample, type ServedBroker } from "./support";
@@ -66,8 +67,12 @@ void describe("the token-injecting proxy", () => {
 
   void test("accepts the previous token during the overlap, and sends the current one to WeChat", async () => {
     const t1 = await compatToken("wx_px_classic", S.classic);
-    const rotate = async (t: string) =>
-      (await request(b.url).post("/api/accounts/gh_classic/token/invalidate").set("Authorization", `Bearer ${KEY}`).send({ accessToken: t, errcode: 40001 })).body.accessToken as string;
+    // Another system kills the token at WeChat, then a caller reports it: the refresh policy replaces only a token
+    // WeChat confirms dead.
+    const rotate = async (t: string) => {
+      await rogueClassicFetch(sim.url, "wx_px_classic", S.classic);
+      return (await request(b.url).post("/api/accounts/gh_classic/token/invalidate").set("Authorization", `Bearer ${KEY}`).send({ accessToken: t, errcode: 40001 })).body.accessToken as string;
+    };
     const t2 = await rotate(t1);
     assert.notEqual(t2, t1);
     assert.equal(sim.admin.checkToken(t1).valid, false, "WeChat no longer accepts the old token");
@@ -116,17 +121,31 @@ void describe("the token-injecting proxy", () => {
     assert.equal(sample(await metrics(), "wtb_proxy_retries_total", { api: "/cgi-bin/user/info" }), 1);
   });
 
-  void test("retries a kept POST body with the new token, and counts the rejection of the current token as a foreign rotation", async () => {
+  void test("retries a kept POST body once after WeChat's 40001; a token the probe finds alive is kept, nothing rotated", async () => {
     const token = await compatToken("wx_px_classic", S.classic);
+    const foreignBefore = sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" });
     sim.admin.rejectToken(token, 40001, 1);
     const menu = { button: [{ type: "click", name: "今日歌曲", key: "V1001_TODAY_MUSIC" }] };
+    const res = await request(b.url).post(`/cgi-bin/menu/create?access_token=${encodeURIComponent(token)}`).send(menu);
+    assert.equal(res.body.errcode, 0, res.text);
+    assert.equal(await compatToken("wx_px_classic", S.classic), token, "WeChat still accepts the token: the report rotated nothing");
+    const got = await request(b.url).get(`/cgi-bin/menu/get?access_token=${encodeURIComponent(token)}`);
+    assert.deepEqual(got.body.menu, menu, "the retried body arrived whole");
+    assert.equal(sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" }), foreignBefore, "no foreign rotation");
+  });
+
+  void test("after another system killed the token, a proxied call's 40001 replaces it, the kept body is retried with the new token, and the foreign rotation is counted", async () => {
+    const token = await compatToken("wx_px_classic", S.classic);
+    const foreignBefore = sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" });
+    await rogueClassicFetch(sim.url, "wx_px_classic", S.classic);
+    const menu = { button: [{ type: "click", name: "明日歌曲", key: "V1001_TOMORROW_MUSIC" }] };
     const res = await request(b.url).post(`/cgi-bin/menu/create?access_token=${encodeURIComponent(token)}`).send(menu);
     assert.equal(res.body.errcode, 0, res.text);
     const now = await compatToken("wx_px_classic", S.classic);
     assert.notEqual(now, token, "the classic token was replaced after WeChat's 40001");
     const got = await request(b.url).get(`/cgi-bin/menu/get?access_token=${encodeURIComponent(now)}`);
     assert.deepEqual(got.body.menu, menu, "the retried body arrived whole");
-    assert.equal(sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" }), 1);
+    assert.equal(sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" }), foreignBefore + 1);
   });
 
   void test("returns WeChat's rejection as is when the body was too large to keep", async () => {

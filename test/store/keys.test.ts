@@ -1,4 +1,4 @@
-import { describe, it } from "node:test";
+import { describe, it, test } from "node:test";
 import assert from "node:assert/strict";
 import { KeySpace } from "../../src/store/keys";
 
@@ -37,4 +37,13 @@ void describe("Redis key naming", () => {
     assert.equal(new KeySpace("wtb:").lockPattern(), "wtb:{acct:*}:lock");
     assert.equal(new KeySpace("wtb:").allPattern(), "wtb:{acct:*}:*");
   });
+});
+
+test("a caller's report limit has a key of its own whatever its name: API key names as they are, others by a digest", () => {
+  const ks = new KeySpace("wtb:");
+  assert.equal(ks.callerReports("svc-orders"), "wtb:{caller:svc-orders}:reports");
+  const odd = ks.callerReports("secret:gh_stable");
+  assert.match(odd, /^wtb:\{caller:h-[0-9a-f]{24}\}:reports$/);
+  assert.notEqual(odd, ks.callerReports("secret:gh_other"));
+  assert.equal(odd, ks.callerReports("secret:gh_stable"), "the same name, the same key");
 });
