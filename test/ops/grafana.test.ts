@@ -12,6 +12,7 @@ import { startRedis, type TestRedis } from "../helpers/redis";
 import { spawnServe, waitForHttp, type ServeProcess } from "../helpers/processes";
 import { freePort } from "../helpers/ports";
 import { sleep, waitUntil } from "../helpers/wait";
+import { rogueClassicFetch } from "../helpers/rogue";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator } from "../../src/simulator/types";
 
@@ -137,6 +138,8 @@ describe("the Grafana dashboard against Prometheus scraping a running broker", (
 
     // Traffic while Prometheus scrapes: tokens, an invalidation, a refused account, for a bounded ~8 s.
     const classic = (await (await fetch(`${broker.url}/api/accounts/gh_g_classic/token`)).json()) as { accessToken: string };
+    // Another system kills the token at WeChat, so the report below is true and the broker fetches a second token.
+    await rogueClassicFetch(sim.url, "wx_g_classic", "graf-secret-2");
     await fetch(`${broker.url}/api/accounts/gh_g_classic/token/invalidate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ accessToken: classic.accessToken, errcode: 40001 }) });
     for (let round = 0; round < 40; round++) {
       await Promise.all(["gh_g_stable", "gh_g_classic", "gh_g_ip"].map((id) => fetch(`${broker.url}/api/accounts/${id}/token`).then((r) => r.arrayBuffer())));
