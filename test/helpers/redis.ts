@@ -23,7 +23,8 @@ export function redisServerAvailable(): boolean {
   return spawnSync("redis-server", ["--version"]).status === 0;
 }
 
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port` (a redis-server just spawned). */
+export function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Socket } from "node:net";
 import { freePort } from "./ports";
-import { redisServerAvailable } from "./redis";
+import { redisServerAvailable, waitForPort } from "./redis";
 import type { TestCertificates } from "./certificates";
 
 export interface ClusterNodeInfo {
@@ -42,25 +42,6 @@ export interface TestRedisCluster {
 
 const NODE_TIMEOUT_MS = 1000;
 
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = new Socket();
-      s.once("connect", () => {
-        s.destroy();
-        resolve();
-      });
-      s.once("error", () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`redis-server did not listen on ${port}`));
-        else setTimeout(attempt, 25);
-      });
-      s.connect(port, "127.0.0.1");
-    };
-    attempt();
-  });
-}
 
 async function distinctFreePorts(n: number): Promise<number[]> {
   const out = new Set<number>();
