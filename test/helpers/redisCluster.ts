@@ -5,7 +5,6 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Socket } from "node:net";
 import { freePort } from "./ports";
 import { redisServerAvailable, waitForPort } from "./redis";
 import type { TestCertificates } from "./certificates";
