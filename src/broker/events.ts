@@ -1,6 +1,7 @@
 // What the broker reports about itself. The Prometheus implementation lives in src/ops/metrics.ts; the domain
 // only knows this interface, so it stays free of prom-client and express.
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
+import type { TicketType } from "../accounts";
 import type { Trigger } from "./policy";
 
 export type TokenRequestResult = "hit" | "miss" | "stale" | "error";
@@ -20,6 +21,8 @@ export interface BrokerEvents {
   /** The per-account ceiling of upstream calls refused a call that `trigger` wanted. */
   ceilingHit(accountId: string, trigger: Trigger): void;
   report(accountId: string, outcome: ReportOutcome): void;
+  /** A caller asked for a JS-SDK ticket (the ticket and signing routes). Optional: older sinks ignore tickets. */
+  ticketRequest?(accountId: string, type: TicketType, result: TokenRequestResult): void;
 }
 
 export const noopEvents: BrokerEvents = {

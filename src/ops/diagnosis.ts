@@ -5,7 +5,7 @@
 // Secrets: the report is built field by field from values that hold none. A StoredToken is never spread into it
 // (it carries the access token); the config goes through describeConfig's allow-list; the Redis target is printed
 // without credentials. test/ops/diagnosis.test.ts asserts it with distinctive secrets.
-import type { Account, AccountType, TokenSource } from "../accounts";
+import type { Account, AccountType, CredentialApi, TokenSource } from "../accounts";
 import { tokenSourceOf } from "../accounts";
 import { ForceBudgetError, StoreUnavailableError } from "../broker/errors";
 import { isOpen } from "../broker/breaker";
@@ -37,7 +37,7 @@ export interface DiagnosisCheck {
 }
 
 export interface TokenFacts {
-  api: TokenSource;
+  api: CredentialApi;
   fetchedAt: string;
   expiresAt: string;
   /** Seconds until WeChat stops accepting it (negative: expired). */
@@ -151,7 +151,7 @@ export interface DiagnoseOptions {
 /** WeChat's daily limits of the token endpoints (docs/wechat-api.md §6.1): null = none published. Test accounts get 200/day
 // and big accounts more; the MP backend (设置与开发 → 接口权限) shows the real figure. */
 export const DAILY_TOKEN_QUOTA: Readonly<Record<TokenSource, number | null>> = { classic: 2000, stable: 500_000, wecom: null };
-const ENDPOINT_PATH: Readonly<Record<TokenSource, string>> = { classic: "cgi-bin/token", stable: "cgi-bin/stable_token", wecom: "cgi-bin/gettoken" };
+const ENDPOINT_PATH: Readonly<Record<CredentialApi, string>> = { classic: "cgi-bin/token", stable: "cgi-bin/stable_token", wecom: "cgi-bin/gettoken", ticket: "cgi-bin/ticket/getticket" };
 
 /** Share of a daily quota above which the quota check warns. */
 const QUOTA_WARN_RATIO = 0.8;
