@@ -17,6 +17,7 @@ import { metricsRoutes } from "./ops/metricsRoute";
 import { syncRoutes } from "./http/routes/sync";
 import { diagnosisRoutes } from "./http/routes/diagnosis";
 import { lockRoutes } from "./http/routes/locks";
+import { ticketRoutes } from "./http/routes/ticket";
 import { diagnosisFromCore } from "./ops/diagnosis";
 import { locksFromCore } from "./ops/locks";
 import { registerOpsGauges } from "./ops/opsGauges";
@@ -137,7 +138,7 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
     version,
     startedAt,
     before: [core.metrics.httpMiddleware()],
-    extraRouters: [syncRoutes(core.service, auth), diagnosisRoutes({ diagnosis, auth }), lockRoutes({ locks, auth }), metricsRoutes(core.metrics)],
+    extraRouters: [syncRoutes(core.service, auth), ticketRoutes(core.service, auth), diagnosisRoutes({ diagnosis, auth }), lockRoutes({ locks, auth }), metricsRoutes(core.metrics)],
   });
 
   // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by default): sweep
