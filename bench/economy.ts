@@ -47,7 +47,7 @@ function account(id: string, api: Api, n: number): EconAccount {
 
 /** The account list as the broker reads it: WeCom accounts carry `type` and no `tokenApi`. */
 function accountList(accounts: EconAccount[]): BenchAccount[] {
-  const entries = accounts.map(({ api, ...a }) => (api === "wecom" ? { id: a.id, appId: a.appId, appSecret: a.appSecret, type: "wecom" } : a));
+  const entries = accounts.map(({ api, signs: _signs, ...a }) => (api === "wecom" ? { id: a.id, appId: a.appId, appSecret: a.appSecret, type: "wecom" } : a));
   // brokerEnv writes the entries as they are; its type only knows MP accounts.
   return entries as unknown as BenchAccount[];
 }

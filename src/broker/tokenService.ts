@@ -566,9 +566,12 @@ export class TokenService {
   private stored(fetched: FetchedToken, held: StoredToken | null, handle: LockHandle): StoredToken {
     const now = this.clock.now();
     const same = held?.accessToken === fetched.accessToken;
+    const expiresAt = fetched.fetchedAt + fetched.expiresIn * 1000;
     const token = {
       accessToken: fetched.accessToken,
-      expiresAt: fetched.fetchedAt + fetched.expiresIn * 1000,
+      // A ticket handed back again comes with its remaining life in whole seconds, rounded down: keep the expiry
+      // first seen, or its end is asked for up to a second early and answered with the same, dying ticket.
+      expiresAt: same && fetched.api === "ticket" ? Math.max(held.expiresAt, expiresAt) : expiresAt,
       // The same token keeps the time it was first handed out: its age is what a report's "young" is measured by.
       fetchedAt: same ? held.fetchedAt : fetched.fetchedAt,
       api: fetched.api,
