@@ -71,3 +71,17 @@ void test("a fault aimed at getticket fails the ticket call and leaves token cal
   const ok = await client.fetchTicket(acct, "jsapi", token);
   assert.ok(ok.accessToken.length > 20);
 });
+
+void test("the simulator's admin API over HTTP shows the current ticket and checks tickets", async (t) => {
+  const { sim, client } = await rig(t, [MP]);
+  const { SimulatorAdminClient } = await import("../../src/simulator/adminClient");
+  const admin = new SimulatorAdminClient(sim.url);
+  const acct = mpAccount(MP.appId, MP.secret, "stable");
+  assert.equal(await admin.currentTicket(MP.appId, "jsapi"), undefined, "none before the first getticket");
+  const token = (await client.fetchToken(acct)).accessToken;
+  const a = await client.fetchTicket(acct, "jsapi", token);
+  assert.equal(await admin.currentTicket(MP.appId, "jsapi"), a.accessToken);
+  assert.deepEqual(await admin.checkTicket(a.accessToken), { valid: true, appId: MP.appId, type: "jsapi" });
+  assert.deepEqual(await admin.checkTicket("never-issued"), { valid: false, reason: "unknown" });
+  assert.equal((await admin.counters(MP.appId)).calls.getticket, 1);
+});
