@@ -709,7 +709,9 @@ export class TokenService {
     }
     this.events.breaker(id, false);
     this.events.refresh(id, reason, true);
-    this.events.tokenExpiry(id, token.expiresAt);
+    // Tokens only: the expiry alert (WtbTokenExpiringWithoutRefresh) reads this gauge, and a ticket that WeChat hands
+    // back until it expires would trip it at the end of every ticket's life.
+    if (token.api !== "ticket") this.events.tokenExpiry(id, token.expiresAt);
     this.remember(id, token);
     this.store.publishRefreshed(id, token.gen).catch((err: unknown) => this.log.warn({ accountId: id, err: safeErr(err) }, "could not publish refresh"));
     const fields = { accountId: id, reason, gen: token.gen, api: token.api, expiresAt: new Date(token.expiresAt).toISOString() };
