@@ -18,6 +18,9 @@
 //   account's normal hourly rate from the scaled run).
 //
 // Callers ask every replica for every account's token every `pollMs`. All counts come from the simulator.
+//
+// JS-SDK tickets (issue 16): in the scaled run one more stable account whose callers only ask for wx.config
+// signatures (GET …/jssdk-config) instead of the token; its row counts getticket calls per hour beside the tokens'.
 import { startRedis, type TestRedis } from "../test/helpers/redis";
 import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator, SimAppConfig, SimAppCounters } from "../src/simulator/types";
@@ -34,6 +37,8 @@ type Api = "stable" | "classic" | "wecom";
 
 interface EconAccount extends BenchAccount {
   api: Api;
+  /** Its callers ask for JS-SDK signatures, not the token. */
+  signs?: boolean;
 }
 
 function account(id: string, api: Api, n: number): EconAccount {
@@ -42,7 +47,7 @@ function account(id: string, api: Api, n: number): EconAccount {
 
 /** The account list as the broker reads it: WeCom accounts carry `type` and no `tokenApi`. */
 function accountList(accounts: EconAccount[]): BenchAccount[] {
-  const entries = accounts.map(({ api, ...a }) => (api === "wecom" ? { id: a.id, appId: a.appId, appSecret: a.appSecret, type: "wecom" } : a));
+  const entries = accounts.map(({ api, signs: _signs, ...a }) => (api === "wecom" ? { id: a.id, appId: a.appId, appSecret: a.appSecret, type: "wecom" } : a));
   // brokerEnv writes the entries as they are; its type only knows MP accounts.
   return entries as unknown as BenchAccount[];
 }
@@ -51,7 +56,7 @@ function simAppOf(a: EconAccount, extra: Partial<SimAppConfig>): SimAppConfig {
   return simApp(a, { ...(a.api === "wecom" ? { platform: "wecom" as const } : {}), ...extra });
 }
 
-export type Scenario = "normal" | "reports 40001 once a second" | "Redis restart";
+export type Scenario = "normal" | "reports 40001 once a second" | "Redis restart" | "JS-SDK signing: getticket calls";
 
 export interface EconomyRow {
   scenario: Scenario;
@@ -63,6 +68,8 @@ export interface EconomyRow {
   simulatedSec: number;
   tokenCalls: number;
   tokensIssued: number;
+  /** getticket calls (the JS-SDK signing row; 0 elsewhere). */
+  ticketCalls: number;
   probes: number;
   forceRefreshes: number;
   /** Caller requests (token GETs) not answered 200. */
@@ -99,7 +106,8 @@ function startCallers(brokers: Proc[], accounts: EconAccount[], pollMs: number):
       const t = tallies.get(a.id)!;
       while (!stopped) {
         try {
-          const r = await fetch(`${b.url}/api/accounts/${a.id}/token`, { headers: AUTH_HEADERS, signal: AbortSignal.timeout(10_000) });
+          const path = a.signs ? `jssdk-config?url=${encodeURIComponent("https://shop.example.com/item?id=7")}` : "token";
+          const r = await fetch(`${b.url}/api/accounts/${a.id}/${path}`, { headers: AUTH_HEADERS, signal: AbortSignal.timeout(10_000) });
           await r.arrayBuffer();
           t.requests++;
           if (r.status !== 200) t.failed++;
@@ -127,7 +135,13 @@ function snapshot(sim: RunningSimulator, accounts: EconAccount[]): Map<string, S
 function delta(sim: RunningSimulator, a: EconAccount, before: Map<string, SimAppCounters>) {
   const b = before.get(a.id)!;
   const c = sim.admin.counters(a.appId);
-  return { tokenCalls: tokenCalls(c) - tokenCalls(b), tokensIssued: c.tokensIssued - b.tokensIssued, probes: c.calls.probe - b.calls.probe, forceRefreshes: c.forceRefreshes - b.forceRefreshes };
+  return {
+    tokenCalls: tokenCalls(c) - tokenCalls(b),
+    tokensIssued: c.tokensIssued - b.tokensIssued,
+    ticketCalls: c.calls.getticket - b.calls.getticket,
+    probes: c.calls.probe - b.calls.probe,
+    forceRefreshes: c.forceRefreshes - b.forceRefreshes,
+  };
 }
 
 function resetTallies(tallies: Map<string, Tally>): void {
@@ -182,7 +196,7 @@ async function rotations(s: Settings, rt: Runtime, replicas: number): Promise<Ec
   const e = s.economy;
   const timing = shortLifetime(e.lifetimeSec);
   const scale = WECHAT_LIFETIME_SEC / timing.lifetimeSec;
-  const accounts = [account("econ-stable", "stable", 51), account("econ-classic", "classic", 52), account("econ-wecom", "wecom", 53)];
+  const accounts = [account("econ-stable", "stable", 51), account("econ-classic", "classic", 52), account("econ-wecom", "wecom", 53), { ...account("econ-jssdk", "stable", 54), signs: true }];
   const apps = accounts.map((a) => simAppOf(a, { tokenLifetimeSec: timing.lifetimeSec, overlapSec: timing.overlapSec }));
   return withStack(apps, async (redis, sim) => {
     const env = brokerEnv({
@@ -212,8 +226,10 @@ async function rotations(s: Settings, rt: Runtime, replicas: number): Promise<Ec
         const d = after.get(a.id)!;
         const t = callers.tallies.get(a.id)!;
         const simulatedSec = wallSec * scale;
+        // A ticket lives as long as the token; tickets issued are not counted by the simulator, lifetimes elapsed are.
+        const lifetimes = Math.max(1, Math.ceil(wallSec / timing.lifetimeSec));
         return {
-          scenario: "normal" as const,
+          scenario: a.signs ? ("JS-SDK signing: getticket calls" as const) : ("normal" as const),
           api: a.api,
           replicas,
           wallSec,
@@ -221,9 +237,9 @@ async function rotations(s: Settings, rt: Runtime, replicas: number): Promise<Ec
           ...d,
           failedRequests: t.failed,
           requests: t.requests,
-          perHour: (d.tokenCalls * 3600) / simulatedSec,
+          perHour: ((a.signs ? d.ticketCalls : d.tokenCalls) * 3600) / simulatedSec,
           basis: `scaled ×${fmt(scale)}`,
-          loop: d.tokenCalls > 3 * Math.max(1, d.tokensIssued),
+          loop: a.signs ? d.ticketCalls > 3 * (lifetimes + 1) : d.tokenCalls > 3 * Math.max(1, d.tokensIssued),
         };
       });
     } finally {
@@ -340,7 +356,7 @@ export async function runEconomy(s: Settings, rt: Runtime): Promise<Section> {
   for (const replicas of e.replicas) {
     const scaled = await rotations(s, rt, replicas);
     rows.push(...scaled);
-    const normal = (api: Api) => scaled.find((r) => r.api === api)?.perHour ?? 0;
+    const normal = (api: Api) => scaled.find((r) => r.scenario === "normal" && r.api === api)?.perHour ?? 0;
     rows.push(...(await wallClock(s, rt, replicas, normal)));
   }
   const result: EconomyResult = { lifetimeSec: e.lifetimeSec, seconds: e.seconds, reportSeconds: e.reportSeconds, restartSeconds: e.restartSeconds, rows };
@@ -351,6 +367,7 @@ export async function runEconomy(s: Settings, rt: Runtime): Promise<Section> {
     ["normal", "stable"],
     ["normal", "classic"],
     ["normal", "wecom"],
+    ["JS-SDK signing: getticket calls", "stable"],
     ["reports 40001 once a second", "classic"],
     ["reports 40001 once a second", "stable"],
     ["Redis restart", "stable"],
@@ -376,19 +393,20 @@ export async function runEconomy(s: Settings, rt: Runtime): Promise<Section> {
         `One call in that run counts ${fmt(3600 / (e.seconds * scale), 2)} per hour. ` +
         `*Reports*: production settings (LOCAL_CACHE_TTL_MS=${WALL_CACHE_TTL_MS} instead of 30000) and 7200 s tokens; a client reports the token it holds (errcode 40001) ${fmt(e.reportSeconds)} times, once a second, on the replicas in turn, while WeChat still accepts it; calls per report × 3600. ` +
         `*Redis restart*: then Redis is stopped and started without its data under the running replicas; the calls of the next ${fmt(e.restartSeconds)} s are added to the account's normal hourly rate (one restart in the hour). ` +
+        `*JS-SDK signing*: one more stable account in the scaled run whose callers ask only for wx.config signatures (\`GET …/jssdk-config\`); its row counts \`getticket\` calls (tickets live as long as the tokens), its token calls are in the second table. ` +
         `For scale: a token that rotates once per lifetime needs about 0.5–0.6 calls an hour. "Loop" marks rows with more than 3 calls per token issued: such calls come as fast as round trips allow, not once per lifetime, so in production they would be far more than the scaled figure.`,
       table(
         ["scenario", "token API", ...e.replicas.map((n) => `${n} ${n === 1 ? "replica" : "replicas"}: calls per account per hour`)],
         order.map(([sc, api]) => [sc, api, ...e.replicas.map((n) => cell(find(sc, api, n)))]),
       ),
       table(
-        ["scenario", "token API", "replicas", "wall s", "token calls", "tokens issued", "probes", "force refreshes", "caller requests not answered 200", "report answers"],
+        ["scenario", "token API", "replicas", "wall s", "token calls", "tokens issued", "getticket calls", "probes", "force refreshes", "caller requests not answered 200", "report answers"],
         order.flatMap(([sc, api]) =>
           e.replicas.flatMap((n) => {
             const r = find(sc, api, n);
             return r === undefined
               ? []
-              : [[sc, api, n, fmt(r.wallSec, 1), fmt(r.tokenCalls), fmt(r.tokensIssued), fmt(r.probes), fmt(r.forceRefreshes), `${fmt(r.failedRequests)} of ${fmt(r.requests)}`, answersText(r.reportAnswers)]];
+              : [[sc, api, n, fmt(r.wallSec, 1), fmt(r.tokenCalls), fmt(r.tokensIssued), fmt(r.ticketCalls), fmt(r.probes), fmt(r.forceRefreshes), `${fmt(r.failedRequests)} of ${fmt(r.requests)}`, answersText(r.reportAnswers)]];
           }),
         ),
       ),

@@ -25,3 +25,33 @@ export function tokenSourceOf(account: Pick<Account, "type" | "tokenApi">): Toke
   if (account.type === "wecom") return "wecom";
   return account.tokenApi;
 }
+
+/** JS-SDK tickets, fetched with the account's token. WeCom: `jsapi` is the corp ticket (get_jsapi_ticket),
+ * `agent_config` the app's (ticket/get?type=agent_config); official accounts: `jsapi` and `wx_card`. */
+export const TICKET_TYPES = ["jsapi", "wx_card", "agent_config"] as const;
+export type TicketType = (typeof TICKET_TYPES)[number];
+
+/** The ticket types an account of this type can have. */
+export function ticketTypesOf(account: Pick<Account, "type">): readonly TicketType[] {
+  return account.type === "wecom" ? ["jsapi", "agent_config"] : ["jsapi", "wx_card"];
+}
+
+/** What a stored credential came from: a token endpoint, or a ticket endpoint (`ticket`). */
+export type CredentialApi = TokenSource | "ticket";
+
+/**
+ * The id of one cached credential: an account id (its token), or `<accountId>.<ticketType>` (a ticket). `.` cannot
+ * appear in an account id, so the two never collide; every per-credential key, lock, status and limit is keyed by it.
+ */
+export const CREDENTIAL_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}(?:\.(?:jsapi|wx_card|agent_config))?$/;
+
+export function ticketCredentialId(accountId: string, type: TicketType): string {
+  return `${accountId}.${type}`;
+}
+
+/** The account and ticket type of a credential id (no ticket: the account's token). */
+export function parseCredentialId(id: string): { accountId: string; ticket?: TicketType } {
+  const dot = id.indexOf(".");
+  if (dot === -1) return { accountId: id };
+  return { accountId: id.slice(0, dot), ticket: id.slice(dot + 1) as TicketType };
+}

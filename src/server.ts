@@ -17,6 +17,7 @@ import { metricsRoutes } from "./ops/metricsRoute";
 import { syncRoutes } from "./http/routes/sync";
 import { diagnosisRoutes } from "./http/routes/diagnosis";
 import { lockRoutes } from "./http/routes/locks";
+import { ticketRoutes } from "./http/routes/ticket";
 import { diagnosisFromCore } from "./ops/diagnosis";
 import { locksFromCore } from "./ops/locks";
 import { registerOpsGauges } from "./ops/opsGauges";
@@ -154,6 +155,7 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
     before: [core.metrics.httpMiddleware()],
     extraRouters: [
       syncRoutes(core.service, auth),
+      ticketRoutes(core.service, auth),
       diagnosisRoutes({ diagnosis, auth }),
       lockRoutes({ locks, auth }),
       metricsRoutes(core.metrics),

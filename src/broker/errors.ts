@@ -128,3 +128,18 @@ export class ReportRateLimitedError extends BrokerError {
     );
   }
 }
+
+/** A ticket type the account's platform does not have (wx_card on WeCom, agent_config on an official account). */
+export class UnsupportedTicketError extends BrokerError {
+  readonly code = "unsupported_ticket_type";
+  constructor(
+    readonly accountId: string,
+    readonly type: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`Account ${accountId} has no "${type}" ticket.`, {
+      en: `Ask for one of: ${allowed.join(", ")} (WeCom: jsapi is the corp ticket, agent_config the app's; official accounts: jsapi, wx_card).`,
+      zh: `请使用以下类型之一：${allowed.join("、")}（企业微信：jsapi 为企业 ticket，agent_config 为应用 ticket；公众号：jsapi、wx_card）。`,
+    });
+  }
+}

@@ -1,6 +1,7 @@
 // What the broker reports about itself. The Prometheus implementation lives in src/ops/metrics.ts; the domain
 // only knows this interface, so it stays free of prom-client and express.
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
+import type { TicketType } from "../accounts";
 import type { Trigger } from "./policy";
 
 export type TokenRequestResult = "hit" | "miss" | "stale" | "error";
@@ -25,6 +26,8 @@ export interface BrokerEvents {
   /** A token the broker holds died before any rotation of its own explains it: another system fetched a token for
    * the AppID (issue 13). */
   foreignRotation(accountId: string, via: ForeignVia): void;
+  /** A caller asked for a JS-SDK ticket (the ticket and signing routes). Optional: older sinks ignore tickets. */
+  ticketRequest?(accountId: string, type: TicketType, result: TokenRequestResult): void;
 }
 
 export const noopEvents: BrokerEvents = {

@@ -3,7 +3,7 @@
 // arithmetic behind it (when a token is due, how long a caller may cache it). Pure: no I/O, no clock, no
 // randomness of its own, so property tests can drive it (test/broker/policy*.test.ts). TokenService carries the
 // decisions out and second-guesses none of them; the scheduler asks it when to wake up. See docs/refresh-policy.md.
-import type { TokenSource } from "../accounts";
+import type { CredentialApi } from "../accounts";
 import type { AccountStatus, StoredToken } from "../store/types";
 
 export interface PolicyOptions {
@@ -61,7 +61,10 @@ export const DEAD_TOKEN_SPACING_MS = 1_000;
 
 // ---- time ---------------------------------------------------------------------------------------------------
 
-function aheadMs(api: TokenSource, p: PolicyOptions): number {
+// A JS-SDK ticket (api "ticket") is timed like a classic token: WeChat issues a new one on every getticket call
+// and does not say how long the previous one keeps working, so it is refreshed as far ahead, and promised as
+// conservatively (the next ticket may retire it after the overlap).
+function aheadMs(api: CredentialApi, p: PolicyOptions): number {
   return api === "stable" ? p.stableRefreshAheadMs : p.classicRefreshAheadMs;
 }
 
@@ -93,7 +96,7 @@ export function plannedRefreshAt(token: Timed, u: number, p: PolicyOptions): num
  */
 export function safeUntil(token: Timed, now: number, p: PolicyOptions): number {
   let until = token.expiresAt;
-  if (token.api === "classic") until = Math.min(until, Math.max(refreshDueAt(token, p), now) + p.overlapMs);
+  if (token.api === "classic" || token.api === "ticket") until = Math.min(until, Math.max(refreshDueAt(token, p), now) + p.overlapMs);
   return until - p.safetyMarginMs;
 }
 
@@ -130,7 +133,10 @@ export function servable(token: StoredToken | null | undefined, now: number, p: 
  * it in.
  */
 export function notBeforeAfterAnswer(fetched: Pick<StoredToken, "expiresAt" | "api">, now: number, same: boolean, p: PolicyOptions): number {
-  const renewal = fetched.api === "stable" ? fetched.expiresAt - p.overlapMs : fetched.api === "wecom" ? fetched.expiresAt : 0;
+  // A ticket endpoint that hands back the ticket already held (WeCom does, like its gettoken) has nothing newer
+  // before that ticket expires; a new ticket, like a classic token, has no renewal point.
+  const renewal =
+    fetched.api === "stable" ? fetched.expiresAt - p.overlapMs : fetched.api === "wecom" || (fetched.api === "ticket" && same) ? fetched.expiresAt : 0;
   return same ? Math.max(renewal, now + p.refetchFloorMs) : renewal;
 }
 

@@ -1,6 +1,9 @@
 // Refresh-ahead: one timer per account, set from the current token's expiry, so callers normally never wait for
 // WeChat. Every replica runs it; the lock and the re-read under it make sure only one of them calls WeChat, and a
 // refresh by any replica re-arms every replica's timer through the store's "refreshed" notice.
+// Timers are keyed by credential id: accounts' tokens are armed at start; a JS-SDK ticket (`<account>.<type>`) is
+// armed when a caller first asks this replica for it, or when any replica's refresh notice names it, so tickets
+// nobody uses are never fetched.
 import type { Clock } from "../clock";
 import { systemClock } from "../clock";
 import type { Logger } from "../logger";

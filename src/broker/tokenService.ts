@@ -8,8 +8,12 @@
 //
 // The lock only saves upstream calls; correctness comes from the store's compare-and-set on the lock's fencing
 // generation, and from acting only on the exact token a caller saw fail. See docs/refresh-policy.md.
-import type { Account } from "../accounts";
-import { tokenSourceOf } from "../accounts";
+//
+// All of this runs per *credential*: an account's token (id = the account id), or one of its JS-SDK tickets
+// (id = `<accountId>.<type>`, see accounts.ts). A ticket has its own store record, lock, status, ceiling, cache and
+// flights, and differs only in how it is fetched: with the account's token, from this same service.
+import type { Account, CredentialApi, TicketType } from "../accounts";
+import { parseCredentialId, ticketCredentialId, ticketTypesOf, tokenSourceOf } from "../accounts";
 import { type Clock, systemClock, sleep, jitter, quotaDay, quotaDayEnd } from "../clock";
 import type { Logger } from "../logger";
 import type { LockHandle, RefreshLock } from "../lock/types";
@@ -24,6 +28,7 @@ import {
   ReportRateLimitedError,
   StoreUnavailableError,
   UnknownAccountError,
+  UnsupportedTicketError,
   UpstreamUnavailableError,
 } from "./errors";
 import { type BrokerEvents, type ForeignVia, noopEvents, type RefreshReason, type ReportOutcome } from "./events";
@@ -123,6 +128,23 @@ export interface ReportResult {
   reason: Exclude<ReportOutcome, "rate_limited">;
 }
 
+/** A ticket as a caller receives it. Times are epoch ms; `expiresIn` is seconds the caller may cache it. */
+export interface TicketView {
+  accountId: string;
+  type: TicketType;
+  ticket: string;
+  expiresIn: number;
+  expiresAt: number;
+  fetchedAt: number;
+}
+
+/** One cached credential: the account's token (no `ticket`), or one of its tickets. `id` keys everything. */
+interface Credential {
+  id: string;
+  account: Account;
+  ticket?: TicketType;
+}
+
 interface RefreshRequest {
   trigger: Trigger;
   /** Report: the token the caller saw fail. */
@@ -150,7 +172,10 @@ interface Flight {
   reported?: string;
 }
 
-const ENDPOINT_OF: Record<StoredToken["api"], UpstreamEndpoint> = { stable: "stable_token", classic: "token", wecom: "gettoken" };
+const ENDPOINT_OF: Record<CredentialApi, UpstreamEndpoint> = { stable: "stable_token", classic: "token", wecom: "gettoken", ticket: "getticket" };
+
+/** The caller name under which a ticket fetch reports a token WeChat rejected (per-key report limit). */
+const TICKET_REPORTER = "ticket-fetch";
 
 const REASON_OF: Record<Trigger, RefreshReason> = { miss: "expired", ahead: "ahead", report: "invalidated", sync: "sync", force: "forced" };
 
@@ -171,6 +196,8 @@ export class TokenService {
   private readonly reads = new Map<string, Promise<StoredToken | null>>();
   private readonly wakers = new Map<string, Set<() => void>>();
   private readonly changeListeners = new Set<(accountId: string) => void>();
+  /** Ticket credentials asked for in this process: only these are refreshed ahead (tickets nobody uses are never fetched). */
+  private readonly requestedTickets = new Set<string>();
   private readonly unsubscribe: () => void;
 
   constructor(deps: TokenServiceDeps) {
@@ -198,7 +225,23 @@ export class TokenService {
     return account;
   }
 
-  /** Listen for token changes of any account (from this or any other replica). */
+  /** The credential an id names: an account id (its token) or `<accountId>.<type>` (a ticket the account has). */
+  private credential(id: string): Credential {
+    const { accountId, ticket } = parseCredentialId(id);
+    const account = this.account(accountId);
+    if (ticket === undefined) return { id: accountId, account };
+    const allowed = ticketTypesOf(account);
+    if (!allowed.includes(ticket)) throw new UnsupportedTicketError(accountId, ticket, allowed);
+    return { id, account, ticket };
+  }
+
+  /** Ticket credential ids requested in this process (refreshed ahead by the scheduler). */
+  ticketIds(): string[] {
+    return [...this.requestedTickets];
+  }
+
+  /** Listen for changes of any credential (token or ticket; from this or any other replica), and for the first
+   * request of a ticket in this process. The argument is the credential id. */
   onTokenChanged(listener: (accountId: string) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
@@ -222,48 +265,85 @@ export class TokenService {
    * fast path (src/http/fastToken.ts) asks it directly.
    */
   cachedToken(accountId: string): TokenView | undefined {
-    const cached = this.local.get(accountId);
+    const cached = this.cached(accountId);
     if (cached === undefined) return undefined;
-    const now = this.clock.now();
-    if (now - cached.cachedAt >= this.options.localCacheTtlMs || !servable(cached.token, now, this.options)) return undefined;
     this.events.tokenRequest(accountId, "hit");
-    return this.view(accountId, cached.token, now);
+    return this.view(accountId, cached, this.clock.now());
   }
 
   async getToken(accountId: string): Promise<TokenView> {
-    const account = this.account(accountId);
+    const cred = this.credential(accountId);
+    if (cred.ticket !== undefined) throw new UnknownAccountError(accountId);
     const hit = this.cachedToken(accountId);
     if (hit !== undefined) return hit;
+    const token = await this.get(cred, (result) => this.events.tokenRequest(accountId, result));
+    return this.view(accountId, token, this.clock.now());
+  }
+
+  /** The account's JS-SDK ticket of `type`, under the same policy as its token (the caching promise included). */
+  async getTicket(accountId: string, type: TicketType): Promise<TicketView> {
+    const cred = this.credential(ticketCredentialId(accountId, type));
+    const count = (result: Parameters<BrokerEvents["tokenRequest"]>[1]) => this.events.ticketRequest?.(accountId, type, result);
+    if (!this.requestedTickets.has(cred.id)) {
+      this.requestedTickets.add(cred.id);
+      // The scheduler starts refreshing it ahead from now on.
+      for (const listener of this.changeListeners) listener(cred.id);
+    }
+    let token = this.cached(cred.id);
+    if (token !== undefined) count("hit");
+    else token = await this.get(cred, count);
     const now = this.clock.now();
-    const cached = this.local.get(accountId);
+    const expiresIn = expiresInSec(token, now, this.options);
+    return { accountId, type, ticket: token.accessToken, expiresIn, expiresAt: now + expiresIn * 1000, fetchedAt: token.fetchedAt };
+  }
+
+  /** The credential from this replica's memory when it is fresh enough to serve. */
+  private cached(id: string): StoredToken | undefined {
+    const cached = this.local.get(id);
+    if (cached === undefined) return undefined;
+    const now = this.clock.now();
+    if (now - cached.cachedAt >= this.options.localCacheTtlMs || !servable(cached.token, now, this.options)) return undefined;
+    return cached.token;
+  }
+
+  /** Store → refresh, for a credential the local cache did not have. */
+  private async get(cred: Credential, count: (result: "hit" | "miss" | "stale" | "error") => void): Promise<StoredToken> {
+    const id = cred.id;
+    const now = this.clock.now();
+    const cached = this.local.get(id);
+    const stale = (token: StoredToken) => {
+      // Served though the store or WeChat could not confirm it: WeChat still accepts it.
+      count("stale");
+      return token;
+    };
 
     // Store known to be down: serve the copy we have at once instead of waiting out a command timeout per request.
-    if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);
+    if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) return stale(cached.token);
     let stored: StoredToken | null;
     try {
-      stored = await this.readStore(accountId);
+      stored = await this.readStore(id);
     } catch (err) {
       // Store down: keep serving the copy we have while WeChat still accepts it.
-      if (cached && alive(cached.token, now, this.options)) return this.stale(accountId, cached.token, now);
-      this.events.tokenRequest(accountId, "error");
+      if (cached && alive(cached.token, now, this.options)) return stale(cached.token);
+      count("error");
       throw this.storeError(err);
     }
     if (servable(stored, now, this.options)) {
-      this.remember(accountId, stored);
-      this.events.tokenRequest(accountId, "hit");
-      return this.view(accountId, stored, now);
+      this.remember(id, stored);
+      count("hit");
+      return stored;
     }
 
     try {
-      const { token } = await this.refresh(account, { trigger: "miss" });
-      this.events.tokenRequest(accountId, "miss");
-      return this.view(accountId, token, this.clock.now());
+      const { token } = await this.refresh(cred, { trigger: "miss" });
+      count("miss");
+      return token;
     } catch (err) {
       // WeChat refuses (or the ceiling holds) but the old token still works (e.g. inside WeChat's overlap): serve it.
       const fallback = stored ?? cached?.token;
       const upstreamSide = err instanceof UpstreamUnavailableError || err instanceof CallCeilingError;
-      if (upstreamSide && alive(fallback, this.clock.now(), this.options)) return this.stale(accountId, fallback, this.clock.now());
-      this.events.tokenRequest(accountId, "error");
+      if (upstreamSide && alive(fallback, this.clock.now(), this.options)) return stale(fallback);
+      count("error");
       throw err;
     }
   }
@@ -287,12 +367,6 @@ export class TokenService {
     return read;
   }
 
-  /** Serves a token the store or WeChat could not confirm, but that WeChat still accepts. */
-  private stale(accountId: string, token: StoredToken, now: number): TokenView {
-    this.events.tokenRequest(accountId, "stale");
-    return this.view(accountId, token, now);
-  }
-
   /**
    * A caller reports that `accessToken` failed (40001/42001/40014). Nothing is rotated on its word alone: a report of
    * a token that is no longer current, or that was re-checked after the report arrived, is answered from the store; a
@@ -305,7 +379,7 @@ export class TokenService {
     if (cached?.token.accessToken === accessToken) this.local.delete(accountId);
     const since = this.clock.now();
     try {
-      const outcome = await this.refresh(account, { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous", via: opts.via ?? "report" });
+      const outcome = await this.refresh({ id: accountId, account }, { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous", via: opts.via ?? "report" });
       this.events.report(accountId, outcome.report);
       return { token: this.view(accountId, outcome.token, this.clock.now()), refreshed: outcome.rotated, reason: outcome.report };
     } catch (err) {
@@ -318,7 +392,7 @@ export class TokenService {
   async sync(accountId: string, opts: { force?: boolean } = {}): Promise<SyncResult> {
     const account = this.account(accountId);
     const started = this.clock.now();
-    const { token, rotated } = await this.refresh(account, { trigger: opts.force ? "force" : "sync" });
+    const { token, rotated } = await this.refresh({ id: accountId, account }, { trigger: opts.force ? "force" : "sync" });
     const now = this.clock.now();
     const reason = rotated ? (opts.force ? "forced" : "refreshed") : "not_due";
     return { token: this.view(accountId, token, now), refreshed: rotated, reason, durationMs: now - started };
@@ -329,14 +403,14 @@ export class TokenService {
    * (breaker open, ceiling reached, another replica busy).
    */
   async refreshAhead(accountId: string): Promise<{ token: StoredToken | null; retryAt?: number }> {
-    const account = this.account(accountId);
+    const cred = this.credential(accountId);
     const current = await this.storeCall(() => this.store.get(accountId));
     const status = await this.storeCall(() => this.store.getStatus(accountId));
     const d = decide({ trigger: "ahead", token: current, status, now: this.clock.now() }, this.options);
     if (d.action === "serve") return { token: current };
     if (d.action === "wait") return { token: current, retryAt: d.until };
     try {
-      return { token: (await this.refresh(account, { trigger: "ahead" })).token };
+      return { token: (await this.refresh(cred, { trigger: "ahead" })).token };
     } catch (err) {
       const now = this.clock.now();
       if (err instanceof UpstreamUnavailableError || err instanceof CallCeilingError) return { token: current, retryAt: now + Math.max(err.retryAfterMs, 1000) };
@@ -345,9 +419,9 @@ export class TokenService {
     }
   }
 
-  /** The stored token and shared status, for diagnosis. Never refreshes. */
+  /** The stored token (or ticket: a credential id) and shared status, for diagnosis. Never refreshes. */
   async inspect(accountId: string): Promise<{ token: StoredToken | null; status: AccountStatus }> {
-    this.account(accountId);
+    this.credential(accountId);
     const [token, status] = await this.storeCall(() => Promise.all([this.store.get(accountId), this.store.getStatus(accountId)]));
     return { token, status };
   }
@@ -359,22 +433,22 @@ export class TokenService {
 
   // ---- refresh ---------------------------------------------------------------------------------------------
 
-  private refresh(account: Account, req: RefreshRequest): Promise<Outcome> {
-    const existing = this.flights.get(account.id);
+  private refresh(cred: Credential, req: RefreshRequest): Promise<Outcome> {
+    const existing = this.flights.get(cred.id);
     if (existing) {
       // Join the refresh already under way; a report of a token that flight did not replace needs its own look, and
       // an admin's force is not satisfied by a routine refresh.
       const forceOnRoutine = req.trigger === "force" && existing.trigger !== "force";
       if (!forceOnRoutine && (req.reported === undefined || existing.reported === req.reported)) return existing.promise;
       return existing.promise.then(
-        (o) => (forceOnRoutine || o.token.accessToken === req.reported ? this.refresh(account, req) : { ...o, rotated: false, report: "already_replaced" as const }),
-        () => this.refresh(account, req),
+        (o) => (forceOnRoutine || o.token.accessToken === req.reported ? this.refresh(cred, req) : { ...o, rotated: false, report: "already_replaced" as const }),
+        () => this.refresh(cred, req),
       );
     }
-    const flight: Flight = { trigger: req.trigger, reported: req.reported, promise: this.refreshAcrossReplicas(account, req) };
-    this.flights.set(account.id, flight);
+    const flight: Flight = { trigger: req.trigger, reported: req.reported, promise: this.refreshAcrossReplicas(cred, req) };
+    this.flights.set(cred.id, flight);
     const done = () => {
-      if (this.flights.get(account.id) === flight) this.flights.delete(account.id);
+      if (this.flights.get(cred.id) === flight) this.flights.delete(cred.id);
     };
     flight.promise.then(done, done);
     return flight.promise;
@@ -389,8 +463,8 @@ export class TokenService {
     return { token, rotated: false, report: d.why === "rechecked" ? "still_valid" : "already_replaced" };
   }
 
-  private async refreshAcrossReplicas(account: Account, req: RefreshRequest): Promise<Outcome> {
-    const id = account.id;
+  private async refreshAcrossReplicas(cred: Credential, req: RefreshRequest): Promise<Outcome> {
+    const id = cred.id;
     const deadline = this.clock.now() + this.options.waitForRefreshMs;
     for (;;) {
       const [current, status] = await this.storeCall(() => Promise.all([this.store.get(id), this.store.getStatus(id)]));
@@ -422,7 +496,7 @@ export class TokenService {
         this.events.lockAcquire("acquired");
         let outcome: Outcome | null;
         try {
-          outcome = await this.refreshUnderLock(account, handle, req);
+          outcome = await this.refreshUnderLock(cred, handle, req);
         } finally {
           await this.release(id, handle);
         }
@@ -459,8 +533,8 @@ export class TokenService {
   }
 
   /** Under the lock: re-read, decide again, then probe and/or fetch. Null: nothing could be done now, look again. */
-  private async refreshUnderLock(account: Account, handle: LockHandle, req: RefreshRequest): Promise<Outcome | null> {
-    const id = account.id;
+  private async refreshUnderLock(cred: Credential, handle: LockHandle, req: RefreshRequest): Promise<Outcome | null> {
+    const { id, account } = cred;
     // Someone may have refreshed between our check and our lock: re-read before calling WeChat.
     const [current, status] = await this.storeCall(() => Promise.all([this.store.get(id), this.store.getStatus(id)]));
     let d = this.decide(req, current, status);
@@ -484,8 +558,9 @@ export class TokenService {
       if (d.action !== "fetch") return d.action === "serve" ? this.settled(current!, d) : null;
     }
 
-    const api = tokenSourceOf(account);
-    let fetched = await this.fetch(account, handle, status, req, d.force);
+    // Tickets are never reported (no report trigger) nor forced: only tokens reach the branch below.
+    const api = cred.ticket !== undefined ? "ticket" : tokenSourceOf(account);
+    let fetched = await this.fetch(cred, handle, status, req, d.force);
     // A stable token handed back changed although ours was not yet in its rotation window: someone force-refreshed.
     const early = current !== null && current.expiresAt - this.clock.now() > this.options.overlapMs;
     if (req.trigger === "report" && api === "stable" && !d.force && !confirmedDead && early && fetched.accessToken !== current.accessToken) this.foreign(id, req);
@@ -497,7 +572,7 @@ export class TokenService {
         return { token, rotated: false, report: "still_valid" };
       }
       // Only a stable token can be forced; a classic call always brings a new token and WeCom has nothing newer.
-      if (api === "stable") fetched = await this.fetch(account, handle, status, req, true);
+      if (api === "stable") fetched = await this.fetch(cred, handle, status, req, true);
     }
     const rotated = fetched.accessToken !== current?.accessToken;
     const token = await this.write(id, handle, this.stored(fetched, current, handle), status, req, rotated);
@@ -514,9 +589,12 @@ export class TokenService {
   private stored(fetched: FetchedToken, held: StoredToken | null, handle: LockHandle): StoredToken {
     const now = this.clock.now();
     const same = held?.accessToken === fetched.accessToken;
+    const expiresAt = fetched.fetchedAt + fetched.expiresIn * 1000;
     const token = {
       accessToken: fetched.accessToken,
-      expiresAt: fetched.fetchedAt + fetched.expiresIn * 1000,
+      // A ticket handed back again comes with its remaining life in whole seconds, rounded down: keep the expiry
+      // first seen, or its end is asked for up to a second early and answered with the same, dying ticket.
+      expiresAt: same && fetched.api === "ticket" ? Math.max(held.expiresAt, expiresAt) : expiresAt,
       // The same token keeps the time it was first handed out: its age is what a report's "young" is measured by.
       fetchedAt: same ? held.fetchedAt : fetched.fetchedAt,
       api: fetched.api,
@@ -526,6 +604,11 @@ export class TokenService {
     };
     token.notBefore = notBeforeAfterAnswer(token, now, same, this.options);
     return token;
+  }
+
+  private fetchTicket(cred: Credential, accessToken: string): Promise<FetchedToken> {
+    if (this.wechat.fetchTicket === undefined) throw new TypeError("this WeChat client cannot fetch tickets");
+    return this.wechat.fetchTicket(cred.account, cred.ticket!, accessToken);
   }
 
   private async takeReportSlots(id: string, caller: string): Promise<void> {
@@ -554,10 +637,14 @@ export class TokenService {
    * attempt first takes a slot of the per-account ceiling; a force call then takes the force budget, at the moment
    * of the call, so a budget is never spent on a call that is not made.
    */
-  private async fetch(account: Account, handle: LockHandle, status: AccountStatus, req: RefreshRequest, forceRefresh: boolean): Promise<FetchedToken> {
-    const id = account.id;
-    const endpoint = ENDPOINT_OF[tokenSourceOf(account)];
+  private async fetch(cred: Credential, handle: LockHandle, status: AccountStatus, req: RefreshRequest, forceRefresh: boolean): Promise<FetchedToken> {
+    const { id, account } = cred;
+    const endpoint = cred.ticket !== undefined ? ENDPOINT_OF.ticket : ENDPOINT_OF[tokenSourceOf(account)];
+    let tokenRetried = false;
     for (let attempt = 0; ; attempt++) {
+      // A ticket is fetched with the account's token, from this same service (cache, store or its own refresh),
+      // before the lease check: getting it may take a while.
+      const withToken = cred.ticket !== undefined ? (await this.getToken(account.id)).accessToken : undefined;
       if (!handle.isValid(this.options.upstreamTimeoutMs)) {
         // Our lease could run out mid-call; whoever takes the lock next will fetch. Do not call WeChat.
         this.log.warn({ accountId: id }, "refresh lock too close to expiry; not calling WeChat");
@@ -570,12 +657,21 @@ export class TokenService {
       const started = this.clock.now();
       this.countCall(id, started);
       try {
-        const fetched = await this.wechat.fetchToken(account, { forceRefresh });
+        const fetched = withToken !== undefined ? await this.fetchTicket(cred, withToken) : await this.wechat.fetchToken(account, { forceRefresh });
         this.events.upstreamCall(endpoint, { ok: true }, (this.clock.now() - started) / 1000);
         return fetched;
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;
         this.events.upstreamCall(err.endpoint, { ok: false, errcode: err.errcode, errclass: err.errclass }, (this.clock.now() - started) / 1000);
+        if (withToken !== undefined && err.errclass === "token_invalid" && !tokenRetried) {
+          // WeChat says the token the ticket was asked with is dead: report it (compare-and-refresh: probed, and
+          // replaced only if WeChat confirms) and try once more with the token that comes back.
+          tokenRetried = true;
+          this.log.warn({ accountId: id, errcode: err.errcode }, "ticket fetch rejected the account's token; reporting it and retrying once");
+          await this.invalidate(account.id, withToken, { caller: TICKET_REPORTER });
+          attempt--;
+          continue;
+        }
         if (err.errclass === "transient" && attempt < this.options.transientRetries) {
           const delay = jitter(this.options.retryBaseMs * 2 ** attempt);
           if (handle.isValid(delay + this.options.upstreamTimeoutMs)) {
@@ -636,7 +732,9 @@ export class TokenService {
     }
     this.events.breaker(id, false);
     this.events.refresh(id, reason, true);
-    this.events.tokenExpiry(id, token.expiresAt);
+    // Tokens only: the expiry alert (WtbTokenExpiringWithoutRefresh) reads this gauge, and a ticket that WeChat hands
+    // back until it expires would trip it at the end of every ticket's life.
+    if (token.api !== "ticket") this.events.tokenExpiry(id, token.expiresAt);
     this.remember(id, token);
     this.store.publishRefreshed(id, token.gen).catch((err: unknown) => this.log.warn({ accountId: id, err: safeErr(err) }, "could not publish refresh"));
     const fields = { accountId: id, reason, gen: token.gen, api: token.api, expiresAt: new Date(token.expiresAt).toISOString() };
@@ -686,7 +784,7 @@ export class TokenService {
     const cached = this.local.get(accountId);
     if (cached && cached.token.gen !== gen) this.local.delete(accountId);
     // A refresh by any replica closed the shared breaker; this replica's gauge must say so too.
-    if (this.accounts.has(accountId)) this.events.breaker(accountId, false);
+    if (this.accounts.has(parseCredentialId(accountId).accountId)) this.events.breaker(accountId, false);
     const set = this.wakers.get(accountId);
     if (set) for (const wake of [...set]) wake();
     for (const listener of this.changeListeners) listener(accountId);

@@ -71,6 +71,7 @@ try
   curl -X POST ${u}/api/accounts/gh_demo_healthy/token/invalidate ${json} -d '{"accessToken":"<the token above>","errcode":40001}'
   curl -X POST ${u}/official-api/wechat/sync ${json} -d '{"accountId":"gh_demo_healthy","force":false}'
   curl ${u}/api/accounts/gh_demo_whitelist/token
+  curl "${u}/api/accounts/gh_demo_healthy/jssdk-config?url=https%3A%2F%2Fexample.com%2Fpage%3Fid%3D1"   (signs wx.config for that page)
   curl ${u}/quick_diagnosis.php
   curl ${u}/api/locks
   curl ${u}/metrics

@@ -6,7 +6,7 @@ import { formatOfPath, isMapping, readListDocument } from "./documents";
 import { formatPath, sourceAt } from "./errors";
 import { apiKeyValue, filePath, resolveBeside } from "./fields";
 import type { Inputs } from "./inputs";
-import type { ApiKey } from "./types";
+import { API_KEY_SCOPES, type ApiKey } from "./types";
 import { validate } from "./zod-issues";
 
 export const API_KEY_ROLES = ["client", "admin"] as const;
@@ -26,6 +26,10 @@ const entrySchema = z.strictObject({
     .array(z.string())
     .min(1, { error: 'must list account ids, or ["*"] for every account' })
     .refine((ids) => !ids.includes("*") || ids.length === 1, { error: '"*" means every account: it must be alone' })
+    .optional(),
+  scopes: z
+    .array(z.enum(API_KEY_SCOPES))
+    .min(1, { error: 'must list what the key may read: "token", "ticket" and/or "sign" (leave it out for all three)' })
     .optional(),
 });
 type Entry = z.output<typeof entrySchema>;
@@ -100,6 +104,8 @@ export function loadApiKeys(inputs: Inputs, knownIds: ReadonlySet<string> | null
       keySha256,
       role: entry.role ?? "client",
       accounts: list[0] === "*" ? "*" : [...new Set(list)],
+      // Absent: all three, so keys written before scopes existed keep working.
+      ...(entry.scopes !== undefined && entry.scopes.length < API_KEY_SCOPES.length ? { scopes: [...new Set(entry.scopes)] } : {}),
     });
   });
   if (doc.items.length === 0) problems.warn(`${src.origin}: the list is empty, so authentication is off`);

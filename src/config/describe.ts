@@ -26,7 +26,7 @@ const TIMING_KEYS = [
 export interface ConfigSummary {
   mode: "embedded" | "redis";
   listen: { host: string; port: number; tls: "off" | "pfx" | "pem" };
-  auth: { required: boolean; keys: { name: string; role: ApiKeyRole; accounts: "*" | string[] }[] };
+  auth: { required: boolean; keys: { name: string; role: ApiKeyRole; accounts: "*" | string[]; scopes?: string[] }[] };
   redis: null | {
     /** REDIS_URL with its password, if any, shown as ****. */
     url?: string;
@@ -76,6 +76,7 @@ export function describeConfig(config: Config): ConfigSummary {
         name: k.name,
         role: k.role,
         accounts: k.accounts === "*" ? "*" : [...k.accounts],
+        ...(k.scopes !== undefined ? { scopes: [...k.scopes] } : {}),
       })),
     },
     redis:

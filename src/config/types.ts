@@ -8,6 +8,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type ApiKeyRole = "client" | "admin";
 
+/** What a key may read: tokens (/token routes), tickets (/ticket) and JS-SDK signatures (/jssdk-config). */
+export const API_KEY_SCOPES = ["token", "ticket", "sign"] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
 export interface ApiKey {
   name: string;
   /** SHA-256 of the key. The key itself is never kept. */
@@ -15,6 +19,8 @@ export interface ApiKey {
   role: ApiKeyRole;
   /** The accounts this key may read tokens of. */
   accounts: "*" | string[];
+  /** What it may read of them; absent: everything (token, ticket, sign). A sign-only key never sees a token or ticket. */
+  scopes?: ApiKeyScope[];
 }
 
 export interface SentinelAddress {

@@ -6,17 +6,24 @@ import { HttpError } from "./errors";
 
 export type Role = "client" | "admin";
 
+/** What a key may read of its accounts: tokens, tickets, JS-SDK signatures. */
+export type Scope = "token" | "ticket" | "sign";
+
 export interface ApiKeyEntry {
   name: string;
   keySha256: Buffer;
   role: Role;
   accounts: "*" | string[];
+  /** Absent: every scope. */
+  scopes?: readonly Scope[];
 }
 
 export interface Principal {
   name: string;
   role: Role;
   accounts: "*" | string[];
+  /** Absent: every scope. */
+  scopes?: readonly Scope[];
 }
 
 /** Without API keys the broker only listens on loopback (config enforces it); local operators act as admin. */
@@ -52,18 +59,18 @@ export class Authenticator {
       this.events.authFailure("invalid");
       throw new HttpError(401, "unauthorized", "The API key is not valid.", "Check the key; revoked keys are removed from API_KEYS / API_KEYS_FILE.", { "WWW-Authenticate": "Bearer" });
     }
-    return { name: found.name, role: found.role, accounts: found.accounts };
+    return found.scopes === undefined ? { name: found.name, role: found.role, accounts: found.accounts } : { name: found.name, role: found.role, accounts: found.accounts, scopes: found.scopes };
   }
 
   /**
    * Whether this Authorization header may read the account, counting and throwing nothing: the HTTP fast path
    * (fastToken.ts) asks, and leaves every refusal to the regular route, which counts and answers it.
    */
-  allows(header: string | undefined, accountId: string): boolean {
+  allows(header: string | undefined, accountId: string, scope: Scope = "token"): boolean {
     if (!this.required) return true;
     const m = header === undefined ? null : BEARER.exec(header);
     const found = m === null ? undefined : this.find(m[1]!);
-    return found !== undefined && (found.accounts === "*" || found.accounts.includes(accountId));
+    return found !== undefined && (found.accounts === "*" || found.accounts.includes(accountId)) && hasScope(found, scope);
   }
 
   /** The name of the key in this header (for per-key limits), for a header `allows` accepted. */
@@ -98,7 +105,8 @@ export class Authenticator {
     return found;
   }
 
-  authorize(p: Principal, need: { role?: Role; accountId?: string }): void {
+  /** The one check of what a principal may do: role, account, and scope (what it may read of the account). */
+  authorize(p: Principal, need: { role?: Role; accountId?: string; scope?: Scope }): void {
     if (need.role === "admin" && p.role !== "admin") {
       this.events.authFailure("forbidden");
       throw new HttpError(403, "forbidden", `The key "${p.name}" may not do this: it needs the admin role.`);
@@ -107,5 +115,18 @@ export class Authenticator {
       this.events.authFailure("forbidden");
       throw new HttpError(403, "forbidden", `The key "${p.name}" is not allowed for account "${need.accountId}".`);
     }
+    if (need.scope !== undefined && !hasScope(p, need.scope)) {
+      this.events.authFailure("forbidden");
+      throw new HttpError(
+        403,
+        "forbidden",
+        `The key "${p.name}" may not read this: it lacks the "${need.scope}" scope.`,
+        `Its scopes are ${(p.scopes ?? []).join(", ")}. Give it "${need.scope}" in API_KEYS / API_KEYS_FILE (scopes), or use a key that has it.`,
+      );
+    }
   }
+}
+
+function hasScope(p: { scopes?: readonly Scope[] }, scope: Scope): boolean {
+  return p.scopes === undefined || p.scopes.includes(scope);
 }

@@ -11,6 +11,7 @@ import {
   RefreshTimeoutError,
   StoreUnavailableError,
   UnknownAccountError,
+  UnsupportedTicketError,
   UpstreamUnavailableError,
 } from "../broker/errors";
 import { safeErr } from "../broker/tokenService";
@@ -60,6 +61,7 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
   if (err instanceof BrokerError) {
     const base = { code: err.code, message: err.message, ...hintFields(err.hint) };
     if (err instanceof UnknownAccountError) return { status: 404, body: { error: { ...base, accountId: err.accountId } }, headers: {} };
+    if (err instanceof UnsupportedTicketError) return { status: 400, body: { error: { ...base, accountId: err.accountId } }, headers: {} };
     if (err instanceof UpstreamUnavailableError) {
       const retryAfter = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
       return {

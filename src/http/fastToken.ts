@@ -44,7 +44,8 @@ export function withFastToken(app: RequestListener, d: FastTokenDeps): RequestLi
       accountId !== undefined &&
       (invalidate ? req.method === "POST" && plainJsonBody(req) : req.method === "GET") &&
       configured.has(accountId) &&
-      d.auth.allows(req.headers.authorization, accountId);
+      // A key without the token scope (a sign-only key) is refused by the route, which counts it.
+      d.auth.allows(req.headers.authorization, accountId, "token");
     if (!ours) return void app(req, res);
 
     const started = performance.now();

@@ -5,8 +5,8 @@
 // Secrets: the report is built field by field from values that hold none. A StoredToken is never spread into it
 // (it carries the access token); the config goes through describeConfig's allow-list; the Redis target is printed
 // without credentials. test/ops/diagnosis.test.ts asserts it with distinctive secrets.
-import type { Account, AccountType, TokenSource } from "../accounts";
-import { tokenSourceOf } from "../accounts";
+import type { Account, AccountType, CredentialApi, TicketType, TokenSource } from "../accounts";
+import { parseCredentialId, tokenSourceOf } from "../accounts";
 import { ForceBudgetError, StoreUnavailableError } from "../broker/errors";
 import { isOpen } from "../broker/breaker";
 import { alive, refreshDueAt, servable } from "../broker/policy";
@@ -24,7 +24,7 @@ import { clusterCheck } from "./clusterCheck";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
-export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign";
+export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign" | "ticket";
 
 /** One line of the report. Texts are bilingual; `data` holds the machine-readable facts behind the line. */
 export interface DiagnosisCheck {
@@ -40,7 +40,7 @@ export interface DiagnosisCheck {
 }
 
 export interface TokenFacts {
-  api: TokenSource;
+  api: CredentialApi;
   fetchedAt: string;
   expiresAt: string;
   /** Seconds until WeChat stops accepting it (negative: expired). */
@@ -156,7 +156,7 @@ export interface DiagnoseOptions {
 /** WeChat's daily limits of the token endpoints (docs/wechat-api.md §6.1): null = none published. Test accounts get 200/day
 // and big accounts more; the MP backend (设置与开发 → 接口权限) shows the real figure. */
 export const DAILY_TOKEN_QUOTA: Readonly<Record<TokenSource, number | null>> = { classic: 2000, stable: 500_000, wecom: null };
-const ENDPOINT_PATH: Readonly<Record<TokenSource, string>> = { classic: "cgi-bin/token", stable: "cgi-bin/stable_token", wecom: "cgi-bin/gettoken" };
+const ENDPOINT_PATH: Readonly<Record<CredentialApi, string>> = { classic: "cgi-bin/token", stable: "cgi-bin/stable_token", wecom: "cgi-bin/gettoken", ticket: "cgi-bin/ticket/getticket" };
 
 /** Share of a daily quota above which the quota check warns. */
 const QUOTA_WARN_RATIO = 0.8;
@@ -184,6 +184,7 @@ const TITLES: Record<CheckId, Hint> = {
   ceiling: { en: "Call ceiling", zh: "调用上限" },
   probe: { en: "Token test with WeChat", zh: "令牌实测" },
   foreign: { en: "Other token fetchers", zh: "其他获取 token 的系统" },
+  ticket: { en: "JS-SDK ticket", zh: "JS-SDK 票据" },
 };
 
 const ERRCLASS_ZH: Record<ErrClass, string> = {
@@ -499,6 +500,15 @@ export class Diagnosis {
       report.probe = p.facts;
       checks.push(tag(p.check));
     }
+    // One line per ticket callers have asked this broker for (tickets nobody uses are never fetched).
+    for (const id of this.d.service.ticketIds().filter((t) => parseCredentialId(t).accountId === a.id)) {
+      try {
+        const t = await this.d.service.inspect(id);
+        checks.push(tag(ticketCheck(parseCredentialId(id).ticket!, t.token, t.status, now)));
+      } catch (err) {
+        checks.push(tag({ id: "ticket", status: "warn", title: TITLES.ticket, detail: both(`could not read the ticket's state: ${errorText(err)}`, `无法读取票据状态：${errorText(err)}`) }));
+      }
+    }
     report.status = worst(checks.map((c) => c.status));
     return { checks, report };
   }
@@ -589,6 +599,43 @@ export class Diagnosis {
 }
 
 // ---- per-account checks that need no state ----
+
+/** A requested JS-SDK ticket: its age and lifetime left, and the last refusal of its endpoint while unresolved. */
+function ticketCheck(type: TicketType, token: StoredToken | null, status: AccountStatus, now: number): Omit<DiagnosisCheck, "accountId"> {
+  const title = { en: `${TITLES.ticket.en} (${type})`, zh: `${TITLES.ticket.zh}（${type}）` };
+  const last = status.lastError;
+  const unresolved = last !== undefined && (status.lastSuccessAt === undefined || last.at > status.lastSuccessAt);
+  const data: Record<string, unknown> = { type };
+  if (token) {
+    data.fetchedAt = iso(token.fetchedAt);
+    data.ageSec = Math.max(0, Math.floor((now - token.fetchedAt) / 1000));
+    data.expiresInSec = Math.floor((token.expiresAt - now) / 1000);
+  }
+  if (last) data.lastError = { ...(last.errcode !== undefined ? { errcode: last.errcode } : {}), errclass: last.errclass, message: last.message, at: iso(last.at), resolved: !unresolved };
+  const errEn = last && unresolved ? ` · last error ${last.errcode ?? last.kind} ${durEn(now - last.at)} ago: ${last.message}` : "";
+  const errZh = last && unresolved ? ` · 最近错误 ${last.errcode ?? last.kind}（${durZh(now - last.at)}前）` : "";
+  if (!token || token.expiresAt <= now) {
+    return {
+      id: "ticket",
+      status: unresolved ? "fail" : "warn",
+      title,
+      detail: { en: `no live ticket stored${errEn}`, zh: `没有有效的票据${errZh}` },
+      ...(unresolved ? { fix: last.hint } : {}),
+      data,
+    };
+  }
+  return {
+    id: "ticket",
+    status: unresolved ? "warn" : "ok",
+    title,
+    detail: {
+      en: `fetched ${durEn(now - token.fetchedAt)} ago, valid for ${durEn(token.expiresAt - now)} (until ${beijing(token.expiresAt)} Beijing)${errEn}`,
+      zh: `${durZh(now - token.fetchedAt)}前获取，剩余 ${durZh(token.expiresAt - now)}（至北京时间 ${beijing(token.expiresAt)}）${errZh}`,
+    },
+    ...(unresolved ? { fix: last.hint } : {}),
+    data,
+  };
+}
 
 function upstreamCheck(last: LastErrorFacts | null, now: number): Omit<DiagnosisCheck, "accountId"> {
   const title = TITLES.upstream;

@@ -7,6 +7,7 @@ import type { BrokerEvents, ForeignVia, LockResult, RefreshReason, ReportOutcome
 import type { Trigger } from "../broker/policy";
 import type { AuthEvents } from "../http/auth";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
+import type { TicketType } from "../accounts";
 
 const PREFIX = "wtb_";
 
@@ -34,6 +35,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
   private readonly reports: Counter<"account" | "outcome">;
   private readonly processErrors: Counter<"kind">;
   private readonly foreignRotations: Counter<"account" | "via">;
+  private readonly ticketRequests: Counter<"type" | "result">;
 
   constructor(opts: { accounts: string[]; defaultMetrics?: boolean }) {
     const r = this.registry;
@@ -92,6 +94,13 @@ export class Metrics implements BrokerEvents, AuthEvents {
       registers: [r],
     });
 
+    this.ticketRequests = new Counter({
+      name: `${PREFIX}ticket_requests_total`,
+      help: "JS-SDK ticket requests (the ticket and jssdk-config routes) by ticket type and result: hit, miss, stale, error.",
+      labelNames: ["type", "result"],
+      registers: [r],
+    });
+
     // Export known series up front, so dashboards and alerts see 0 rather than nothing.
     for (const result of ["hit", "miss", "stale", "error"] as const) this.tokenRequests.inc({ result }, 0);
     for (const result of ["acquired", "contended", "error"] as const) this.locks.inc({ result }, 0);
@@ -108,6 +117,9 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
 
   // ---- BrokerEvents ----
+  ticketRequest(_accountId: string, type: TicketType, result: TokenRequestResult): void {
+    this.ticketRequests.inc({ type, result });
+  }
   tokenRequest(accountId: string, result: TokenRequestResult): void {
     this.tokenRequests.inc({ result });
     // Hot path: each (account, result) series is looked up once. Only ids the service accepted get here (bounded).

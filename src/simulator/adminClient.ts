@@ -1,5 +1,6 @@
 // The simulator's admin API over HTTP, for tests and benchmarks that run the simulator in another process.
 import type { SimAppListing } from "./state";
+import type { SimTicketCheck } from "./tickets";
 import type { SimAppConfig, SimAppCounters, SimFault, SimTokenCheck, SimulatorAdmin } from "./types";
 
 /** SimulatorAdmin with every operation asynchronous (the shape of this client). */
@@ -65,6 +66,14 @@ export class SimulatorAdminClient implements SimulatorAdminAsync {
 
   async apiCalls(appId: string): Promise<{ calls: Record<string, number>; rejected: number; uploadBytes: number }> {
     return (await this.call("GET", `/apps/${encodeURIComponent(appId)}/api-calls`)) as { calls: Record<string, number>; rejected: number; uploadBytes: number };
+  }
+
+  async checkTicket(ticket: string): Promise<SimTicketCheck> {
+    return (await this.call("POST", "/tickets/check", { ticket })) as SimTicketCheck;
+  }
+
+  async currentTicket(appId: string, type: "jsapi" | "wx_card" | "agent_config"): Promise<string | undefined> {
+    return ((await this.call("GET", `/apps/${encodeURIComponent(appId)}/tickets/${type}`)) as { ticket: string | null }).ticket ?? undefined;
   }
 
   /** Every app's configuration, without secrets. */

@@ -152,6 +152,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       case "/wecom/cgi-bin/gettoken":
         answer = state.wecomGettoken({ method, corpid: opt(query.get("corpid")), corpsecret: opt(query.get("corpsecret")) });
         break;
+      case "/cgi-bin/ticket/getticket":
+        answer = state.ticket({ platform: "wechat", method, accessToken: opt(query.get("access_token")), type: opt(query.get("type")) }, "getticket");
+        break;
+      case "/wecom/cgi-bin/get_jsapi_ticket":
+        answer = state.ticket({ platform: "wecom", method, accessToken: opt(query.get("access_token")) }, "get_jsapi_ticket");
+        break;
+      case "/wecom/cgi-bin/ticket/get":
+        answer = state.ticket({ platform: "wecom", method, accessToken: opt(query.get("access_token")), type: opt(query.get("type")) }, "ticket/get");
+        break;
       case "/wecom/cgi-bin/get_api_domain_ip":
       case "/wecom/cgi-bin/getcallbackip":
         answer = state.probe({ platform: "wecom", method, accessToken: opt(query.get("access_token")) });
@@ -251,6 +260,20 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       const token = (body.value as { accessToken?: unknown } | null)?.accessToken;
       if (typeof token !== "string") return adminError(res, 400, "bad_request", "accessToken: must be a string");
       return ok(state.checkToken(token));
+    }
+    if (a === "apps" && b !== undefined && c === "tickets" && d !== undefined && parts[4] === undefined) {
+      if (method !== "GET") return notAllowed();
+      if (d !== "jsapi" && d !== "wx_card" && d !== "agent_config") return adminError(res, 400, "bad_request", "ticket type: jsapi, wx_card or agent_config");
+      if (!state.hasApp(b)) return adminError(res, 404, "not_found", `no app ${JSON.stringify(b)} in the simulator`);
+      return ok({ ticket: state.currentTicket(b, d) ?? null });
+    }
+    if (a === "tickets" && b === "check" && c === undefined) {
+      if (method !== "POST") return notAllowed();
+      const body = await jsonBody();
+      if (!body.ok) return;
+      const ticket = (body.value as { ticket?: unknown } | null)?.ticket;
+      if (typeof ticket !== "string") return adminError(res, 400, "bad_request", "ticket: must be a string");
+      return ok(state.checkTicket(ticket));
     }
     adminError(res, 404, "not_found", `no admin endpoint ${method} ${path}`);
   }

@@ -5,6 +5,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { quotaDay } from "../clock";
+import { TicketBook, ticketTypeOf, type SimTicketCheck, type SimTicketType, type TicketRequest } from "./tickets";
 import type {
   SimAppConfig,
   SimAppCounters,
@@ -14,7 +15,7 @@ import type {
   SimulatorAdmin,
 } from "./types";
 
-export type SimEndpoint = "token" | "stable_token" | "gettoken" | "probe";
+export type SimEndpoint = "token" | "stable_token" | "gettoken" | "probe" | "getticket";
 
 /** A fault without `endpoints` applies to the token endpoints only, so a broker's probes keep working. */
 export const DEFAULT_FAULT_ENDPOINTS: readonly SimEndpoint[] = ["token", "stable_token", "gettoken"];
@@ -58,6 +59,7 @@ const MP_ERRMSG: Record<number, string> = {
   43001: "require GET method",
   43002: "require POST method",
   44002: "empty post data",
+  40097: "invalid args",
   45009: "reach max api daily quota limit",
   45011: "api minute-quota reach limit mustslower retry next minute",
   47001: "data format error",
@@ -84,6 +86,7 @@ const WECOM_ERRMSG: Record<number, string> = {
   41004: "corpsecret missing",
   42001: "access_token expired",
   43001: "require GET method",
+  40097: "invalid args",
   45009: "api freq out of limit",
   45033: "api concurrent out of limit",
   48002: "api forbidden",
@@ -164,7 +167,7 @@ function ipInWhitelist(ip: string, whitelist: readonly string[]): boolean {
   });
 }
 
-const endpointSchema = z.enum(["token", "stable_token", "gettoken", "probe"]);
+const endpointSchema = z.enum(["token", "stable_token", "gettoken", "probe", "getticket"]);
 const nonNegInt = z.number().int().min(0);
 
 export const faultSchema = z
@@ -349,12 +352,13 @@ function activeFaults(faults: readonly SimFault[] | undefined): ActiveFault[] {
 }
 
 function zeroCounters(): SimAppCounters {
-  return { calls: { token: 0, stable_token: 0, gettoken: 0, probe: 0 }, tokensIssued: 0, forceRefreshes: 0 };
+  return { calls: { token: 0, stable_token: 0, gettoken: 0, probe: 0, getticket: 0 }, tokensIssued: 0, forceRefreshes: 0 };
 }
 
 export class SimulatorState implements SimulatorAdmin {
   private readonly apps = new Map<string, AppRuntime>();
   private readonly tokens = new Map<string, TokenRecord>();
+  private readonly tickets = new TicketBook();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -395,6 +399,7 @@ export class SimulatorState implements SimulatorAdmin {
 
   removeApp(appId: string): void {
     this.forgetTokens(appId);
+    this.tickets.forget(appId);
     this.apps.delete(appId);
   }
 
@@ -586,6 +591,39 @@ export class SimulatorState implements SimulatorAdmin {
       }
       return { kind: "json", body: { ip_list: [...PROBE_IP_LIST] } };
     });
+  }
+
+  // ---- JS-SDK tickets: getticket (MP), get_jsapi_ticket and ticket/get (WeCom); see tickets.ts ------------
+
+  /** A ticket asked for with an access token: the token is checked like a business API checks it. */
+  ticket(req: TicketRequest, path: "getticket" | "get_jsapi_ticket" | "ticket/get"): SimAnswer {
+    const now = this.now();
+    const token = present(req.accessToken) ? req.accessToken : undefined;
+    const found = token === undefined ? undefined : this.tokens.get(token);
+    const rec = found !== undefined && (found.chain === "wecom") === (req.platform === "wecom") ? found : undefined;
+    const app = rec === undefined ? undefined : this.apps.get(rec.appId);
+    return this.answer(app, "getticket", req.platform, now, () => {
+      const ip = app?.config.callerIp ?? SIM_DEFAULTS.callerIp;
+      const err = (code: number): SimReply => ({ kind: "json", body: req.platform === "wecom" ? wecomError(code, now, ip) : mpError(code, now, ip) });
+      if (req.method !== "GET") return err(43001);
+      if (token === undefined) return err(41001);
+      if (rec === undefined || app === undefined) return err(40001);
+      const status = this.status(rec, now);
+      if (!status.valid) return err(status.reason === "expired" ? 42001 : 40001);
+      const type = ticketTypeOf(req, path);
+      if (type === undefined) return err(40097);
+      const t = this.tickets.handOut(app.config.appId, type, app.config.tokenLifetimeSec, now);
+      return { kind: "json", body: { errcode: 0, errmsg: "ok", ticket: t.ticket, expires_in: t.expiresIn } };
+    });
+  }
+
+  checkTicket(ticket: string): SimTicketCheck {
+    return this.tickets.check(ticket, this.now());
+  }
+
+  /** The ticket the app's callers are handed now (undefined: none live), for tests that verify signatures. */
+  currentTicket(appId: string, type: SimTicketType): string | undefined {
+    return this.tickets.currentTicket(appId, type, this.now());
   }
 
   // ---- internals -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ export interface SimFault {
   times?: number;
   /** Which endpoints it applies to ("token" | "stable_token" | "gettoken" | "probe"); default: the token endpoints
    * token, stable_token and gettoken, not probe. */
-  endpoints?: Array<"token" | "stable_token" | "gettoken" | "probe">;
+  endpoints?: Array<"token" | "stable_token" | "gettoken" | "probe" | "getticket">;
 }
 
 export interface SimAppConfig {
@@ -58,7 +58,7 @@ export interface SimAppConfig {
 
 export interface SimAppCounters {
   /** HTTP calls received per endpoint for this app (failed ones included). */
-  calls: { token: number; stable_token: number; gettoken: number; probe: number };
+  calls: { token: number; stable_token: number; gettoken: number; probe: number; getticket: number };
   /** Tokens newly issued (a stable_token call that returned the current token issues none). */
   tokensIssued: number;
   forceRefreshes: number;
@@ -81,6 +81,10 @@ export interface SimulatorAdmin {
   counters(appId: string): SimAppCounters;
   resetCounters(): void;
   checkToken(accessToken: string): SimTokenCheck;
+  /** Whether a JS-SDK ticket was issued by this simulator and is still live. */
+  checkTicket(ticket: string): import("./tickets").SimTicketCheck;
+  /** The ticket of (app, type) handed out now, if any. */
+  currentTicket(appId: string, type: "jsapi" | "wx_card" | "agent_config"): string | undefined;
 }
 
 /** The admin operations of the simulator's business APIs (src/simulator/business.ts, issue 13). */

@@ -1,6 +1,6 @@
 // What the Redis and memory stores share: retention constants, input checks and parsers, so both implement
 // exactly the same semantics (the conformance suite in test/store runs against both).
-import { ACCOUNT_ID_PATTERN, type TokenSource } from "../accounts";
+import { CREDENTIAL_ID_PATTERN, type CredentialApi } from "../accounts";
 import type { AccountStatus, StoredToken } from "./types";
 
 /** How long a token record outlives its expiresAt: its gen must keep fencing late writers after expiry. */
@@ -12,7 +12,7 @@ export const STATUS_TTL_MS = 30 * 24 * 3600_000;
 
 export type RefreshedListener = (accountId: string, gen: number) => void;
 
-const TOKEN_SOURCES: ReadonlySet<string> = new Set<TokenSource>(["stable", "classic", "wecom"]);
+const TOKEN_SOURCES: ReadonlySet<string> = new Set<CredentialApi>(["stable", "classic", "wecom", "ticket"]);
 
 function isTime(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
@@ -28,7 +28,7 @@ export function assertToken(token: StoredToken): void {
   if (!isGen(token.gen)) throw new TypeError(`token.gen must be a positive safe integer, got ${String(token.gen)}`);
   if (!isTime(token.expiresAt)) throw new TypeError(`token.expiresAt must be epoch ms, got ${String(token.expiresAt)}`);
   if (!isTime(token.fetchedAt)) throw new TypeError(`token.fetchedAt must be epoch ms, got ${String(token.fetchedAt)}`);
-  if (!TOKEN_SOURCES.has(token.api)) throw new TypeError(`token.api must be stable|classic|wecom, got ${String(token.api)}`);
+  if (!TOKEN_SOURCES.has(token.api)) throw new TypeError(`token.api must be stable|classic|wecom|ticket, got ${String(token.api)}`);
   if (!isTime(token.checkedAt)) throw new TypeError(`token.checkedAt must be epoch ms, got ${String(token.checkedAt)}`);
   if (!isTime(token.notBefore)) throw new TypeError(`token.notBefore must be epoch ms or 0, got ${String(token.notBefore)}`);
 }
@@ -66,7 +66,7 @@ export function parseStoredToken(h: Record<string, string | undefined>): StoredT
     accessToken,
     expiresAt: Number(h.expiresAt),
     fetchedAt: Number(h.fetchedAt),
-    api: h.api as TokenSource,
+    api: h.api as CredentialApi,
     gen: Number(h.gen),
     // Records written before these fields existed: checked when fetched, no push-out.
     checkedAt: h.checkedAt === undefined ? Number(h.fetchedAt) : Number(h.checkedAt),
@@ -109,7 +109,7 @@ export function parseRefreshedMessage(message: string): { accountId: string; gen
   }
   if (typeof v !== "object" || v === null) return null;
   const { accountId, gen } = v as { accountId?: unknown; gen?: unknown };
-  if (typeof accountId !== "string" || !ACCOUNT_ID_PATTERN.test(accountId)) return null;
+  if (typeof accountId !== "string" || !CREDENTIAL_ID_PATTERN.test(accountId)) return null;
   if (typeof gen !== "number" || !Number.isSafeInteger(gen) || gen < 0) return null;
   return { accountId, gen };
 }

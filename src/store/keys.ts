@@ -3,7 +3,7 @@
 // Redis Cluster. No secret ever appears in a key: ids are operator-chosen names, days are dates.
 // The keys, their contents and lifetimes: docs/design.md §5.1.
 import { createHash } from "node:crypto";
-import { ACCOUNT_ID_PATTERN } from "../accounts";
+import { CREDENTIAL_ID_PATTERN } from "../accounts";
 
 export const DEFAULT_KEY_PREFIX = "wtb:";
 
@@ -39,8 +39,10 @@ export interface AccountKeys {
 }
 
 export function assertAccountId(accountId: string): void {
-  // The id goes inside the hash tag: a `}` or `:` in it would break slotting and key parsing.
-  if (!ACCOUNT_ID_PATTERN.test(accountId)) throw new TypeError(`invalid account id for a store key: ${JSON.stringify(accountId.slice(0, 80))}`);
+  // The id goes inside the hash tag: a `}` or `:` in it would break slotting and key parsing. A credential id
+  // (`<account>.<ticket type>`, see accounts.ts) is keyed exactly like an account: a ticket has its own token
+  // record, lock, fence, status and ceiling.
+  if (!CREDENTIAL_ID_PATTERN.test(accountId)) throw new TypeError(`invalid account id for a store key: ${JSON.stringify(accountId.slice(0, 80))}`);
 }
 
 export function assertDay(day: string): void {
@@ -112,7 +114,7 @@ export class KeySpace {
   parse(key: string): { accountId: string; kind: AccountKeyKind; day?: string } | null {
     if (!key.startsWith(`${this.prefix}{acct:`)) return null;
     const rest = key.slice(this.prefix.length);
-    const m = /^\{acct:([A-Za-z0-9_-]{1,64})\}:(token|fence|lock|lockinfo|status|forcelast|calls|force|ceiling|reports)(?::(\d{4}-\d{2}-\d{2}))?$/.exec(rest);
+    const m = /^\{acct:([A-Za-z0-9_-]{1,64}(?:\.(?:jsapi|wx_card|agent_config))?)\}:(token|fence|lock|lockinfo|status|forcelast|calls|force|ceiling|reports)(?::(\d{4}-\d{2}-\d{2}))?$/.exec(rest);
     if (!m) return null;
     const accountId = m[1] as string;
     const kind = m[2] as AccountKeyKind;

@@ -1,7 +1,7 @@
 // Where tokens live between replicas. Two implementations: Redis (cluster member) and memory (embedded, one replica).
 // Correctness rests here, not on the lock: writes are compare-and-set on a fencing generation, invalidation is
 // compare-and-delete on the exact token a caller saw fail.
-import type { TokenSource } from "../accounts";
+import type { CredentialApi } from "../accounts";
 import type { UpstreamErrorFields } from "../wechat/types";
 import type { ClusterState } from "./clusterState";
 
@@ -11,7 +11,8 @@ export interface StoredToken {
   expiresAt: number;
   /** Epoch ms when it was fetched. */
   fetchedAt: number;
-  api: TokenSource;
+  /** Where it came from; `ticket` for a JS-SDK ticket (stored under its credential id, `<account>.<type>`). */
+  api: CredentialApi;
   /** Fencing generation of the lock holder that wrote it. Writes with a generation ≤ this are refused. */
   gen: number;
   /** Epoch ms when WeChat last answered with this token (a fetch that handed it back, or a probe that accepted it).

@@ -9,7 +9,7 @@ import http from "node:http";
 import https from "node:https";
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
-import { tokenSourceOf, type Account } from "../accounts";
+import { tokenSourceOf, type Account, type TicketType } from "../accounts";
 import { silentLogger } from "../logger";
 import { version } from "../version";
 import { classify, classifyFailure, type Classification, type Platform, type SyntheticFailure } from "./errcodes";
@@ -43,6 +43,8 @@ interface Call {
   signal?: AbortSignal;
   /** Strings that must never appear in anything this call produces. */
   secrets: string[];
+  /** For getticket: which ticket (named in messages). */
+  ticket?: TicketType;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -173,6 +175,37 @@ export class WeChatClient implements WeChatApi {
     return { accessToken: token, expiresIn, fetchedAt: this.now(), api: source };
   }
 
+  /**
+   * One JS-SDK ticket call with `accessToken`: official accounts GET /cgi-bin/ticket/getticket?type=jsapi|wx_card;
+   * WeCom GET /cgi-bin/get_jsapi_ticket (the corp ticket, `jsapi`) or /cgi-bin/ticket/get?type=agent_config. The
+   * token travels in the query string, so it is one of the call's secrets: no message or log line carries it.
+   */
+  async fetchTicket(account: Account, type: TicketType, accessToken: string, opts: { signal?: AbortSignal } = {}): Promise<FetchedToken> {
+    const wecom = account.type === "wecom";
+    const path = wecom ? (type === "agent_config" ? "/cgi-bin/ticket/get" : "/cgi-bin/get_jsapi_ticket") : "/cgi-bin/ticket/getticket";
+    const params: Record<string, string> = { access_token: accessToken };
+    if (!wecom || type === "agent_config") params.type = type;
+    const call: Call = {
+      account, platform: wecom ? "wecom" : "wechat", endpoint: "getticket", method: "GET", base: wecom ? this.wecomApiBase : this.wechatApiBase,
+      path, params, signal: opts.signal, secrets: [account.appSecret, accessToken], ticket: type,
+    };
+    const body = await this.send(call);
+    const errcode = readErrcode(body);
+    if (errcode !== undefined && errcode !== 0) {
+      if (Number.isNaN(errcode)) throw this.fail(call, "bad_shape", "errcode is not a number");
+      throw this.errcodeError(call, errcode, body.errmsg);
+    }
+    const ticket = body.ticket;
+    const expiresIn = body.expires_in;
+    if (typeof ticket !== "string" || ticket.length === 0 || typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0) {
+      const problems: string[] = [];
+      if (typeof ticket !== "string" || ticket.length === 0) problems.push("ticket is missing or empty");
+      if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0) problems.push("expires_in is not a positive number");
+      throw this.fail(call, "bad_shape", problems.join("; "));
+    }
+    return { accessToken: ticket, expiresIn, fetchedAt: this.now(), api: "ticket" };
+  }
+
   async probe(account: Account, accessToken: string): Promise<ProbeResult> {
     const wecom = account.type === "wecom";
     const call: Call = {
@@ -279,8 +312,10 @@ export class WeChatClient implements WeChatApi {
     const head =
       call.endpoint === "probe"
         ? `${who} rejected the access_token of ${idLabel} ${call.account.appId} on get_api_domain_ip`
-        : `${who} refused the token request for ${idLabel} ${call.account.appId}`;
-    const tail = [call.endpoint === "probe" ? undefined : call.endpoint, c.rid ? `rid ${c.rid}` : undefined].filter(Boolean).join(", ");
+        : call.endpoint === "getticket"
+          ? `${who} refused the ${call.ticket ?? "jsapi"} ticket request for ${idLabel} ${call.account.appId}`
+          : `${who} refused the token request for ${idLabel} ${call.account.appId}`;
+    const tail = [call.endpoint === "probe" || call.endpoint === "getticket" ? undefined : call.endpoint, c.rid ? `rid ${c.rid}` : undefined].filter(Boolean).join(", ");
     const message = `${head}: ${errcode} ${c.summary}${tail ? ` (${tail})` : ""}`;
     return this.build(call, c, message, { errcode, errmsg });
   }

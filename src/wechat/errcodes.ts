@@ -711,7 +711,8 @@ export interface ClassifyInput {
 }
 
 export function isTokenEndpoint(endpoint: UpstreamEndpoint): boolean {
-  return endpoint !== "probe";
+  // getticket is a business call made with a token: 40001 there means the token, not the secret.
+  return endpoint !== "probe" && endpoint !== "getticket";
 }
 
 function cooldownMs(c: Cooldown | undefined, now: number): number | undefined {

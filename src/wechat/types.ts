@@ -1,5 +1,5 @@
 // Typed results of talking to WeChat. Nothing in here may ever hold an AppSecret.
-import type { TokenSource } from "../accounts";
+import type { CredentialApi, TicketType } from "../accounts";
 
 /**
  * What to do about an upstream answer.
@@ -13,7 +13,7 @@ import type { TokenSource } from "../accounts";
 export type ErrClass = "transient" | "token_invalid" | "config" | "admin" | "quota" | "bug";
 
 /** Where an errcode came from changes its meaning (40001 at a token endpoint = bad secret). */
-export type UpstreamEndpoint = "token" | "stable_token" | "gettoken" | "probe";
+export type UpstreamEndpoint = "token" | "stable_token" | "gettoken" | "probe" | "getticket";
 
 export type UpstreamFailureKind = "errcode" | "network" | "timeout" | "http_status" | "bad_body";
 
@@ -28,7 +28,7 @@ export interface FetchedToken {
   expiresIn: number;
   /** Epoch ms when the response arrived. */
   fetchedAt: number;
-  api: TokenSource;
+  api: CredentialApi;
 }
 
 export interface UpstreamErrorFields {
@@ -115,4 +115,10 @@ export interface WeChatApi {
   fetchToken(account: import("../accounts").Account, opts?: { forceRefresh?: boolean; signal?: AbortSignal }): Promise<FetchedToken>;
   /** Ask WeChat whether a token works now (GET /cgi-bin/get_api_domain_ip, or WeCom's equivalent). */
   probe(account: import("../accounts").Account, accessToken: string): Promise<ProbeResult>;
+  /**
+   * Fetch a JS-SDK ticket with `accessToken` (getticket; WeCom get_jsapi_ticket or ticket/get). The answer comes
+   * back as a FetchedToken with api "ticket" (`accessToken` holds the ticket). Throws UpstreamError; a dead token is
+   * errclass token_invalid.
+   */
+  fetchTicket?(account: import("../accounts").Account, type: TicketType, accessToken: string, opts?: { signal?: AbortSignal }): Promise<FetchedToken>;
 }

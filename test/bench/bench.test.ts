@@ -131,15 +131,16 @@ test("the call-economy benchmark runs in quick mode and reports calls per accoun
     assert.equal(run.code, 0, `bench/run.ts economy failed (${run.code}):\n${run.stderr.slice(-4000)}`);
     const [perHour, raw] = tablesOf(run.stdout, "5. Call economy");
     assert.ok(perHour && raw, "two tables: calls per hour, and the raw counts");
-    assert.equal(perHour.length, 8, "one row per scenario and token API");
+    assert.equal(perHour.length, 9, "one row per scenario and token API (the JS-SDK signing row included)");
     for (const row of perHour) assert.ok(row.slice(2).every((cell) => NUMBER.test(cell)), `a figure for every replica count: ${row.join(" | ")}`);
 
     const results = JSON.parse(readFileSync(json, "utf8")) as { sections: Array<{ id: string; data: unknown }> };
-    const economy = results.sections.find((s) => s.id === "economy")?.data as { rows: Array<{ scenario: string; api: string; replicas: number; tokenCalls: number; tokensIssued: number; requests: number; reportAnswers?: Record<string, number> }> };
-    assert.equal(economy.rows.length, 16, "8 rows for each of the 2 replica counts");
+    const economy = results.sections.find((s) => s.id === "economy")?.data as { rows: Array<{ scenario: string; api: string; replicas: number; tokenCalls: number; tokensIssued: number; ticketCalls: number; requests: number; reportAnswers?: Record<string, number> }> };
+    assert.equal(economy.rows.length, 18, "9 rows for each of the 2 replica counts");
     for (const r of economy.rows) {
       assert.ok(r.requests > 0, `${r.scenario} ${r.api} ×${r.replicas}: callers were answered`);
       if (r.scenario === "normal") assert.ok(r.tokensIssued >= 1 && r.tokenCalls >= r.tokensIssued, `${r.api} ×${r.replicas}: the run spans a rotation, each needed a call`);
+      if (r.scenario === "JS-SDK signing: getticket calls") assert.ok(r.ticketCalls >= 1 && r.ticketCalls <= 4, `×${r.replicas}: about one getticket call per ticket lifetime (${r.ticketCalls} in 10 s of 8 s tickets)`);
       if (r.reportAnswers) assert.equal(Object.values(r.reportAnswers).reduce((a, b) => a + b, 0), 3, "one report a second for 3 s");
     }
   } finally {

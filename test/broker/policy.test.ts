@@ -134,9 +134,34 @@ test("a forced sync forces only stable tokens; a plain sync of a token that is n
   assert.equal(decide({ trigger: "sync", token: tok("classic"), status: closed, now: T0 + 60_000 }, p).action, "serve");
 });
 
+test("a ticket is due and promised like a classic token: refreshed 900 s ahead, cached only until 300 s after that", () => {
+  const t = tok("ticket");
+  assert.equal(refreshDueAt(t, p), t.expiresAt - p.classicRefreshAheadMs);
+  assert.equal(expiresInSec(t, T0, p), 7200 - 900 + 300 - 60);
+  assert.equal(plannedRefreshAt(t, 0, p), refreshDueAt(t, p));
+});
+
+test("a ticket endpoint that hands back the ticket already held pushes the next routine call to that ticket's expiry", () => {
+  const now = T0 + 6_400_000;
+  const t = tok("ticket", 7_200_000, T0, { checkedAt: now });
+  assert.equal(notBeforeAfterAnswer(t, now, true, p), t.expiresAt, "the same ticket: nothing newer before it expires");
+  assert.equal(notBeforeAfterAnswer(t, T0, false, p), 0, "a new ticket: the usual refresh-ahead point");
+  t.notBefore = notBeforeAfterAnswer(t, now, true, p);
+  assert.equal(decide({ trigger: "ahead", token: t, status: closed, now: now + 1 }, p).action, "serve");
+  assert.equal(decide({ trigger: "sync", token: t, status: closed, now: now + 1 }, p).action, "serve");
+  assert.equal(plannedRefreshAt(t, 0.5, p), t.expiresAt, "the refresh-ahead timer waits for the expiry instead of looping");
+});
+
+test("a ticket is fetched on a miss only when there is none or it is not servable, and is never forced", () => {
+  assert.deepEqual(decide({ trigger: "miss", token: null, status: closed, now: T0 }, p), { action: "fetch", force: false });
+  assert.deepEqual(decide({ trigger: "miss", token: tok("ticket"), status: closed, now: T0 + 60_000 }, p), { action: "serve", why: "fresh" });
+  assert.deepEqual(decide({ trigger: "ahead", token: tok("ticket"), status: closed, now: T0 + 7_200_000 - 900_000 }, p), { action: "fetch", force: false });
+  assert.deepEqual(decide({ trigger: "force", token: tok("ticket"), status: closed, now: T0 }, p), { action: "fetch", force: false });
+});
+
 // ---- properties ---------------------------------------------------------------------------------------------
 
-const api = fc.constantFrom<StoredToken["api"]>("stable", "classic", "wecom");
+const api = fc.constantFrom<StoredToken["api"]>("stable", "classic", "wecom", "ticket");
 const lifetimeMs = fc.integer({ min: 1_000, max: 7_200_000 });
 
 test("property: no replica's planned refresh falls before the due time that the caching promise accounts for, nor after the margin", () => {
@@ -151,10 +176,10 @@ test("property: no replica's planned refresh falls before the due time that the 
   );
 });
 
-test("property: whenever any replica refreshes a classic token (never before it is due), every expiresIn promised earlier ends before the old token dies", () => {
+test("property: whenever any replica refreshes a classic token or a ticket (never before it is due), every expiresIn promised earlier ends before the old one may die", () => {
   fc.assert(
-    fc.property(lifetimeMs, fc.integer({ min: 0, max: 7_200_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (life, promisedAfter, u) => {
-      const t = tok("classic", life);
+    fc.property(fc.constantFrom<StoredToken["api"]>("classic", "ticket"), lifetimeMs, fc.integer({ min: 0, max: 7_200_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (a, life, promisedAfter, u) => {
+      const t = tok(a, life);
       const promisedAt = T0 + promisedAfter;
       const refreshAt = Math.max(plannedRefreshAt(t, u, p), promisedAt); // a refresh after the promise was given
       const diesAt = Math.min(t.expiresAt, refreshAt + p.overlapMs);

@@ -49,6 +49,13 @@ test("the demo serves both demo accounts, answers every command it prints, expos
 
     assert.equal((await fetch(`${u}/api/locks`)).status, 200);
 
+    const signing = /curl "([^"]+\/jssdk-config\?url=[^"]+)"/.exec(out);
+    assert.ok(signing, "the demo prints a signing curl");
+    const signed = await fetch(signing[1]!);
+    assert.equal(signed.status, 200);
+    const config = (await signed.json()) as { appId: string; signature: string; nonceStr: string };
+    assert.match(config.signature, /^[0-9a-f]{40}$/);
+
     const metrics = await (await fetch(`${u}/metrics`)).text();
     assert.match(metrics, /wtb_token_requests_total\{result="hit"\}/);
     assert.match(metrics, /wtb_upstream_requests_total\{endpoint="stable_token",errcode="40164",errclass="config"\}/);

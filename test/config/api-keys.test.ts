@@ -139,3 +139,12 @@ void test("an empty key list leaves authentication off and says so", () => {
   assert.equal(c.auth.required, false);
   assert.deepEqual(c.warnings.filter((w) => w.startsWith("API_KEYS")), ["API_KEYS: the list is empty, so authentication is off"]);
 });
+
+void test("a key may be limited to scopes (token, ticket, sign); without scopes it has all three", () => {
+  const c = load({ API_KEYS: JSON.stringify([{ name: "pages", key: KEY, scopes: ["sign"] }, { name: "all", key: `${KEY}-2`, scopes: ["sign", "token", "ticket"] }, { name: "old", key: `${KEY}-3` }]) });
+  assert.deepEqual(c.auth.apiKeys[0]!.scopes, ["sign"]);
+  assert.equal(c.auth.apiKeys[1]!.scopes, undefined, "all three is the same as none given");
+  assert.equal(c.auth.apiKeys[2]!.scopes, undefined);
+  assertIssue(loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, scopes: ["sign", "admin"] }]) }), "API_KEYS: [0].scopes[1]", "must be one of token, ticket, sign");
+  assertIssue(loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, scopes: [] }]) }), "API_KEYS: [0].scopes", 'must list what the key may read: "token", "ticket" and/or "sign" (leave it out for all three)');
+});

@@ -6,7 +6,8 @@ import type { Express } from "express";
 import request from "supertest";
 import { createApp } from "../../src/http/app";
 import { withFastToken } from "../../src/http/fastToken";
-import { Authenticator, type ApiKeyEntry, type Role } from "../../src/http/auth";
+import { Authenticator, type ApiKeyEntry, type Role, type Scope } from "../../src/http/auth";
+import { ticketRoutes } from "../../src/http/routes/ticket";
 import { Metrics } from "../../src/ops/metrics";
 import { metricsRoutes } from "../../src/ops/metricsRoute";
 import { syncRoutes } from "../../src/http/routes/sync";
@@ -21,6 +22,7 @@ export interface TestKey {
   key: string;
   role: Role;
   accounts: "*" | string[];
+  scopes?: Scope[];
 }
 
 export interface HttpBroker {
@@ -65,7 +67,7 @@ export async function httpBroker(o: {
     ...o.broker,
   });
   const metrics = new Metrics({ accounts: o.accounts.map((a) => a.id), defaultMetrics: false });
-  const entries: ApiKeyEntry[] = (o.keys ?? []).map((k) => ({ name: k.name, keySha256: sha256(k.key), role: k.role, accounts: k.accounts }));
+  const entries: ApiKeyEntry[] = (o.keys ?? []).map((k) => ({ name: k.name, keySha256: sha256(k.key), role: k.role, accounts: k.accounts, ...(k.scopes ? { scopes: k.scopes } : {}) }));
   const auth = new Authenticator(entries, entries.length > 0, metrics);
   const app = createApp({
     service: broker.service,
@@ -74,7 +76,7 @@ export async function httpBroker(o: {
     logger,
     version: "0.0.0-test",
     before: [metrics.httpMiddleware()],
-    extraRouters: [syncRoutes(broker.service, auth), metricsRoutes(metrics)],
+    extraRouters: [syncRoutes(broker.service, auth), ticketRoutes(broker.service, auth), metricsRoutes(metrics)],
   });
   const listener = withFastToken(app, { service: broker.service, auth, metrics, logger });
   return { app: listener, express: app, auth, broker, keyPrefix, metrics, logger, logs: lines, close: () => broker.close() };

@@ -83,13 +83,13 @@ void test("counters count every call per endpoint, failed ones included, and tok
   await stable(sim, stableBody(APP.appId, APP.secret, true)); // < 30 s: no refresh
   await probe(sim, token);
   assert.deepEqual(await admin.counters(APP.appId), {
-    calls: { token: 2, stable_token: 4, gettoken: 0, probe: 1 },
+    calls: { token: 2, stable_token: 4, gettoken: 0, probe: 1, getticket: 0 },
     tokensIssued: 3,
     forceRefreshes: 1,
   });
   await admin.resetCounters();
   assert.deepEqual(await admin.counters(APP.appId), {
-    calls: { token: 0, stable_token: 0, gettoken: 0, probe: 0 },
+    calls: { token: 0, stable_token: 0, gettoken: 0, probe: 0, getticket: 0 },
     tokensIssued: 0,
     forceRefreshes: 0,
   });

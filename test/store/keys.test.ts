@@ -25,6 +25,17 @@ void describe("Redis key naming", () => {
     assert.equal(ks.parse("x:{acct:a-1}:other"), null);
   });
 
+  void it("keys a ticket under its credential id <account>.<type>, apart from the account's token, and parses it back", () => {
+    const ks = new KeySpace("x:");
+    const k = ks.account("a-1.jsapi");
+    assert.equal(k.token, "x:{acct:a-1.jsapi}:token");
+    assert.notEqual(k.token, ks.account("a-1").token);
+    assert.deepEqual(ks.parse(k.lock), { accountId: "a-1.jsapi", kind: "lock" });
+    assert.deepEqual(ks.parse(ks.account("a-1.agent_config").calls("2026-01-02")), { accountId: "a-1.agent_config", kind: "calls", day: "2026-01-02" });
+    for (const bad of ["a-1.", "a-1.other", ".jsapi", "a.b.jsapi", "a-1.jsapi.jsapi"]) assert.throws(() => ks.account(bad), TypeError, bad);
+    assert.equal(ks.parse("x:{acct:a-1.other}:lock"), null);
+  });
+
   void it("refuses account ids, days and prefixes that would break the hash tag or the layout", () => {
     const ks = new KeySpace("wtb:");
     for (const bad of ["a}b", "a{b", "a:b", "", "é", "x".repeat(65)]) assert.throws(() => ks.account(bad), TypeError, bad);

@@ -43,7 +43,7 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
   const r = Router();
 
   async function sendToken(res: Response, accountId: string) {
-    auth.authorize(principalOf(res), { accountId });
+    auth.authorize(principalOf(res), { accountId, scope: "token" });
     const view = await service.getToken(accountId);
     writeJson(res, 200, tokenJson(view));
   }
@@ -54,7 +54,7 @@ export function tokenRoutes(service: TokenService, auth: Authenticator): Router 
 
   r.post(INVALIDATE_ROUTE, authn, parseJson, async (req, res) => {
     const accountId = accountIdFrom(req.params.accountId, "accountId");
-    auth.authorize(principalOf(res), { accountId });
+    auth.authorize(principalOf(res), { accountId, scope: "token" });
     const report = invalidationReport(jsonBody(req));
     logFor(req).debug({ accountId, errcode: report.errcode }, "caller reported a token as rejected");
     const result = await service.invalidate(accountId, report.accessToken, { caller: principalOf(res).name });
