@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { Router, type Request, type Response } from "express";
+import { ticketTypesOf, type TicketType } from "../accounts";
 import type { IssuedTokens } from "../broker/issuedTokens";
 import type { TokenService } from "../broker/tokenService";
 import { safeErr } from "../broker/tokenService";
@@ -140,6 +141,20 @@ interface Attempt {
   errcode?: number;
 }
 
+/**
+ * The JS-SDK ticket a relayed call asks for: WeChat `cgi-bin/ticket/getticket?type=jsapi|wx_card`, WeCom
+ * `cgi-bin/get_jsapi_ticket` (the corporation's jsapi ticket) and `cgi-bin/ticket/get?type=agent_config`. Null for
+ * any other call; undefined for a ticket call with a type the broker does not know.
+ */
+export function ticketAsked(platform: Platform, upstreamPath: string, rawQuery: string): TicketType | undefined | null {
+  const type = new URLSearchParams(rawQuery).get("type");
+  const known = (t: string | null, allowed: readonly TicketType[]): TicketType | undefined => (allowed.includes(t as TicketType) ? (t as TicketType) : undefined);
+  if (platform === "wechat" && upstreamPath === "/cgi-bin/ticket/getticket") return known(type, ["jsapi", "wx_card"]);
+  if (platform === "wecom" && upstreamPath === "/cgi-bin/get_jsapi_ticket") return "jsapi";
+  if (platform === "wecom" && upstreamPath === "/cgi-bin/ticket/get") return known(type, ["agent_config"]);
+  return null;
+}
+
 export function proxyRoutes(o: ProxyOptions): Router {
   const r = Router();
   const prefixes = [...o.prefixes];
@@ -183,6 +198,27 @@ export function proxyRoutes(o: ProxyOptions): Router {
       count("refused", err.errcode);
       req.resume();
       return writeWeChatJson(res, wechatError(platform, err.errcode, err.hint));
+    }
+
+    const ticketType = ticketAsked(platform, upstreamPath, q === -1 ? "" : raw.slice(q + 1));
+    if (ticketType !== null) {
+      // A JS-SDK ticket is answered from the broker's cache, under the refresh policy, in WeChat's shape: a service
+      // that fetched its own tickets through the proxy shares the one ticket instead of burning WeChat's limit.
+      req.resume();
+      try {
+        if (ticketType === undefined || !ticketTypesOf(o.service.account(accountId)).includes(ticketType)) {
+          count("bad_request", 40097);
+          return writeWeChatJson(res, wechatError(platform, 40097, "the ticket type must be jsapi or wx_card (WeChat), or agent_config on WeCom's ticket/get"));
+        }
+        const t = await o.service.getTicket(accountId, ticketType);
+        count("cached");
+        return writeWeChatJson(res, { errcode: 0, errmsg: "ok", ticket: t.ticket, expires_in: t.expiresIn });
+      } catch (err) {
+        count("no_token");
+        const e = errorAsWeChat(platform, err);
+        log.warn({ accountId, errcode: e.errcode }, "proxy: no ticket to answer with");
+        return writeWeChatJson(res, e);
+      }
     }
 
     let token: string;

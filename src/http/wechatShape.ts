@@ -27,6 +27,7 @@ export const ERRMSG = {
   43002: "require POST method",
   44002: "empty post data",
   47001: "data format error",
+  40097: "invalid args",
   [-1]: "system error",
 } as const;
 

@@ -50,8 +50,33 @@ void describe("the token-injecting proxy", () => {
 
   const compatToken = async (appid: string, secret: string) =>
     (await request(b.url).get(`/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`)).body.access_token as string;
+  const compatWeComToken = async () => (await request(b.url).get(`/wecom/cgi-bin/gettoken?corpid=ww_px_corp&corpsecret=${S.corp}`)).body.access_token as string;
   const calls = (appId: string, path: string) => sim.admin.apiCalls(appId).calls[path] ?? 0;
   const metrics = async () => (await request(b.url).get("/metrics")).text;
+
+  void test("answers JS-SDK ticket requests from the broker's cache in WeChat's shape: one getticket at WeChat for many callers, unknown types refused locally", async () => {
+    const token = await compatToken("wx_px_stable", S.stable);
+    const before = sim.admin.counters("wx_px_stable").calls.getticket;
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => request(b.url).get(`/cgi-bin/ticket/getticket?access_token=${encodeURIComponent(token)}&type=jsapi`)),
+    );
+    for (const res of answers) {
+      assertDocumented(res);
+      assert.equal(res.body.errcode, 0, res.text);
+      assert.equal(res.body.ticket, sim.admin.currentTicket("wx_px_stable", "jsapi"), "the ticket WeChat issued");
+      assert.ok(res.body.expires_in > 0 && res.body.expires_in <= 7200);
+    }
+    assert.equal(sim.admin.counters("wx_px_stable").calls.getticket, before + 1, "one getticket for every caller");
+    const bogus = await request(b.url).get(`/cgi-bin/ticket/getticket?access_token=${encodeURIComponent(token)}&type=agent_config`);
+    assert.equal(bogus.body.errcode, 40097, bogus.text);
+    const corp = await compatWeComToken();
+    const agent = await request(b.url).get(`/wecom/cgi-bin/ticket/get?access_token=${encodeURIComponent(corp)}&type=agent_config`);
+    assert.equal(agent.body.errcode, 0, agent.text);
+    assert.equal(agent.body.ticket, sim.admin.currentTicket("ww_px_corp", "agent_config"));
+    assert.equal(sim.admin.counters("wx_px_stable").calls.getticket, before + 1, "refusals never reached WeChat");
+    const foreign = await request(b.url).get(`/cgi-bin/ticket/getticket?access_token=made-up-token&type=jsapi`);
+    assert.equal(foreign.body.errcode, 40001, "a token the broker did not issue gets no ticket");
+  });
 
   void test("relays a call with the account's current token and answers WeChat's answer", async () => {
     const token = await compatToken("wx_px_stable", S.stable);
