@@ -14,7 +14,7 @@ import type { RequestHandler } from "express";
 
 type AppModule = typeof import("../../src/http/app");
 type FastTokenModule = typeof import("../../src/http/fastToken");
-type ServerModule = typeof import("../../src/server");
+type CoreModule = typeof import("../../src/core");
 type ConfigModule = typeof import("../../src/config");
 type AuthModule = typeof import("../../src/http/auth");
 type LoggerModule = typeof import("../../src/logger");
@@ -40,7 +40,7 @@ const load = <T>(rel: string): T => require(join(src, rel)) as T;
 
 async function main(): Promise<void> {
   const { loadConfig } = load<ConfigModule>("config");
-  const { buildCore } = load<ServerModule>("server");
+  const { buildCore } = load<CoreModule>("core");
   const { createApp } = load<AppModule>("http/app");
   const { withFastToken } = load<FastTokenModule>("http/fastToken");
   const { Authenticator } = load<AuthModule>("http/auth");

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from "../config";
 import { Writable } from "node:stream";
 import type { RedisClient } from "../store/redisClient";
 import { UnknownAccountError } from "../broker/errors";
-import { buildCore, type Core } from "../server";
+import { buildCore, type Core } from "../core";
 import { createLogger, type Logger } from "../logger";
 import { describeFailure } from "./failures";
 

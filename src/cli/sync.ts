@@ -2,7 +2,7 @@
 // store; in embedded mode through the running broker's own HTTP sync (see remote.ts), never on a private copy.
 import type { Command } from "commander";
 import type { ErrClass } from "../wechat/types";
-import { buildCore } from "../server";
+import { buildCore } from "../core";
 import { syncJson } from "../http/routes/sync";
 import { toHttp } from "../http/errors";
 import { ACCOUNT_ID_PATTERN } from "../accounts";

@@ -3,7 +3,7 @@
 import type { Express } from "express";
 import pino from "pino";
 import { loadConfig, type Config } from "../../src/config";
-import { buildCore, type Core } from "../../src/server";
+import { buildCore, type Core } from "../../src/core";
 import { createApp } from "../../src/http/app";
 import { Authenticator } from "../../src/http/auth";
 import { Diagnosis, diagnosisFromCore } from "../../src/ops/diagnosis";
