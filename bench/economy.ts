@@ -294,19 +294,17 @@ async function wallClock(s: Settings, rt: Runtime, replicas: number, normalPerHo
             }
           }),
         );
+        // What every wall-clock row of an account says: its calls (from the simulator) and its callers' tallies.
+        const wallClockRow = (a: EconAccount, d: ReturnType<typeof delta>, wallSec: number) => {
+          const t = callers.tallies.get(a.id)!;
+          return { api: a.api, replicas, wallSec, simulatedSec: wallSec, ...d, failedRequests: t.failed, requests: t.requests };
+        };
         let wallSec = (performance.now() - started) / 1000;
         for (const a of reporters) {
           const d = delta(sim, a, before);
-          const t = callers.tallies.get(a.id)!;
           rows.push({
             scenario: "reports 40001 once a second",
-            api: a.api,
-            replicas,
-            wallSec,
-            simulatedSec: wallSec,
-            ...d,
-            failedRequests: t.failed,
-            requests: t.requests,
+            ...wallClockRow(a, d, wallSec),
             reportAnswers: answers.get(a.id),
             // One report a second: an hour holds 3600 of them.
             perHour: (d.tokenCalls * 3600) / e.reportSeconds,
@@ -326,16 +324,9 @@ async function wallClock(s: Settings, rt: Runtime, replicas: number, normalPerHo
         await callers.stop();
         for (const a of restarted) {
           const d = delta(sim, a, before);
-          const t = callers.tallies.get(a.id)!;
           rows.push({
             scenario: "Redis restart",
-            api: a.api,
-            replicas,
-            wallSec,
-            simulatedSec: wallSec,
-            ...d,
-            failedRequests: t.failed,
-            requests: t.requests,
+            ...wallClockRow(a, d, wallSec),
             perHour: normalPerHour(a.api) + d.tokenCalls,
             basis: "normal rate + the restart's calls",
             loop: d.tokenCalls > 3 * Math.max(1, d.tokensIssued),

@@ -404,8 +404,7 @@ export class TokenService {
    */
   async refreshAhead(accountId: string): Promise<{ token: StoredToken | null; retryAt?: number }> {
     const cred = this.credential(accountId);
-    const current = await this.storeCall(() => this.store.get(accountId));
-    const status = await this.storeCall(() => this.store.getStatus(accountId));
+    const [current, status] = await this.storeCall(() => Promise.all([this.store.get(accountId), this.store.getStatus(accountId)]));
     const d = decide({ trigger: "ahead", token: current, status, now: this.clock.now() }, this.options);
     if (d.action === "serve") return { token: current };
     if (d.action === "wait") return { token: current, retryAt: d.until };

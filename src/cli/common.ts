@@ -100,18 +100,9 @@ export async function waitForRedis(redis: RedisClient | null, ms: number): Promi
   });
 }
 
-/** Builds the configured core, runs `fn`, closes it; config errors → 2, a bad account id → 64. */
-export async function withCore(io: CliIo, fn: (core: Core) => Promise<number>): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfigOrExit(io.env);
-  } catch (err) {
-    if (err instanceof CliExit) {
-      io.stderr(`${err.message}\n`);
-      return err.exitCode;
-    }
-    throw err;
-  }
+/** Builds the core of a configuration the command already loaded (configOr), runs `fn`, closes it; a bad account
+ * id → 64, any other failure → 1 with its cause and fix. */
+export async function withCore(config: Config, io: CliIo, fn: (core: Core) => Promise<number>): Promise<number> {
   const core = buildCore(config, commandLogger(config, io), { defaultMetrics: false });
   try {
     await waitForRedis(core.redis, config.redis?.connectTimeoutMs ?? 0);

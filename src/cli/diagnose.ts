@@ -42,7 +42,7 @@ export async function runDiagnose(opts: DiagnoseCliOptions, io: CliIo = processI
   const config = configOr(io);
   if (typeof config === "number") return config;
   if (embedded(config)) return diagnoseThroughBroker(config, opts, io, lang);
-  return withCore(io, async (core) => {
+  return withCore(config, io, async (core) => {
     const diagnosis = diagnosisFromCore(core, { version, locks: locksFromCore(core), viewpoint: "cli" });
     const report = await diagnosis.run({ accountId: opts.account, probe: opts.probe === true });
     io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderDiagnosisText(report, lang));

@@ -43,7 +43,7 @@ export async function runLocks(action: "list" | "cleanup", opts: LocksCliOptions
   const config = configOr(io);
   if (typeof config === "number") return config;
   if (embedded(config)) return locksThroughBroker(config, action, opts, io);
-  return withCore(io, async (core) => {
+  return withCore(config, io, async (core) => {
     const inspector = locksFromCore(core);
     if (action === "list") {
       print(io, action, await inspector.list(), opts.json === true);

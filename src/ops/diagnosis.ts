@@ -24,7 +24,7 @@ import { clusterCheck } from "./clusterCheck";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
-export type CheckId = "config" | "scope" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign" | "ticket";
+export type CheckId = "config" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign" | "ticket";
 
 /** One line of the report. Texts are bilingual; `data` holds the machine-readable facts behind the line. */
 export interface DiagnosisCheck {
@@ -174,7 +174,6 @@ export function worst(statuses: Iterable<CheckStatus>): CheckStatus {
 
 const TITLES: Record<CheckId, Hint> = {
   config: { en: "Configuration", zh: "配置" },
-  scope: { en: "Scope", zh: "诊断范围" },
   store: { en: "Token store", zh: "令牌存储" },
   locks: { en: "Locks", zh: "分布式锁" },
   token: { en: "Token", zh: "令牌" },
@@ -228,7 +227,6 @@ export class Diagnosis {
   private async build(opts: DiagnoseOptions): Promise<DiagnosisReport> {
     const accounts = opts.accountId !== undefined ? [this.d.service.account(opts.accountId)] : this.d.service.accountIds().map((id) => this.d.service.account(id));
     const checks: DiagnosisCheck[] = [this.configCheck()];
-    if (this.d.viewpoint === "cli" && this.d.store.mode === "memory") checks.push(scopeCheck(this.localUrl()));
 
     const store = await this.storeCheck();
     checks.push(store);
@@ -727,22 +725,9 @@ function quotaCheck(a: Account, u: UsageFacts): Omit<DiagnosisCheck, "accountId"
   return { id: "quota", status: "ok", title, detail };
 }
 
-function scopeCheck(url: string): DiagnosisCheck {
-  return {
-    id: "scope",
-    status: "warn",
-    title: TITLES.scope,
-    detail: both(
-      "embedded mode: this command runs in its own process and cannot see the running broker's tokens, breaker or locks",
-      "嵌入模式：本命令在独立进程中运行，看不到正在运行的 broker 的 token、熔断与锁状态",
-    ),
-    fix: both(`Ask the running broker instead: curl ${url}/quick_diagnosis.php`, `请直接询问运行中的 broker：curl ${url}/quick_diagnosis.php`),
-  };
-}
-
 // ---- helpers ----
 
-// timing's type guards narrow "not servable" to null; here an expired token is still a token worth describing.
+// The policy's type guards narrow "not servable" to null; here an expired token is still a token worth describing.
 const isServable: (t: StoredToken, now: number, o: TokenService["options"]) => boolean = servable;
 const isAlive: (t: StoredToken, now: number, o: TokenService["options"]) => boolean = alive;
 
