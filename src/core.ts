@@ -1,10 +1,13 @@
-// The composition root of the domain: one broker's parts (store, lock, WeChat client, token service, metrics events,
-// adoption records) built from a configuration, without HTTP. `serve` (src/server.ts), the one-shot commands, the
-// tests and the benchmarks build their brokers through it.
+// The composition root of the domain: one broker's parts (store, lock, WeChat client, token service, refresh
+// scheduler, foreign-fetch watch, metrics, adoption records, the operator's lock view) built from a configuration,
+// without HTTP. `serve` (src/server.ts), the one-shot commands, the tests and the benchmarks build their brokers
+// through it, and their HTTP surface through createApp(core) (src/http/app.ts).
 import { hostname } from "node:os";
 import type { Config } from "./config";
 import type { Logger } from "./logger";
-import { TokenService } from "./broker/tokenService";
+import { TokenService, type TokenServiceOptions } from "./broker/tokenService";
+import { teeEvents, type BrokerEvents } from "./broker/events";
+import type { WeChatApi } from "./wechat/types";
 import { Metrics } from "./ops/metrics";
 import { StoreOutageLog } from "./ops/storeOutageLog";
 import { MemoryRefreshLock } from "./lock/memoryLock";
@@ -19,6 +22,10 @@ import { type AdoptionRecords, MemoryAdoptionRecords, RedisAdoptionRecords } fro
 import { trackPreviousTokens } from "./store/previousTokens";
 import { recordingForeignRotations } from "./broker/foreignRecords";
 import { IssuedTokens } from "./broker/issuedTokens";
+import { RefreshScheduler, type SchedulerOptions } from "./broker/scheduler";
+import { ForeignFetchWatch } from "./broker/foreignWatch";
+import { type LockInspector, locksFromCore } from "./ops/locks";
+import { registerOpsGauges } from "./ops/opsGauges";
 
 /** The domain parts of one broker, without HTTP: what `serve`, `sync`, `diagnose` and `locks` share. */
 export interface Core {
@@ -37,11 +44,35 @@ export interface Core {
   records: AdoptionRecords;
   /** Which tokens the broker stands behind (the proxy's admission). */
   issued: IssuedTokens;
+  /** Refreshes ahead of expiry; created here (the diagnosis shows its plan), started by `serve` once listening. */
+  scheduler: RefreshScheduler;
+  /** Looks for tokens fetched behind the broker's back; started by `serve`. */
+  watch: ForeignFetchWatch;
+  /** The operator's view of the refresh locks (listing, census, cleanup). */
+  locks: LockInspector;
+  /** The logger given to buildCore (the HTTP layer's); `log` is the one that folds store outages. */
+  logger: Logger;
+  /** Stops the scheduler and the watch, drains refreshes, closes connections. */
   close(): Promise<void>;
 }
 
-export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMetrics?: boolean; outageSummaryMs?: number } = {}): Core {
-  const replicaId = `${hostname().replace(/[^A-Za-z0-9_.:@-]/g, "-").slice(0, 60)}-${process.pid}`;
+/** What tests and benchmarks may change of a core; `serve` and the CLI give none of it. */
+export interface CoreOptions {
+  defaultMetrics?: boolean;
+  outageSummaryMs?: number;
+  /** Default: host name and pid. */
+  replicaId?: string;
+  /** Also told every broker event (beside the metrics): tests count hits, misses and refreshes with it. */
+  events?: BrokerEvents;
+  /** Wraps the WeChat client the token service calls (e.g. to pause after an answer, or to fail). */
+  wrapWeChat?: (real: WeChatApi) => WeChatApi;
+  /** Timing the configuration does not set (the tests' short lifetimes, retry counts). */
+  serviceOptions?: Partial<TokenServiceOptions>;
+  scheduler?: Partial<SchedulerOptions>;
+}
+
+export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions = {}): Core {
+  const replicaId = opts.replicaId ?? `${hostname().replace(/[^A-Za-z0-9_.:@-]/g, "-").slice(0, 60)}-${process.pid}`;
   const outage = config.redis ? new StoreOutageLog(rootLogger, { summaryEveryMs: opts.outageSummaryMs }) : null;
   const logger = outage?.logger ?? rootLogger;
   const wechat = new WeChatClient({ wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: config.upstreamTimeoutMs, logger });
@@ -66,9 +97,9 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
     // The token index and previous tokens are kept by a decorator; foreign rotations are recorded for the diagnosis.
     store: trackPreviousTokens(store, { records, overlapMs: config.wechatOverlapSec * 1000, logger }),
     lock,
-    wechat,
+    wechat: opts.wrapWeChat ? opts.wrapWeChat(wechat) : wechat,
     logger,
-    events: recordingForeignRotations(metrics, records, logger),
+    events: recordingForeignRotations(opts.events ? teeEvents(metrics, opts.events) : metrics, records, logger),
     options: {
       safetyMarginMs: config.tokenSafetyMarginSec * 1000,
       classicRefreshAheadMs: config.classicRefreshAheadSec * 1000,
@@ -84,9 +115,13 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
       reportChecksPerKeyPerMinute: config.reportChecksPerKeyPerMinute,
       refetchFloorMs: config.refetchFloorSec * 1000,
       overlapMs: config.wechatOverlapSec * 1000,
+      ...opts.serviceOptions,
     },
   });
-  return {
+  const scheduler = new RefreshScheduler(service, logger, opts.scheduler);
+  const locks = locksFromCore({ redis, lock, config, service });
+  const watch = new ForeignFetchWatch({ service, store, wechat, records, logger: rootLogger, intervalMs: config.adoption.foreignProbeIntervalSec * 1000 });
+  const core: Core = {
     config,
     service,
     store,
@@ -96,9 +131,15 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
     redis,
     replicaId,
     log: logger,
+    logger: rootLogger,
     records,
     issued: new IssuedTokens({ store, records, accountIds: () => service.accountIds() }),
+    scheduler,
+    watch,
+    locks,
     close: async () => {
+      scheduler.stop();
+      await watch.stop();
       await service.drain();
       service.close();
       await store.close();
@@ -106,4 +147,6 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
       outage?.close();
     },
   };
+  registerOpsGauges(metrics.registry, { store, locks, accounts: config.accounts, forcePerDay: config.forceRefreshPerDay });
+  return core;
 }

@@ -6,22 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "./config";
 import { describeConfig } from "./config";
 import type { Logger } from "./logger";
-import { RefreshScheduler } from "./broker/scheduler";
 import { createApp } from "./http/app";
-import { withFastToken } from "./http/fastToken";
-import { Authenticator } from "./http/auth";
-import { metricsRoutes } from "./ops/metricsRoute";
-import { syncRoutes } from "./http/routes/sync";
-import { diagnosisRoutes } from "./http/routes/diagnosis";
-import { lockRoutes } from "./http/routes/locks";
-import { ticketRoutes } from "./http/routes/ticket";
-import { diagnosisFromCore } from "./ops/diagnosis";
-import { locksFromCore } from "./ops/locks";
-import { registerOpsGauges } from "./ops/opsGauges";
-import { ForeignFetchWatch } from "./broker/foreignWatch";
-import { compatRoutes } from "./http/routes/compat";
-import { proxyRoutes } from "./http/proxy";
-import { ProxyMetrics } from "./ops/proxyMetrics";
 import { version } from "./version";
 import { buildCore, type Core } from "./core";
 
@@ -35,55 +20,11 @@ export interface RunningBroker {
 
 export async function startBroker(config: Config, logger: Logger, opts: { outageSummaryMs?: number } = {}): Promise<RunningBroker> {
   const core = buildCore(config, logger, { outageSummaryMs: opts.outageSummaryMs });
-  const startedAt = Date.now();
-  const auth = new Authenticator(config.auth.apiKeys, config.auth.required, core.metrics);
-  // Created before the app so the diagnosis can show planned refresh times; started once listening.
-  const scheduler = new RefreshScheduler(core.service, core.log);
-  const locks = locksFromCore(core);
-  const diagnosis = diagnosisFromCore(core, { version, locks, plannedAt: (id) => scheduler.plannedAt(id) });
-  registerOpsGauges(core.metrics.registry, { store: core.store, locks, accounts: config.accounts, forcePerDay: config.forceRefreshPerDay });
-  const app = createApp({
-    service: core.service,
-    store: core.store,
-    auth,
-    logger,
-    version,
-    startedAt,
-    before: [core.metrics.httpMiddleware()],
-    extraRouters: [
-      syncRoutes(core.service, auth),
-      ticketRoutes(core.service, auth),
-      diagnosisRoutes({ diagnosis, auth }),
-      lockRoutes({ locks, auth }),
-      metricsRoutes(core.metrics),
-      // Issue 13: WeChat-compatible token endpoints, then the token-injecting proxy for the other WeChat paths.
-      compatRoutes({ service: core.service, auth, issued: core.issued }),
-      proxyRoutes({
-        service: core.service,
-        issued: core.issued,
-        wechatApiBase: config.wechatApiBase,
-        wecomApiBase: config.wecomApiBase,
-        prefixes: config.adoption.proxyPathPrefixes,
-        bodyKeepBytes: config.adoption.proxyBodyKeepBytes,
-        timeoutMs: config.adoption.proxyTimeoutMs,
-        metrics: new ProxyMetrics(core.metrics.registry),
-        logger,
-      }),
-    ],
-  });
-  const watch = new ForeignFetchWatch({
-    service: core.service,
-    store: core.store,
-    wechat: core.wechat,
-    records: core.records,
-    logger,
-    intervalMs: config.adoption.foreignProbeIntervalSec * 1000,
-  });
+  const { listener } = createApp(core, { version, startedAt: Date.now() });
 
   // Node enforces headersTimeout/requestTimeout only when it sweeps its connections (every 30 s by default): sweep
   // every second so a slow-loris client is cut off near the timeout, not up to 30 s later.
   const sweep = { connectionsCheckingInterval: 1_000 };
-  const listener = withFastToken(app, { service: core.service, auth, metrics: core.metrics, logger });
   const server: Server = config.tls
     ? createHttpsServer({ ...("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }), ...sweep }, listener)
     : createHttpServer(sweep, listener);
@@ -117,8 +58,8 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
   const scheme = config.tls ? "https" : "http";
   const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
 
-  scheduler.start();
-  watch.start();
+  core.scheduler.start();
+  core.watch.start();
 
   logger.info({ config: describeConfig(config), url, version, replicaId: core.replicaId }, "wechat-token-broker listening");
   for (const w of config.warnings) logger.warn(w);
@@ -133,8 +74,8 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
   const close = () =>
     (closing ??= (async () => {
       logger.info("shutting down: finishing in-flight requests");
-      scheduler.stop();
-      await watch.stop();
+      core.scheduler.stop();
+      await core.watch.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());

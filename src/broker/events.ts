@@ -42,3 +42,25 @@ export const noopEvents: BrokerEvents = {
   report: () => {},
   foreignRotation: () => {},
 };
+
+/** Tells every sink each event: the metrics, and whatever else listens (a test's counter). */
+export function teeEvents(...sinks: BrokerEvents[]): BrokerEvents {
+  const each =
+    <K extends keyof BrokerEvents>(k: K) =>
+    (...args: Parameters<NonNullable<BrokerEvents[K]>>) => {
+      for (const s of sinks) (s[k] as ((...a: typeof args) => void) | undefined)?.call(s, ...args);
+    };
+  return {
+    tokenRequest: each("tokenRequest"),
+    upstreamCall: each("upstreamCall"),
+    refresh: each("refresh"),
+    lockAcquire: each("lockAcquire"),
+    fencedWrite: each("fencedWrite"),
+    tokenExpiry: each("tokenExpiry"),
+    breaker: each("breaker"),
+    ceilingHit: each("ceilingHit"),
+    report: each("report"),
+    foreignRotation: each("foreignRotation"),
+    ticketRequest: each("ticketRequest"),
+  };
+}

@@ -1,7 +1,7 @@
 // Every error a caller can see is mapped to HTTP here, and only here. Bodies are always
 // `{ error: { code, message, hint?, ... } }`; never a stack trace, never a secret.
 import type { ServerResponse } from "node:http";
-import type { ErrorRequestHandler, RequestHandler } from "express";
+import type { RequestHandler } from "express";
 import type { Logger } from "../logger";
 import {
   BrokerError,
@@ -15,7 +15,6 @@ import {
   UpstreamUnavailableError,
 } from "../broker/errors";
 import { safeErr } from "../broker/tokenService";
-import { logFor } from "./requestLog";
 import type { Hint } from "../wechat/types";
 
 /** A problem with the request itself (the caller's mistake). */
@@ -127,10 +126,6 @@ export function writeError(res: ServerResponse, err: unknown, log: Logger): void
   if (status >= 500 && !(err instanceof BrokerError)) log.error({ err: safeErr(err) }, "unhandled error");
   if (res.headersSent) return void res.end();
   writeJson(res, status, body, headers);
-}
-
-export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => writeError(res, err, logFor(req, logger));
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

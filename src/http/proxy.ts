@@ -8,16 +8,17 @@
 // (compare-and-refresh) and retries the call once with the token it gets back. Nothing logs a token or a query.
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { Router, type Request, type Response } from "express";
+import type { Request, Response } from "express";
 import { ticketTypesOf, type TicketType } from "../accounts";
 import type { IssuedTokens } from "../broker/issuedTokens";
 import type { TokenService } from "../broker/tokenService";
 import { safeErr } from "../broker/tokenService";
 import type { Logger } from "../logger";
 import type { ProxyMetrics, ProxyOutcome } from "../ops/proxyMetrics";
-import { HttpError } from "./errors";
-import { logFor } from "./requestLog";
-import { errorAsWeChat, reportToken, wechatError, writeWeChatJson, type Platform } from "./wechatShape";
+import { HttpError, writeJson } from "./errors";
+import type { RouteDef } from "./route";
+import { errorAsWeChat, reportToken, wechatError, type Platform } from "./wechatShape";
+
 
 export interface ProxyOptions {
   service: TokenService;
@@ -155,28 +156,29 @@ export function ticketAsked(platform: Platform, upstreamPath: string, rawQuery: 
   return null;
 }
 
-export function proxyRoutes(o: ProxyOptions): Router {
-  const r = Router();
+export function proxyRoutes(o: ProxyOptions): RouteDef[] {
   const prefixes = [...o.prefixes];
+  /** The relayed path's prefix: `/wecom/` (WeCom) or a configured one (WeChat); undefined when not relayed. */
+  const prefixOf = (path: string) => (path.startsWith("/wecom/") ? "/wecom/" : prefixes.find((p) => path.startsWith(p)));
 
-  r.use((req, res, next) => {
-    const path = req.path;
-    let platform: Platform;
-    let upstreamPath: string;
-    if (path.startsWith("/wecom/")) {
-      platform = "wecom";
-      upstreamPath = path.slice("/wecom".length);
-    } else if (prefixes.some((p) => path.startsWith(p))) {
-      platform = "wechat";
-      upstreamPath = path;
-    } else return next();
-    relay(req, res, platform, upstreamPath).catch(next);
-  });
+  return [
+    {
+      method: "ALL",
+      paths: [],
+      prefix: { matches: (path) => prefixOf(path) !== undefined, label: (path) => `${prefixOf(path)}{apiPath}` },
+      // The access_token in the query is the credential: only tokens the broker issued are relayed.
+      access: "open",
+      handle: (call) => {
+        const path = call.req.path;
+        const wecom = path.startsWith("/wecom/");
+        return relay(call.req, call.res, wecom ? "wecom" : "wechat", wecom ? path.slice("/wecom".length) : path, call.log());
+      },
+    },
+  ];
 
-  async function relay(req: Request, res: Response, platform: Platform, upstreamPath: string): Promise<void> {
+  async function relay(req: Request, res: Response, platform: Platform, upstreamPath: string, log: Logger): Promise<void> {
     const started = performance.now();
     const api = `${platform === "wecom" ? "/wecom" : ""}${apiLabel(upstreamPath)}`;
-    const log = logFor(req);
     const count = (outcome: ProxyOutcome, errcode?: number) => o.metrics?.request(api, outcome, errcode, (performance.now() - started) / 1000);
 
     const raw = req.originalUrl;
@@ -197,7 +199,7 @@ export function proxyRoutes(o: ProxyOptions): Router {
       if (!(err instanceof TokenProblem)) throw err;
       count("refused", err.errcode);
       req.resume();
-      return writeWeChatJson(res, wechatError(platform, err.errcode, err.hint));
+      return writeJson(res, 200, wechatError(platform, err.errcode, err.hint));
     }
 
     const ticketType = ticketAsked(platform, upstreamPath, q === -1 ? "" : raw.slice(q + 1));
@@ -208,16 +210,16 @@ export function proxyRoutes(o: ProxyOptions): Router {
       try {
         if (ticketType === undefined || !ticketTypesOf(o.service.account(accountId)).includes(ticketType)) {
           count("bad_request", 40097);
-          return writeWeChatJson(res, wechatError(platform, 40097, "the ticket type must be jsapi or wx_card (WeChat), or agent_config on WeCom's ticket/get"));
+          return writeJson(res, 200, wechatError(platform, 40097, "the ticket type must be jsapi or wx_card (WeChat), or agent_config on WeCom's ticket/get"));
         }
         const t = await o.service.getTicket(accountId, ticketType);
         count("cached");
-        return writeWeChatJson(res, { errcode: 0, errmsg: "ok", ticket: t.ticket, expires_in: t.expiresIn });
+        return writeJson(res, 200, { errcode: 0, errmsg: "ok", ticket: t.ticket, expires_in: t.expiresIn });
       } catch (err) {
         count("no_token");
         const e = errorAsWeChat(platform, err);
         log.warn({ accountId, errcode: e.errcode }, "proxy: no ticket to answer with");
-        return writeWeChatJson(res, e);
+        return writeJson(res, 200, e);
       }
     }
 
@@ -229,7 +231,7 @@ export function proxyRoutes(o: ProxyOptions): Router {
       req.resume();
       const e = errorAsWeChat(platform, err);
       log.warn({ accountId, errcode: e.errcode }, "proxy: no token to inject");
-      return writeWeChatJson(res, e);
+      return writeJson(res, 200, e);
     }
 
     const base = platform === "wecom" ? o.wecomApiBase : o.wechatApiBase;
@@ -382,12 +384,8 @@ export function proxyRoutes(o: ProxyOptions): Router {
     if (res.headersSent) return void res.destroy();
     const text = timeout ? `WeChat did not answer within ${o.timeoutMs} ms (PROXY_TIMEOUT_MS)` : "the broker could not reach WeChat";
     const body = { errcode: -1, errmsg: `${platform === "wecom" ? "system busy" : "system error"} (broker: ${text})` };
-    const json = JSON.stringify(body);
-    res.writeHead(timeout ? 504 : 502, { "Cache-Control": "no-store", "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(json) });
-    res.end(json);
+    writeJson(res, timeout ? 504 : 502, body);
   }
-
-  return r;
 }
 
 class UpstreamTimeout extends Error {

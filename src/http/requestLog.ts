@@ -1,11 +1,10 @@
-// Request ids and request logging. Replaces pino-http, which built a child logger for every request (serializer,
-// redaction, a JSON string of the bindings) plus the finish line's objects even when that line was then dropped
-// because token hits log at debug and production runs at info: about a quarter of a token hit's CPU
-// (docs/benchmarks.md). Here nothing is built for a line that is not logged: the per-request child logger is made
-// on first use, and the finish line only when its level is enabled.
+// Request ids and request log lines. Nothing is built for a line that is not logged (token hits log at debug and
+// production runs at info): the per-request child logger is made on first use (route.ts), and the finish line only
+// when its level is enabled — pino-http's per-request serialisation was a quarter of a token hit's CPU
+// (docs/benchmarks.md).
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request, RequestHandler } from "express";
+import type { Request } from "express";
 import type { Logger } from "../logger";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -33,38 +32,4 @@ export function logFinished(log: Logger, status: number, responseTimeMs: number)
   const level = status >= 400 ? "warn" : "debug";
   if (!log.isLevelEnabled(level)) return;
   log[level]({ res: { statusCode: status }, responseTime: responseTimeMs }, status >= 500 ? `request failed with status ${status}` : "request completed");
-}
-
-const STATE = Symbol("requestLog");
-
-interface RequestLogState {
-  id: string;
-  base: Logger;
-  child?: Logger;
-}
-
-/** The request's logger (bound to its id, method and path), made on first use; `fallback` for a request that never
- * reached the requestLog middleware (an error in an earlier one). */
-export function logFor(req: Request, fallback?: Logger): Logger {
-  const s = (req as Request & { [STATE]?: RequestLogState })[STATE];
-  if (s === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new Error("logFor: the requestLog middleware is not mounted");
-  }
-  return (s.child ??= s.base.child(requestBindings(s.id, req)));
-}
-
-export function requestLog(o: { logger: Logger; quiet?: ReadonlySet<string> }): RequestHandler {
-  return (req, res, next) => {
-    const state: RequestLogState = { id: requestId(req, res), base: o.logger };
-    (req as Request & { [STATE]?: RequestLogState })[STATE] = state;
-    if (o.quiet?.has(req.path)) return next();
-    const started = performance.now();
-    res.once("close", () => {
-      const status = res.statusCode;
-      if (!o.logger.isLevelEnabled(status >= 400 ? "warn" : "debug")) return;
-      logFinished(logFor(req), status, Math.round(performance.now() - started));
-    });
-    next();
-  };
 }

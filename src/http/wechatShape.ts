@@ -1,7 +1,6 @@
 // Answers in WeChat's own shape for the compatible endpoints and the proxy (issue 13): HTTP 200 with
 // {"errcode", "errmsg"}, as api.weixin.qq.com and qyapi.weixin.qq.com answer, so an SDK's own error handling
 // (retry on 40001/42001, raise on the rest) keeps working. The broker's hint is appended to errmsg.
-import type { ServerResponse } from "node:http";
 import { BrokerError, ForceBudgetError, UnknownAccountError, UpstreamUnavailableError } from "../broker/errors";
 import type { TokenService, TokenView, InvalidateOptions } from "../broker/tokenService";
 import type { Hint } from "../wechat/types";
@@ -62,12 +61,6 @@ export function errorAsWeChat(platform: Platform, err: unknown): WeChatError {
   if (err instanceof UnknownAccountError) return wechatError(platform, 40013, err.hint);
   if (err instanceof BrokerError) return { errcode: -1, errmsg: withHint(`${platform === "wecom" ? "system busy" : "system error"}: ${err.message}`, err.hint) };
   return wechatError(platform, -1, "internal error; the broker logged the details");
-}
-
-export function writeWeChatJson(res: ServerResponse, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(200, { ...headers, "Cache-Control": "no-store", "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
-  res.end(text);
 }
 
 /** A report of a token that failed (compare-and-refresh, under the refresh policy), as the compatible endpoints and

@@ -1,13 +1,11 @@
 // Prometheus metrics (prefix wtb_). Labels are bounded: route templates, configured account ids, WeChat errcodes.
 // One registry per broker instance (not prom-client's global), so tests can run several brokers in one process.
-import type { RequestHandler } from "express";
-import { performance } from "node:perf_hooks";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { BrokerEvents, ForeignVia, LockResult, RefreshReason, ReportOutcome, TokenRequestResult } from "../broker/events";
 import type { Trigger } from "../broker/policy";
-import type { AuthEvents } from "../http/auth";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 import type { TicketType } from "../accounts";
+import { ProxyMetrics } from "./proxyMetrics";
 
 const PREFIX = "wtb_";
 
@@ -16,8 +14,13 @@ const PREFIX = "wtb_";
 // resources}{type}` that prom-client also exports, so dropping them loses nothing: sum() gives the total.
 const MISNAMED_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
 
-export class Metrics implements BrokerEvents, AuthEvents {
+/** Why a request was refused by authentication or authorisation (a label of wtb_auth_failures_total). */
+export type AuthFailureReason = "missing" | "malformed" | "invalid" | "forbidden";
+
+export class Metrics implements BrokerEvents {
   readonly registry = new Registry();
+  /** The token-injecting proxy's own series (calls relayed by WeChat API and outcome). */
+  readonly proxy = new ProxyMetrics(this.registry);
   private readonly httpRequests: Counter<"method" | "route" | "status_code">;
   private readonly httpDuration: Histogram<"method" | "route">;
   private readonly tokenRequests: Counter<"result">;
@@ -109,6 +112,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
     for (const account of opts.accounts) {
       for (const result of ["hit", "miss", "stale", "error"] as const) this.accountTokenRequests.inc({ account, result }, 0);
       this.accountTokenDuration.zero({ account });
+      this.accountDurations.set(account, this.accountTokenDuration.labels(account));
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
       this.ceilingHits.inc({ account, trigger: "report" }, 0);
@@ -133,14 +137,9 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
   private readonly accountSeries = new Map<string, { inc(): void }>();
 
-  /** Latency of one answered token request of a configured account (the fast path's canonical GET). */
+  /** Latency of one answered token GET, for configured accounts only (the label set stays bounded). */
   observeAccountToken(accountId: string, seconds: number): void {
-    let h = this.accountDurations.get(accountId);
-    if (h === undefined) {
-      h = this.accountTokenDuration.labels(accountId);
-      this.accountDurations.set(accountId, h);
-    }
-    h.observe(seconds);
+    this.accountDurations.get(accountId)?.observe(seconds);
   }
   private readonly accountDurations = new Map<string, { observe(v: number): void }>();
   upstreamCall(endpoint: UpstreamEndpoint, o: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void {
@@ -173,8 +172,8 @@ export class Metrics implements BrokerEvents, AuthEvents {
     this.foreignRotations.inc({ account: accountId, via });
   }
 
-  // ---- AuthEvents ----
-  authFailure(reason: "missing" | "malformed" | "invalid" | "forbidden"): void {
+  // ---- authentication (http/auth.ts AuthEvents) ----
+  authFailure(reason: AuthFailureReason): void {
     this.authFailures.inc({ reason });
   }
 
@@ -198,30 +197,7 @@ export class Metrics implements BrokerEvents, AuthEvents {
   }
   private readonly httpSeries = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
 
-  httpMiddleware(): RequestHandler {
-    return (req, res, next) => {
-      const start = performance.now();
-      res.once("finish", () => {
-        this.observeHttp(req.method, routeLabel(req.route as { path?: unknown } | undefined, req.path), res.statusCode, (performance.now() - start) / 1000);
-      });
-      next();
-    };
-  }
-
   async text(): Promise<string> {
     return this.registry.metrics();
   }
-}
-
-/** The route template of an answered request. A route registered on several literal paths (the runbook's
- * `/quick_diagnosis` and `/quick_diagnosis.php`) is labelled with the one that matched. */
-export function routeLabel(route: { path?: unknown } | undefined, path: string): string {
-  const t = route?.path;
-  if (typeof t === "string") return t;
-  if (Array.isArray(t)) {
-    const literal = t.find((p) => p === path);
-    if (typeof literal === "string") return literal;
-    if (typeof t[0] === "string") return t[0];
-  }
-  return "unmatched";
 }

@@ -1,21 +1,17 @@
-// Builds real brokers for tests: each with its own Redis connections (or the embedded memory store), the real
-// WeChat client talking to the project's simulator over HTTP, and the real lock. Nothing here is a mock.
+// Builds real brokers for tests through the composition root: each with its own Redis connections (or the embedded
+// memory store), the real WeChat client talking to the project's simulator over HTTP, and the real lock. Nothing
+// here is a mock.
 import { Writable } from "node:stream";
 import pino from "pino";
 import type { Account } from "../../src/accounts";
-import { TokenService, type TokenServiceOptions } from "../../src/broker/tokenService";
-import { RefreshScheduler, type SchedulerOptions } from "../../src/broker/scheduler";
+import type { TokenServiceOptions } from "../../src/broker/tokenService";
+import type { SchedulerOptions } from "../../src/broker/scheduler";
 import type { BrokerEvents } from "../../src/broker/events";
 import { noopEvents } from "../../src/broker/events";
+import { loadConfig, type Config } from "../../src/config";
+import { buildCore, type Core } from "../../src/core";
 import type { Logger } from "../../src/logger";
-import { RedisRefreshLock } from "../../src/lock/redisLock";
-import { MemoryRefreshLock } from "../../src/lock/memoryLock";
-import type { RefreshLock } from "../../src/lock/types";
-import { createRedisClient, duplicateRedisClient } from "../../src/store/redisClient";
 import { RedisTokenStore } from "../../src/store/redisStore";
-import { MemoryTokenStore } from "../../src/store/memoryStore";
-import type { TokenStore } from "../../src/store/types";
-import { WeChatClient } from "../../src/wechat/client";
 import type { WeChatApi } from "../../src/wechat/types";
 
 /** A logger whose lines are kept in memory, for assertions about what was logged. */
@@ -51,15 +47,9 @@ export class EventCounter implements BrokerEvents {
   breaker = noopEvents.breaker;
 }
 
-export interface TestBroker {
-  service: TokenService;
-  store: TokenStore;
-  lock: RefreshLock;
-  wechat: WeChatApi;
-  events: EventCounter;
-  scheduler: RefreshScheduler;
-  close(): Promise<void>;
-}
+/** A broker's core, built by the composition root (loadConfig → buildCore) as `serve` builds it, with a counter of
+ * its events. */
+export type TestBroker = Core & { events: EventCounter };
 
 export interface BrokerOptions {
   accounts: Account[];
@@ -79,53 +69,45 @@ export interface BrokerOptions {
   upstreamTimeoutMs?: number;
   replicaId?: string;
   commandTimeoutMs?: number;
+  /** More configuration, as environment variables (API_KEYS, …). */
+  env?: Record<string, string>;
+}
+
+/** The configuration a test broker runs with: the environment `serve` would read. */
+export function brokerConfig(o: BrokerOptions): Config {
+  const env: Record<string, string> = {
+    ACCOUNTS: JSON.stringify(o.accounts),
+    WECHAT_API_BASE: o.wechatApiBase,
+    WECOM_API_BASE: o.wecomApiBase ?? `${o.wechatApiBase}/wecom`,
+    UPSTREAM_TIMEOUT_MS: String(o.upstreamTimeoutMs ?? 2000),
+    LOCK_TTL_MS: "5000",
+    KEY_PREFIX: o.keyPrefix ?? "wtb:",
+    LOG_LEVEL: "silent",
+    ...o.env,
+  };
+  if (o.redisUrl !== undefined || o.clusterNodes !== undefined) {
+    if (o.redisUrl !== undefined) env.REDIS_URL = o.redisUrl;
+    if (o.clusterNodes !== undefined) env.REDIS_CLUSTER_NODES = o.clusterNodes.map((n) => `${n.host}:${n.port}`).join(",");
+    if (o.redisPassword !== undefined) env.REDIS_PASSWORD = o.redisPassword;
+    env.REDIS_COMMAND_TIMEOUT_MS = String(o.commandTimeoutMs ?? 500);
+    env.REDIS_CONNECT_TIMEOUT_MS = "1000";
+  }
+  return loadConfig(env);
 }
 
 export async function startBroker(o: BrokerOptions): Promise<TestBroker> {
   const logger = o.logger ?? pino({ level: "silent" });
-  const real = new WeChatClient({ wechatApiBase: o.wechatApiBase, wecomApiBase: o.wecomApiBase ?? `${o.wechatApiBase}/wecom`, timeoutMs: o.upstreamTimeoutMs ?? 2000, logger });
-  const wechat = o.wrapWeChat ? o.wrapWeChat(real) : real;
-  let store: TokenStore;
-  let lock: RefreshLock;
-  let closeConnections = async () => {};
-  if (o.redisUrl || o.clusterNodes) {
-    const redis = createRedisClient({ url: o.redisUrl, clusterNodes: o.clusterNodes, password: o.redisPassword, commandTimeoutMs: o.commandTimeoutMs ?? 500, connectTimeoutMs: 1000, tls: false }, logger);
-    const subscriber = duplicateRedisClient(redis, logger);
-    const rs = new RedisTokenStore({ redis, subscriber, keyPrefix: o.keyPrefix ?? "wtb:", logger });
-    await rs.subscribed();
-    store = rs;
-    lock = new RedisRefreshLock({ redis, replicaId: o.replicaId ?? "test", keyPrefix: o.keyPrefix ?? "wtb:", logger });
-    closeConnections = () => rs.close();
-  } else {
-    store = new MemoryTokenStore();
-    lock = new MemoryRefreshLock();
-    closeConnections = () => store.close();
-  }
   const events = new EventCounter();
-  const service = new TokenService({
-    accounts: o.accounts,
-    store,
-    lock,
-    wechat,
-    logger,
+  const core = buildCore(brokerConfig(o), logger, {
+    defaultMetrics: false,
+    replicaId: o.replicaId ?? "test",
     events,
-    options: { upstreamTimeoutMs: o.upstreamTimeoutMs ?? 2000, lockTtlMs: 5000, waitForRefreshMs: 8000, ...o.options },
+    wrapWeChat: o.wrapWeChat,
+    serviceOptions: { waitForRefreshMs: 8000, ...o.options },
+    scheduler: o.scheduler,
   });
-  const scheduler = new RefreshScheduler(service, logger, o.scheduler);
-  return {
-    service,
-    store,
-    lock,
-    wechat,
-    events,
-    scheduler,
-    close: async () => {
-      scheduler.stop();
-      service.close();
-      await closeConnections();
-      real.close();
-    },
-  };
+  if (core.store instanceof RedisTokenStore) await core.store.subscribed();
+  return Object.assign(core, { events });
 }
 
 export function account(id: string, appId: string, appSecret: string, tokenApi: Account["tokenApi"] = "stable", type: Account["type"] = "official"): Account {

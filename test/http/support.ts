@@ -1,16 +1,14 @@
-// Wiring for the HTTP tests: a real broker (embedded store or its own Redis connections) behind the real express
-// app and the token fast path in front of it, wired as src/server.ts wires them, talking to the simulator over HTTP. Every helper that sends a request checks the answer against openapi.yaml.
+// Wiring for the HTTP tests: a real broker (embedded store or its own Redis connections) built by the composition
+// root (buildCore, then createApp: the express app and the fast path in front of it), as src/server.ts builds it,
+// talking to the simulator over HTTP. Every helper that sends a request checks the answer against openapi.yaml.
 import assert from "node:assert/strict";
 import type { RequestListener } from "node:http";
 import type { Express } from "express";
 import request from "supertest";
 import { createApp } from "../../src/http/app";
-import { withFastToken } from "../../src/http/fastToken";
-import { Authenticator, type ApiKeyEntry, type Role, type Scope } from "../../src/http/auth";
-import { ticketRoutes } from "../../src/http/routes/ticket";
-import { Metrics } from "../../src/ops/metrics";
-import { metricsRoutes } from "../../src/ops/metricsRoute";
-import { syncRoutes } from "../../src/http/routes/sync";
+import type { Role, Scope } from "../../src/http/auth";
+import type { RouteDef, RouteServices } from "../../src/http/route";
+import type { Metrics } from "../../src/ops/metrics";
 import { sha256 } from "../../src/config";
 import type { Account } from "../../src/accounts";
 import type { Logger } from "../../src/logger";
@@ -30,7 +28,9 @@ export interface HttpBroker {
   app: RequestListener;
   /** The express app alone (what the fast path hands everything else to). */
   express: Express;
-  auth: Authenticator;
+  /** The route table and what serves it (to build a fast path in front of another listener). */
+  routes: RouteDef[];
+  services: RouteServices;
   broker: TestBroker;
   /** The broker's Redis key prefix (fresh per broker). */
   keyPrefix: string;
@@ -65,21 +65,17 @@ export async function httpBroker(o: {
     keyPrefix,
     logger,
     ...o.broker,
+    env: { ...(o.keys?.length ? { API_KEYS: apiKeysJson(o.keys) } : {}), ...o.broker?.env },
   });
-  const metrics = new Metrics({ accounts: o.accounts.map((a) => a.id), defaultMetrics: false });
-  const entries: ApiKeyEntry[] = (o.keys ?? []).map((k) => ({ name: k.name, keySha256: sha256(k.key), role: k.role, accounts: k.accounts, ...(k.scopes ? { scopes: k.scopes } : {}) }));
-  const auth = new Authenticator(entries, entries.length > 0, metrics);
-  const app = createApp({
-    service: broker.service,
-    store: broker.store,
-    auth,
-    logger,
-    version: "0.0.0-test",
-    before: [metrics.httpMiddleware()],
-    extraRouters: [syncRoutes(broker.service, auth), ticketRoutes(broker.service, auth), metricsRoutes(metrics)],
-  });
-  const listener = withFastToken(app, { service: broker.service, auth, metrics, logger });
-  return { app: listener, express: app, auth, broker, keyPrefix, metrics, logger, logs: lines, close: () => broker.close() };
+  const app = createApp(broker, { version: "0.0.0-test" });
+  return { app: app.listener, express: app.express, routes: app.routes, services: app.services, broker, keyPrefix, metrics: broker.metrics, logger, logs: lines, close: () => broker.close() };
+}
+
+/** API_KEYS for these keys, given by their hashes (the configuration's length rule is for real keys). */
+export function apiKeysJson(keys: readonly TestKey[]): string {
+  return JSON.stringify(
+    keys.map((k) => ({ name: k.name, keySha256: sha256(k.key).toString("hex"), role: k.role, accounts: k.accounts === "*" ? ["*"] : k.accounts, ...(k.scopes ? { scopes: k.scopes } : {}) })),
+  );
 }
 
 /** Sends nothing itself: validates an answer against openapi.yaml and returns it, for chaining. */

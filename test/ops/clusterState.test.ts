@@ -3,9 +3,12 @@
 // test/broker/redisCluster.test.ts, including a killed master).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import express from "express";
 import request from "supertest";
+import pino from "pino";
+import { expressFromRoutes } from "../../src/http/app";
+import { Authenticator } from "../../src/http/auth";
 import { healthRoutes } from "../../src/http/routes/health";
+import { Metrics } from "../../src/ops/metrics";
 import { clusterCheck } from "../../src/ops/clusterCheck";
 import type { ClusterState } from "../../src/store/clusterState";
 import type { TokenStore } from "../../src/store/types";
@@ -30,9 +33,8 @@ function documented<T extends { body: unknown }>(res: T): T {
 }
 
 function app(store: TokenStore) {
-  const a = express();
-  a.use(healthRoutes({ store, version: "0.0.0-test", startedAt: Date.now(), accounts: 1 }));
-  return a;
+  const routes = healthRoutes({ store, version: "0.0.0-test", startedAt: Date.now(), accounts: 1 });
+  return expressFromRoutes(routes, { auth: new Authenticator([], false), logger: pino({ level: "silent" }), metrics: new Metrics({ accounts: [], defaultMetrics: false }) });
 }
 
 const TITLE = { en: "Token store", zh: "令牌存储" };

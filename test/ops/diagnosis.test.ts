@@ -7,6 +7,7 @@ import { useRedisAndSimulator } from "../helpers/fixtures";
 import { WeChatClient } from "../../src/wechat/client";
 import type { DiagnosisCheck, DiagnosisReport } from "../../src/ops/diagnosis";
 import { assertDocumented } from "../helpers/openapi";
+import { waitUntil } from "../helpers/wait";
 import { accountsEnv, apiKeysEnv, assertNoSecret, freshPrefix, opsBroker, SECRETS, type OpsBroker } from "./helpers";
 
 const { redis, sim } = useRedisAndSimulator(
@@ -114,13 +115,13 @@ describe("the quick diagnosis", () => {
   });
 
   test("the next refresh comes from the refresh scheduler when one runs in the process", async () => {
-    const planned = Date.now() + 3_600_000;
-    const b = opsBroker(
-      { ACCOUNTS: accountsEnv([OK]), REDIS_URL: redis.url, WECHAT_API_BASE: sim.url, KEY_PREFIX: freshPrefix() },
-      { plannedAt: (id) => (id === "gh_ok" ? planned : undefined) },
-    );
+    const b = opsBroker({ ACCOUNTS: accountsEnv([OK]), REDIS_URL: redis.url, WECHAT_API_BASE: sim.url, KEY_PREFIX: freshPrefix() });
     try {
       await b.core.service.getToken("gh_ok");
+      b.core.scheduler.start();
+      // Its first plan is the start-up check (within seconds); the refresh itself is planned after that check.
+      await waitUntil("the scheduler planned the refresh", () => (b.core.scheduler.plannedAt("gh_ok") ?? 0) > Date.now() + 600_000);
+      const planned = b.core.scheduler.plannedAt("gh_ok")!;
       const r = (await request(b.app).get("/api/diagnosis")).body as DiagnosisReport;
       assert.equal(r.accounts[0]!.nextRefreshSource, "scheduler");
       assert.equal(r.accounts[0]!.nextRefreshAt, new Date(planned).toISOString());

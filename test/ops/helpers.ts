@@ -1,15 +1,12 @@
-// Shared by the ops tests: a broker core built exactly like `serve` builds it (loadConfig → buildCore), its
-// diagnosis and lock routers mounted on createApp, a real redis-server and the WeChat simulator over HTTP.
-import type { Express } from "express";
+// Shared by the ops tests: a broker built exactly like `serve` builds it (loadConfig → buildCore → createApp), a
+// real redis-server and the WeChat simulator over HTTP.
+import type { RequestListener } from "node:http";
 import pino from "pino";
 import { loadConfig, type Config } from "../../src/config";
 import { buildCore, type Core } from "../../src/core";
 import { createApp } from "../../src/http/app";
-import { Authenticator } from "../../src/http/auth";
 import { Diagnosis, diagnosisFromCore } from "../../src/ops/diagnosis";
-import { LockInspector, locksFromCore } from "../../src/ops/locks";
-import { diagnosisRoutes } from "../../src/http/routes/diagnosis";
-import { lockRoutes } from "../../src/http/routes/locks";
+import type { LockInspector } from "../../src/ops/locks";
 
 /** Distinctive secrets: any of them showing up in an output is a leak. */
 export const SECRETS = {
@@ -23,10 +20,11 @@ export const SECRETS = {
 export interface OpsBroker {
   config: Config;
   core: Core;
-  auth: Authenticator;
+  /** The report the app's diagnosis routes run (built as createApp builds it). */
   diagnosis: Diagnosis;
   locks: LockInspector;
-  app: Express;
+  /** The broker's HTTP surface, as `serve` listens with it. */
+  app: RequestListener;
   close(): Promise<void>;
 }
 
@@ -36,23 +34,14 @@ export function freshPrefix(): string {
   return `ops${process.pid}-${++seq}:`;
 }
 
-export function opsBroker(env: NodeJS.ProcessEnv, opts: { plannedAt?: (id: string) => number | undefined } = {}): OpsBroker {
+export function opsBroker(env: NodeJS.ProcessEnv): OpsBroker {
   // A generous command timeout: a loaded test machine must not turn a slow reply into a failed check.
   const config = loadConfig({ LOG_LEVEL: "silent", ...(env.REDIS_URL ? { REDIS_COMMAND_TIMEOUT_MS: "2000" } : {}), ...env });
   const logger = pino({ level: "silent" });
   const core = buildCore(config, logger, { defaultMetrics: false });
-  const auth = new Authenticator(config.auth.apiKeys, config.auth.required);
-  const locks = locksFromCore(core);
-  const diagnosis = diagnosisFromCore(core, { version: "9.9.9-test", locks, plannedAt: opts.plannedAt });
-  const app = createApp({
-    service: core.service,
-    store: core.store,
-    auth,
-    logger,
-    version: "9.9.9-test",
-    extraRouters: [diagnosisRoutes({ diagnosis, auth }), lockRoutes({ locks, auth })],
-  });
-  return { config, core, auth, diagnosis, locks, app, close: () => core.close() };
+  const diagnosis = diagnosisFromCore(core, { version: "9.9.9-test", locks: core.locks, plannedAt: (id) => core.scheduler.plannedAt(id) });
+  const { listener } = createApp(core, { version: "9.9.9-test" });
+  return { config, core, diagnosis, locks: core.locks, app: listener, close: () => core.close() };
 }
 
 export function accountsEnv(list: Array<{ id: string; appId: string; appSecret: string; tokenApi?: "stable" | "classic" }>): string {

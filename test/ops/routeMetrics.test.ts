@@ -3,26 +3,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
-import pino from "pino";
-import { createApp } from "../../src/http/app";
-import { diagnosisRoutes } from "../../src/http/routes/diagnosis";
-import { lockRoutes } from "../../src/http/routes/locks";
-import { Metrics } from "../../src/ops/metrics";
 import { accountsEnv, opsBroker, SECRETS } from "./helpers";
 
 test("the runbook's .php paths and their bare twins are counted under their own route label", async () => {
   const b = opsBroker({ ACCOUNTS: accountsEnv([{ id: "gh_m", appId: "wx_m", appSecret: SECRETS.appSecret }]), WECHAT_API_BASE: "http://127.0.0.1:9" });
   try {
-    const metrics = new Metrics({ accounts: ["gh_m"], defaultMetrics: false });
-    const app = createApp({
-      service: b.core.service,
-      store: b.core.store,
-      auth: b.auth,
-      logger: pino({ level: "silent" }),
-      version: "t",
-      before: [metrics.httpMiddleware()],
-      extraRouters: [diagnosisRoutes({ diagnosis: b.diagnosis, auth: b.auth }), lockRoutes({ locks: b.locks, auth: b.auth })],
-    });
+    const { app, metrics } = { app: b.app, metrics: b.core.metrics };
     for (const path of ["/quick_diagnosis.php", "/quick_diagnosis", "/cleanup_expired_locks.php?dryRun=true", "/cleanup_expired_locks?dryRun=true", "/no/such/path"]) {
       await request(app).get(path);
     }

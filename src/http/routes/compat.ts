@@ -7,13 +7,12 @@
 // place, scoped like every API key. force_refresh is a report of the caller's token, never a direct force refresh.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { Router, type Request, type Response } from "express";
 import type { Account } from "../../accounts";
 import type { IssuedTokens } from "../../broker/issuedTokens";
 import type { TokenService, TokenView } from "../../broker/tokenService";
 import type { Authenticator } from "../auth";
-import { logFor } from "../requestLog";
-import { errorAsWeChat, reportToken, wechatError, writeWeChatJson, type Platform, type WeChatError } from "../wechatShape";
+import type { Call, Reply, RouteDef } from "../route";
+import { errorAsWeChat, reportToken, wechatError, type Platform, type WeChatError } from "../wechatShape";
 
 export const COMPAT_TOKEN_ROUTE = "/cgi-bin/token";
 export const COMPAT_STABLE_ROUTE = "/cgi-bin/stable_token";
@@ -58,9 +57,7 @@ function one(v: unknown): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-export function compatRoutes(d: CompatDeps): Router {
-  const r = Router();
-  const byAppId = new Map<string, Account>();
+export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new Map<string, Account>();
   const byCorpId = new Map<string, Account>();
   for (const id of d.service.accountIds()) {
     const a = d.service.account(id);
@@ -77,52 +74,55 @@ export function compatRoutes(d: CompatDeps): Router {
     return key;
   }
 
-  async function answer(res: Response, platform: Platform, view: TokenView): Promise<void> {
+  async function answer(call: Call, platform: Platform, view: TokenView): Promise<Reply> {
     await d.issued.remember(view.accountId, view.accessToken, view.expiresAt).catch((err: unknown) =>
-      logFor(res.req).warn({ accountId: view.accountId, err: { message: err instanceof Error ? err.message : String(err) } }, "could not index the token for the proxy"),
+      call.log().warn({ accountId: view.accountId, err: { message: err instanceof Error ? err.message : String(err) } }, "could not index the token for the proxy"),
     );
     const body = { access_token: view.accessToken, expires_in: view.expiresIn };
-    writeWeChatJson(res, platform === "wecom" ? { errcode: 0, errmsg: "ok", ...body } : body);
+    return { json: platform === "wecom" ? { errcode: 0, errmsg: "ok", ...body } : body };
   }
 
-  function refuse(res: Response, e: WeChatError): void {
-    writeWeChatJson(res, e);
-  }
+  /** WeChat answers its refusals with HTTP 200 and an errcode; so do these endpoints. */
+  const refuse = (e: WeChatError): Reply => ({ json: e });
 
-  async function serve(req: Request, res: Response, platform: Platform, account: Account, who: string, forceRefresh: boolean): Promise<void> {
+  async function serve(call: Call, platform: Platform, account: Account, who: string, forceRefresh: boolean): Promise<Reply> {
     try {
       let view = await d.service.getToken(account.id);
       if (forceRefresh) {
         // A report that the token it had failed: compare-and-refresh of the token the broker hands out now.
-        logFor(req).info({ accountId: account.id, caller: who }, "compatible endpoint: force_refresh taken as a report of the current token");
+        call.log().info({ accountId: account.id, caller: who }, "compatible endpoint: force_refresh taken as a report of the current token");
         view = await reportToken(d.service, account.id, view.accessToken, { caller: who, via: "report" });
       }
-      await answer(res, platform, view);
+      return await answer(call, platform, view);
     } catch (err) {
       const e = errorAsWeChat(platform, err);
-      logFor(req).warn({ accountId: account.id, errcode: e.errcode }, "compatible endpoint could not serve a token");
-      refuse(res, e);
+      call.log().warn({ accountId: account.id, errcode: e.errcode }, "compatible endpoint could not serve a token");
+      return refuse(e);
     }
   }
 
-  r.all(COMPAT_TOKEN_ROUTE, async (req, res) => {
-    if (req.method !== "GET") return refuse(res, wechatError("wechat", 43001));
+  // The credentials are WeChat's (appid and secret in the query or body), checked by `caller` above, so these routes
+  // are open to the pipeline and answer every method in WeChat's shape.
+  const tokenGet = async (call: Call): Promise<Reply> => {
+    const req = call.req;
+    if (req.method !== "GET") return refuse(wechatError("wechat", 43001));
     const appid = one(req.query.appid);
     const secret = one(req.query.secret);
-    if (appid === undefined) return refuse(res, wechatError("wechat", 41002));
-    if (secret === undefined) return refuse(res, wechatError("wechat", 41004));
-    if (req.query.grant_type !== "client_credential") return refuse(res, wechatError("wechat", 40002));
+    if (appid === undefined) return refuse(wechatError("wechat", 41002));
+    if (secret === undefined) return refuse(wechatError("wechat", 41004));
+    if (req.query.grant_type !== "client_credential") return refuse(wechatError("wechat", 40002));
     const account = byAppId.get(appid);
-    if (account === undefined) return refuse(res, wechatError("wechat", 40013, "no account with this AppID is configured in the broker"));
+    if (account === undefined) return refuse(wechatError("wechat", 40013, "no account with this AppID is configured in the broker"));
     const who = caller(account, secret);
-    if (who === undefined) return refuse(res, wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
-    await serve(req, res, "wechat", account, who, false);
-  });
+    if (who === undefined) return refuse(wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
+    return serve(call, "wechat", account, who, false);
+  };
 
-  r.all(COMPAT_STABLE_ROUTE, async (req, res) => {
-    if (req.method !== "POST") return refuse(res, wechatError("wechat", 43002));
+  const stableToken = async (call: Call): Promise<Reply> => {
+    const req = call.req;
+    if (req.method !== "POST") return refuse(wechatError("wechat", 43002));
     const raw = await readBody(req);
-    if (raw === null) return refuse(res, wechatError("wechat", 47001, "the body must be a small JSON object"));
+    if (raw === null) return refuse(wechatError("wechat", 47001, "the body must be a small JSON object"));
     let body: Record<string, unknown> | undefined;
     try {
       const v: unknown = raw === "" ? undefined : JSON.parse(raw);
@@ -133,30 +133,35 @@ export function compatRoutes(d: CompatDeps): Router {
     // As WeChat: a body that is not a JSON object reads as "appid missing".
     const appid = one(body?.appid);
     const secret = one(body?.secret);
-    if (body === undefined || appid === undefined) return refuse(res, wechatError("wechat", 41002));
-    if (secret === undefined) return refuse(res, wechatError("wechat", 41004));
-    if (body.grant_type !== "client_credential") return refuse(res, wechatError("wechat", 40002));
-    if (body.force_refresh !== undefined && typeof body.force_refresh !== "boolean") return refuse(res, wechatError("wechat", 47001, "force_refresh must be true or false"));
+    if (body === undefined || appid === undefined) return refuse(wechatError("wechat", 41002));
+    if (secret === undefined) return refuse(wechatError("wechat", 41004));
+    if (body.grant_type !== "client_credential") return refuse(wechatError("wechat", 40002));
+    if (body.force_refresh !== undefined && typeof body.force_refresh !== "boolean") return refuse(wechatError("wechat", 47001, "force_refresh must be true or false"));
     const account = byAppId.get(appid);
-    if (account === undefined) return refuse(res, wechatError("wechat", 40013, "no account with this AppID is configured in the broker"));
+    if (account === undefined) return refuse(wechatError("wechat", 40013, "no account with this AppID is configured in the broker"));
     const who = caller(account, secret);
-    if (who === undefined) return refuse(res, wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
-    await serve(req, res, "wechat", account, who, body.force_refresh === true);
-  });
+    if (who === undefined) return refuse(wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
+    return serve(call, "wechat", account, who, body.force_refresh === true);
+  };
 
-  r.all(COMPAT_WECOM_ROUTE, async (req, res) => {
-    if (req.method !== "GET") return refuse(res, wechatError("wecom", 43001));
+  const wecomToken = async (call: Call): Promise<Reply> => {
+    const req = call.req;
+    if (req.method !== "GET") return refuse(wechatError("wecom", 43001));
     const corpid = one(req.query.corpid);
     const secret = one(req.query.corpsecret);
-    if (corpid === undefined) return refuse(res, wechatError("wecom", 41002));
-    if (secret === undefined) return refuse(res, wechatError("wecom", 41004));
+    if (corpid === undefined) return refuse(wechatError("wecom", 41002));
+    if (secret === undefined) return refuse(wechatError("wecom", 41004));
     const account = byCorpId.get(corpid);
-    if (account === undefined) return refuse(res, wechatError("wecom", 40013, "no WeCom account with this corpid is configured in the broker"));
+    if (account === undefined) return refuse(wechatError("wecom", 40013, "no WeCom account with this corpid is configured in the broker"));
     const who = caller(account, secret);
     // WeCom answers a wrong corpsecret with 40001.
-    if (who === undefined) return refuse(res, wechatError("wecom", 40001, "give the account's corpsecret, or an API key allowed for this account, as corpsecret"));
-    await serve(req, res, "wecom", account, who, false);
-  });
+    if (who === undefined) return refuse(wechatError("wecom", 40001, "give the account's corpsecret, or an API key allowed for this account, as corpsecret"));
+    return serve(call, "wecom", account, who, false);
+  };
 
-  return r;
+  return [
+    { method: "ALL", paths: [COMPAT_TOKEN_ROUTE], access: "open", handle: tokenGet },
+    { method: "ALL", paths: [COMPAT_STABLE_ROUTE], access: "open", handle: stableToken },
+    { method: "ALL", paths: [COMPAT_WECOM_ROUTE], access: "open", handle: wecomToken },
+  ];
 }

@@ -1,7 +1,7 @@
 // Liveness, readiness and a summary. Liveness never touches Redis (a Redis outage must not get the container
 // restarted); readiness does. The summary also reads each account's status (one small read per account).
-import { Router } from "express";
 import type { TokenStore } from "../../store/types";
+import type { RouteDef } from "../route";
 
 export interface HealthDeps {
   store: TokenStore;
@@ -34,8 +34,7 @@ async function failingAccounts(store: TokenStore, ids: string[]): Promise<Failin
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
-export function healthRoutes(d: HealthDeps): Router {
-  const r = Router();
+export function healthRoutes(d: HealthDeps): RouteDef[] {
 
   async function storeState() {
     if (d.store.mode === "memory") return { mode: "embedded" as const, ok: true };
@@ -54,31 +53,36 @@ export function healthRoutes(d: HealthDeps): Router {
     return { mode: "redis" as const, ok, latencyMs, cluster, ...(ok ? {} : { error: `cluster_state is ${cluster.state}` }) };
   }
 
-  r.get("/api/health/live", (_req, res) => {
-    res.set("Cache-Control", "no-store").json({ status: "ok" });
-  });
-
-  r.get("/api/health/ready", async (_req, res) => {
-    const store = await storeState();
-    res.status(store.ok ? 200 : 503).set("Cache-Control", "no-store").json({ status: store.ok ? "ready" : "not_ready", store });
-  });
-
-  // 503 when the store is away; "degraded" with 200 while an account fails but the broker serves the others.
-  r.get("/api/health", async (_req, res) => {
-    const store = await storeState();
-    const failing = store.ok && d.accountIds ? await failingAccounts(d.store, d.accountIds()) : [];
-    res
-      .status(store.ok ? 200 : 503)
-      .set("Cache-Control", "no-store")
-      .json({
-        status: store.ok && failing.length === 0 ? "ok" : "degraded",
-        version: d.version,
-        uptimeSec: Math.round((Date.now() - d.startedAt) / 1000),
-        accounts: d.accounts,
-        ...(failing.length > 0 ? { failingAccounts: failing } : {}),
-        store,
-      });
-  });
-
-  return r;
+  return [
+    { method: "GET", paths: ["/api/health/live"], access: "open", quiet: true, handle: () => ({ json: { status: "ok" } }) },
+    {
+      method: "GET",
+      paths: ["/api/health/ready"],
+      access: "open",
+      quiet: true,
+      handle: async () => {
+        const store = await storeState();
+        return { status: store.ok ? 200 : 503, json: { status: store.ok ? "ready" : "not_ready", store } };
+      },
+    },
+    {
+      // 503 when the store is away; "degraded" with 200 while an account fails but the broker serves the others.
+      method: "GET",
+      paths: ["/api/health"],
+      access: "open",
+      handle: async () => {
+        const store = await storeState();
+        const failing = store.ok && d.accountIds ? await failingAccounts(d.store, d.accountIds()) : [];
+        const json = {
+          status: store.ok && failing.length === 0 ? "ok" : "degraded",
+          version: d.version,
+          uptimeSec: Math.round((Date.now() - d.startedAt) / 1000),
+          accounts: d.accounts,
+          ...(failing.length > 0 ? { failingAccounts: failing } : {}),
+          store,
+        };
+        return { status: store.ok ? 200 : 503, json };
+      },
+    },
+  ];
 }

@@ -7,65 +7,47 @@
 //        the runbook's plain `curl` expects: the operation only removes keys no live holder can own (ops/locks.ts,
 //        ops/legacyLocks.ts), is idempotent and atomic per key, so a repeated or prefetched GET
 //        does no harm. Add ?dryRun=true to preview.
-import { Router, type Request, type RequestHandler, type Response } from "express";
-import type { LockInspector, CleanupResult } from "../../ops/locks";
+import type { CleanupResult, LockInspector } from "../../ops/locks";
 import { renderCleanupText, renderLockListingText } from "../../ops/locksText";
-import type { Authenticator } from "../auth";
-import { jsonBody, optionalBoolean, parseJson } from "../params";
-import { logFor } from "../requestLog";
-import { queryBoolean, responseFormat, type ResponseFormat } from "./diagnosis";
+import { responseFormat, type ResponseFormat } from "../negotiate";
+import { optionalBoolean, queryBoolean } from "../params";
+import type { Call, Reply, RouteDef } from "../route";
 
-export interface LockRouteDeps {
-  locks: LockInspector;
-  auth: Authenticator;
-}
-
-export function lockRoutes(d: LockRouteDeps): Router {
-  const r = Router();
-
-  const admin = (req: Request) => {
-    const who = d.auth.authenticate(req);
-    d.auth.authorize(who, { role: "admin" });
-    return who;
-  };
-
-  r.get("/api/locks", async (req, res) => {
-    admin(req);
-    const format = responseFormat(req, "json");
-    const listing = await d.locks.list();
-    res.set("Cache-Control", "no-store");
-    if (format === "text") res.type("text/plain; charset=utf-8").send(renderLockListingText(listing));
-    else res.json(listing);
-  });
-
+export function lockRoutes(locks: LockInspector): RouteDef[] {
   const cleanup =
-    (fallback: ResponseFormat): RequestHandler =>
-    async (req, res) => {
-      const who = admin(req);
-      const format = responseFormat(req, fallback);
-      const fromQuery = queryBoolean(req, "dryRun");
-      const fromBody = req.method === "POST" ? optionalBoolean(jsonBody(req), "dryRun") : undefined;
-      const result = await d.locks.cleanup({ dryRun: fromBody ?? fromQuery ?? false });
+    (fallback: ResponseFormat) =>
+    async (call: Call): Promise<Reply> => {
+      const format = responseFormat(call.req, fallback);
+      const fromQuery = queryBoolean(call.req, "dryRun");
+      const fromBody = call.req.method === "POST" ? optionalBoolean(call.body, "dryRun") : undefined;
+      const result = await locks.cleanup({ dryRun: fromBody ?? fromQuery ?? false });
       if (!result.dryRun && result.removed.length > 0) {
         // An audit line: who removed which keys.
-        logFor(req).warn({ by: who.name, removed: result.removed }, "stuck locks removed");
+        call.log().warn({ by: call.principal.name, removed: result.removed }, "stuck locks removed");
       }
-      send(res, format, result);
+      return cleanupReply(format, result);
     };
-
-  // The JSON body is parsed only once the caller is known to be an admin.
-  const adminFirst: RequestHandler = (req, _res, next) => {
-    admin(req);
-    next();
-  };
-  r.post("/api/locks/cleanup", adminFirst, parseJson, cleanup("json"));
-  r.get(["/cleanup_expired_locks", "/cleanup_expired_locks.php"], cleanup("text"));
-  r.post(["/cleanup_expired_locks", "/cleanup_expired_locks.php"], adminFirst, parseJson, cleanup("text"));
-  return r;
+  // The JSON bodies are parsed only once the caller is known to be an admin (the role is checked before the body).
+  const admin = { access: "key", role: "admin" } as const;
+  return [
+    {
+      method: "GET",
+      paths: ["/api/locks"],
+      ...admin,
+      handle: async (call) => {
+        const format = responseFormat(call.req, "json");
+        const listing = await locks.list();
+        return format === "text" ? { text: renderLockListingText(listing), contentType: TEXT } : { json: listing };
+      },
+    },
+    { method: "POST", paths: ["/api/locks/cleanup"], ...admin, body: "json", handle: cleanup("json") },
+    { method: "GET", paths: ["/cleanup_expired_locks", "/cleanup_expired_locks.php"], ...admin, handle: cleanup("text") },
+    { method: "POST", paths: ["/cleanup_expired_locks", "/cleanup_expired_locks.php"], ...admin, body: "json", handle: cleanup("text") },
+  ];
 }
 
-function send(res: Response, format: ResponseFormat, result: CleanupResult): void {
-  res.set("Cache-Control", "no-store");
-  if (format === "text") res.type("text/plain; charset=utf-8").send(renderCleanupText(result));
-  else res.json(result);
+const TEXT = "text/plain; charset=utf-8";
+
+function cleanupReply(format: ResponseFormat, result: CleanupResult): Reply {
+  return format === "text" ? { text: renderCleanupText(result), contentType: TEXT } : { json: result };
 }

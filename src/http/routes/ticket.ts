@@ -1,13 +1,12 @@
 // JS-SDK tickets and signatures. /ticket hands out the ticket itself (scope "ticket"); /jssdk-config signs a page
 // URL with it (scope "sign"), so pages' back ends that only sign never see the ticket nor the token.
-import { Router, type Request } from "express";
+import type { Request } from "express";
 import { TICKET_TYPES, type TicketType } from "../../accounts";
 import { sign, signableUrl, MAX_SIGN_URL_LENGTH } from "../../broker/jssdk";
 import type { TicketView, TokenService } from "../../broker/tokenService";
-import type { Authenticator } from "../auth";
-import { HttpError, writeJson } from "../errors";
-import { accountIdFrom, authenticated, principalOf } from "../params";
-import { queryBoolean } from "./diagnosis";
+import { HttpError } from "../errors";
+import { queryBoolean } from "../params";
+import type { RouteDef } from "../route";
 
 export const TICKET_ROUTE = "/api/accounts/:accountId/ticket";
 export const JSSDK_CONFIG_ROUTE = "/api/accounts/:accountId/jssdk-config";
@@ -48,35 +47,38 @@ const URL_PROBLEMS = {
   scheme: "The url must be an http or https URL.",
 } as const;
 
-export function ticketRoutes(service: TokenService, auth: Authenticator, clock: () => number = Date.now): Router {
-  const r = Router();
-  const authn = authenticated(auth);
-
-  r.get(TICKET_ROUTE, authn, async (req, res) => {
-    const accountId = accountIdFrom(req.params.accountId, "accountId");
-    auth.authorize(principalOf(res), { accountId, scope: "ticket" });
-    const view = await service.getTicket(accountId, ticketType(req));
-    writeJson(res, 200, ticketJson(view));
-  });
-
-  r.get(JSSDK_CONFIG_ROUTE, authn, async (req, res) => {
-    const accountId = accountIdFrom(req.params.accountId, "accountId");
-    auth.authorize(principalOf(res), { accountId, scope: "sign" });
-    const page = signableUrl(singleQuery(req, "url"));
-    if (!page.ok) {
-      throw new HttpError(400, "invalid_url", URL_PROBLEMS[page.why], "Pass the page's own URL, URL-encoded: encodeURIComponent(location.href.split('#')[0]).");
-    }
-    const account = service.account(accountId);
-    const agent = queryBoolean(req, "agent") ?? false;
-    if (agent && account.type !== "wecom") {
-      throw new HttpError(400, "invalid_query", "agent=true is for WeCom accounts (wx.agentConfig).", "Leave agent out for official accounts.");
-    }
-    const jsapi = await service.getTicket(accountId, "jsapi");
-    const config = { appId: account.appId, ...sign(jsapi.ticket, page.url, clock()) };
-    if (!agent) return writeJson(res, 200, config);
-    const agentTicket = await service.getTicket(accountId, "agent_config");
-    writeJson(res, 200, { ...config, agentConfig: sign(agentTicket.ticket, page.url, clock()) });
-  });
-
-  return r;
+export function ticketRoutes(service: TokenService, clock: () => number = Date.now): RouteDef[] {
+  return [
+    {
+      method: "GET",
+      paths: [TICKET_ROUTE],
+      access: "key",
+      account: "path",
+      scope: "ticket",
+      handle: async (call) => ({ json: ticketJson(await service.getTicket(call.accountId, ticketType(call.req))) }),
+    },
+    {
+      method: "GET",
+      paths: [JSSDK_CONFIG_ROUTE],
+      access: "key",
+      account: "path",
+      scope: "sign",
+      handle: async ({ req, accountId }) => {
+        const page = signableUrl(singleQuery(req, "url"));
+        if (!page.ok) {
+          throw new HttpError(400, "invalid_url", URL_PROBLEMS[page.why], "Pass the page's own URL, URL-encoded: encodeURIComponent(location.href.split('#')[0]).");
+        }
+        const account = service.account(accountId);
+        const agent = queryBoolean(req, "agent") ?? false;
+        if (agent && account.type !== "wecom") {
+          throw new HttpError(400, "invalid_query", "agent=true is for WeCom accounts (wx.agentConfig).", "Leave agent out for official accounts.");
+        }
+        const jsapi = await service.getTicket(accountId, "jsapi");
+        const config = { appId: account.appId, ...sign(jsapi.ticket, page.url, clock()) };
+        if (!agent) return { json: config };
+        const agentTicket = await service.getTicket(accountId, "agent_config");
+        return { json: { ...config, agentConfig: sign(agentTicket.ticket, page.url, clock()) } };
+      },
+    },
+  ];
 }

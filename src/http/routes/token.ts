@@ -1,12 +1,9 @@
 // Token endpoints: the broker's main job. Handlers parse, authorise, call TokenService and shape the answer.
-import { Router, type Response } from "express";
 import type { ReportResult, TokenService, TokenView } from "../../broker/tokenService";
-import type { Authenticator } from "../auth";
-import { HttpError, writeJson } from "../errors";
-import { accountIdFrom, authenticated, jsonBody, parseJson, principalOf } from "../params";
-import { logFor } from "../requestLog";
+import { HttpError } from "../errors";
+import type { Call, Reply, RouteDef } from "../route";
 
-/** The token routes; the HTTP fast path (fastToken.ts) answers their canonical requests and counts them under these templates. */
+/** The token routes: nearly all of the broker's traffic, so also answered by the fast path (fastPath.ts). */
 export const TOKEN_ROUTE = "/api/accounts/:accountId/token";
 export const INVALIDATE_ROUTE = "/api/accounts/:accountId/token/invalidate";
 
@@ -39,27 +36,24 @@ export function invalidationReport(body: Record<string, unknown>): { accessToken
   return errcode === undefined ? { accessToken } : { accessToken, errcode };
 }
 
-export function tokenRoutes(service: TokenService, auth: Authenticator): Router {
-  const r = Router();
-
-  async function sendToken(res: Response, accountId: string) {
-    auth.authorize(principalOf(res), { accountId, scope: "token" });
-    const view = await service.getToken(accountId);
-    writeJson(res, 200, tokenJson(view));
-  }
-
-  const authn = authenticated(auth);
-  r.get(TOKEN_ROUTE, authn, (req, res) => sendToken(res, accountIdFrom(req.params.accountId, "accountId")));
-  r.get("/api/token", authn, (req, res) => sendToken(res, accountIdFrom(req.query.accountId, "The query parameter accountId")));
-
-  r.post(INVALIDATE_ROUTE, authn, parseJson, async (req, res) => {
-    const accountId = accountIdFrom(req.params.accountId, "accountId");
-    auth.authorize(principalOf(res), { accountId, scope: "token" });
-    const report = invalidationReport(jsonBody(req));
-    logFor(req).debug({ accountId, errcode: report.errcode }, "caller reported a token as rejected");
-    const result = await service.invalidate(accountId, report.accessToken, { caller: principalOf(res).name });
-    writeJson(res, 200, reportJson(result));
-  });
-
-  return r;
+export function tokenRoutes(service: TokenService): RouteDef[] {
+  const sendToken = async (call: Call): Promise<Reply> => ({ json: tokenJson(await service.getToken(call.accountId)) });
+  return [
+    { method: "GET", paths: [TOKEN_ROUTE], access: "key", account: "path", scope: "token", fast: true, timedPerAccount: true, handle: sendToken },
+    { method: "GET", paths: ["/api/token"], access: "key", account: "query", scope: "token", timedPerAccount: true, handle: sendToken },
+    {
+      method: "POST",
+      paths: [INVALIDATE_ROUTE],
+      access: "key",
+      body: "json",
+      account: "path",
+      scope: "token",
+      fast: true,
+      handle: async (call) => {
+        const report = invalidationReport(call.body);
+        call.log().debug({ accountId: call.accountId, errcode: report.errcode }, "caller reported a token as rejected");
+        return { json: reportJson(await service.invalidate(call.accountId, report.accessToken, { caller: call.principal.name })) };
+      },
+    },
+  ];
 }

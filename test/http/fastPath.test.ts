@@ -1,13 +1,14 @@
-// The token fast path (src/http/fastToken.ts): authorised GETs of a configured account's token are answered before
-// express exactly as the express route answers them (hits, misses and errors); everything else reaches express
-// untouched. The express app is wrapped in a counter, so each test sees which of the two answered, and the same
-// request sent to the express app alone gives the answer to compare with.
+// The fast path (src/http/fastPath.ts): the token routes' requests in their canonical form are answered before
+// express, through the same route declaration express serves, exactly as express answers them (hits, misses,
+// refusals and errors); every other form reaches express untouched. The express app is wrapped in a counter, so
+// each test sees which of the two answered, and the same request sent to the express app alone gives the answer to
+// compare with.
 import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { RequestListener } from "node:http";
 import { gzipSync } from "node:zlib";
 import request from "supertest";
-import { withFastToken } from "../../src/http/fastToken";
+import { withFastPath } from "../../src/http/fastPath";
 import type { SimAppConfig } from "../../src/simulator/types";
 import { account, captureLogger, startBroker } from "../helpers/brokers";
 import { useRedisAndSimulator } from "../helpers/fixtures";
@@ -33,12 +34,13 @@ void describe("the token fast path", () => {
   beforeEach(async () => {
     hb = await httpBroker({ accounts, wechatApiBase: sim.url, redisUrl: redis.url, keys: [ADMIN, ONLY_B] });
     toExpress = 0;
-    listener = withFastToken(
+    listener = withFastPath(
       (req, res) => {
         toExpress++;
         hb.express(req, res);
       },
-      { service: hb.broker.service, auth: hb.auth, metrics: hb.metrics, logger: hb.logger },
+      hb.routes,
+      hb.services,
     );
   });
   afterEach(() => hb.close());
@@ -106,16 +108,34 @@ void describe("the token fast path", () => {
     assert.match(replaced.headers["x-request-id"] ?? "", /^[0-9a-f-]{36}$/);
   });
 
-  void test("refusals and every request it does not recognise go to express untouched, which answers them as before", async () => {
+  void test("refusals are answered on the fast path as express answers them, and counted once", async () => {
+    await get("/api/accounts/gh_fast_a/token");
+    const cases: Array<[string, (target: RequestListener) => request.Test, number]> = [
+      ["no key", (t) => request(t).get("/api/accounts/gh_fast_a/token"), 401],
+      ["a wrong key", (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", "Bearer not-a-key"), 401],
+      ["a malformed header", (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", "Basic abc"), 401],
+      ["a key not allowed for the account", (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ONLY_B)), 403],
+      ["an unknown account", (t) => request(t).get("/api/accounts/gh_nobody/token").set("Authorization", bearer(ADMIN)), 404],
+    ];
+    for (const [what, send, status] of cases) {
+      const viaFast = documented(await send(listener));
+      const viaExpress = documented(await send(hb.express));
+      assert.equal(toExpress, 0, `${what}: not handed to express`);
+      assert.equal(viaFast.status, status, what);
+      assert.equal(viaExpress.status, status, what);
+      assert.deepEqual(viaFast.body, viaExpress.body, what);
+      assert.equal(viaFast.headers["www-authenticate"], viaExpress.headers["www-authenticate"], what);
+    }
+    const failures = await hb.metrics.text();
+    assert.match(failures, /wtb_auth_failures_total\{reason="invalid"\} 2\n/, "each refusal counted once, whichever answered it");
+    assert.match(failures, /wtb_http_requests_total\{method="GET",route="\/api\/accounts\/:accountId\/token",status_code="401"\} 6\n/);
+  });
+
+  void test("every request it does not recognise goes to express untouched, which answers it as before", async () => {
     await get("/api/accounts/gh_fast_a/token");
     await get("/api/accounts/gh_fast_b/token");
     assert.equal(toExpress, 0);
     const cases: Array<[string, () => request.Test, number]> = [
-      ["no key", () => get("/api/accounts/gh_fast_a/token", null), 401],
-      ["a wrong key", () => get("/api/accounts/gh_fast_a/token", { key: "not-a-key" }), 401],
-      ["a malformed header", () => request(listener).get("/api/accounts/gh_fast_a/token").set("Authorization", "Basic abc"), 401],
-      ["a key not allowed for the account", () => get("/api/accounts/gh_fast_a/token", ONLY_B), 403],
-      ["an unknown account", () => get("/api/accounts/gh_nobody/token"), 404],
       ["a query string", () => get("/api/accounts/gh_fast_a/token?x=1"), 200],
       ["an encoded path", () => get("/api/accounts/gh%5Ffast%5Fa/token"), 200],
       ["HEAD", () => request(listener).head("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)), 200],
@@ -130,8 +150,6 @@ void describe("the token fast path", () => {
     const allowed = documented(await get("/api/accounts/gh_fast_b/token", ONLY_B));
     assert.equal(allowed.status, 200);
     assert.equal(toExpress, cases.length, "a key allowed for the account takes the fast path");
-    const failures = await hb.metrics.text();
-    assert.match(failures, /wtb_auth_failures_total\{reason="invalid"\} 1\n/, "a refusal is counted once, by express");
   });
 
   void test("a token another replica replaced is not served from memory: the next answer is the new one, from the store", async () => {
@@ -185,7 +203,7 @@ void describe("the token fast path", () => {
     }
 
     const { logger, lines } = captureLogger("info");
-    const quiet = withFastToken(hb.express, { service: hb.broker.service, auth: hb.auth, metrics: hb.metrics, logger });
+    const quiet = withFastPath(hb.express, hb.routes, { ...hb.services, logger });
     for (let i = 0; i < 3; i++) documented(await request(quiet).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)).expect(200));
     assert.deepEqual(lines, []);
   });
