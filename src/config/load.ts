@@ -1,13 +1,14 @@
 // loadConfig: every part is loaded even after another failed, so one ConfigError lists every problem.
+import { BlockList, isIP } from "node:net";
 import { loadAccounts } from "./accounts";
 import { loadApiKeys } from "./api-keys";
 import { loadBrokerClient } from "./brokerClient";
 import { ConfigError, Problems } from "./errors";
 import { defaultReadFile, Inputs, type ReadFile } from "./inputs";
+import { hostProblem } from "./fields";
 import { loadRedis } from "./redis";
-import { hostProblem, isLoopback, loadSettings } from "./settings";
+import { loadSettings } from "./settings";
 import { loadTls } from "./tls";
-import { loadAdoption } from "./adoption";
 import type { Config } from "./types";
 import { variableRank } from "./variables";
 
@@ -18,6 +19,20 @@ export interface LoadConfigOptions {
 
 const UNAUTHENTICATED_HOST_DEFAULT = "127.0.0.1";
 const AUTHENTICATED_HOST_DEFAULT = "0.0.0.0";
+
+// Loopback per RFC 1122 (127.0.0.0/8) and RFC 4291 (::1); BlockList normalises spellings such as 0:0:0:0:0:0:0:1.
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+LOOPBACK.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
+
+function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === "localhost") return true;
+  const family = isIP(host);
+  if (family === 4) return LOOPBACK.check(host, "ipv4");
+  if (family === 6) return LOOPBACK.check(host, "ipv6");
+  return false;
+}
 
 /** Secure by default: without API keys anyone who can connect gets tokens, so only the local machine may. */
 function loadHost(inputs: Inputs, authIntended: boolean): string | undefined {
@@ -44,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const inputs = new Inputs(env, opts.readFile ?? defaultReadFile, problems);
 
   const settings = loadSettings(inputs);
-  const redis = loadRedis(inputs);
+  const redisTarget = loadRedis(inputs);
   const accounts = loadAccounts(inputs);
   const beforeKeys = problems.count;
   const keys = loadApiKeys(inputs, accounts.knownIds);
@@ -53,7 +68,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const host = loadHost(inputs, authIntended);
   const tls = loadTls(inputs);
   const brokerClient = loadBrokerClient(inputs, { port: settings?.port, host, tls: tls !== null && tls !== undefined });
-  const adoption = loadAdoption(inputs);
 
   if (accounts.configured && accounts.accounts.length === 0 && accounts.knownIds?.size === 0) {
     problems.warn("the account list is empty: the broker serves no tokens, only diagnosis");
@@ -61,18 +75,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     problems.warn("no accounts configured (ACCOUNTS or ACCOUNTS_FILE): the broker serves no tokens, only diagnosis");
   }
 
-  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined || brokerClient === undefined || adoption === undefined) {
+  if (problems.count > 0 || settings === undefined || redisTarget === undefined || host === undefined || tls === undefined || brokerClient === undefined) {
     throw new ConfigError(problems.issues(variableRank));
   }
+  const { redis: redisTimeouts, ...rest } = settings;
   return {
-    ...settings,
+    ...rest,
     host,
     auth: { required: keys.keys.length > 0, apiKeys: keys.keys },
-    redis,
+    redis: redisTarget && { ...redisTarget, ...redisTimeouts },
     accounts: accounts.accounts,
     tls,
     brokerClient,
-    adoption,
     warnings: problems.warnings(),
   };
 }

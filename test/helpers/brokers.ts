@@ -4,6 +4,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import type { Account } from "../../src/accounts";
 import { TokenService, type TokenServiceOptions } from "../../src/broker/tokenService";
+import { defaultCoreOptions } from "../../src/config";
 import { RefreshScheduler, type SchedulerOptions } from "../../src/broker/scheduler";
 import type { BrokerEvents } from "../../src/broker/events";
 import { noopEvents } from "../../src/broker/events";
@@ -109,7 +110,7 @@ export async function startBroker(o: BrokerOptions): Promise<TestBroker> {
     wechat,
     logger,
     events,
-    options: { upstreamTimeoutMs: o.upstreamTimeoutMs ?? 2000, lockTtlMs: 5000, waitForRefreshMs: 8000, ...o.options },
+    options: { ...defaultCoreOptions().tokenService, upstreamTimeoutMs: o.upstreamTimeoutMs ?? 2000, lockTtlMs: 5000, waitForRefreshMs: 8000, ...o.options },
   });
   const scheduler = new RefreshScheduler(service, logger, o.scheduler);
   return {
