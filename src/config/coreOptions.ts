@@ -2,9 +2,9 @@
 // timing and limits, the WeChat client's, the previous-token tracker's. A duration is converted to milliseconds by
 // the unit its variable declares, so the conversion cannot disagree with the documentation.
 import type { ConfiguredOptions } from "../broker/tokenService";
-import { defaultSettings, specOf } from "./settings";
+import { defaultSettings } from "./settings";
 import type { TopDurationName, TopSettings } from "./types";
-import { MS_PER } from "./variables";
+import { MS_PER, specOf } from "./variables";
 
 export interface CoreOptions {
   wechat: { wechatApiBase: string; wecomApiBase: string; timeoutMs: number };

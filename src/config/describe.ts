@@ -1,7 +1,7 @@
 // A summary of the configuration for start-up logs and diagnosis. Built field by field from an allow-list, so a
 // secret added to Config later cannot leak into it by accident.
 import { tokenSourceOf, type AccountType, type TokenSource } from "../accounts";
-import { SETTING_NAMES, specOf } from "./settings";
+import { SETTING_NAMES, specOf } from "./variables";
 import type { ApiKeyRole, Config, LogLevel, TopQuantities } from "./types";
 
 export const PASSWORD_MASK = "****";

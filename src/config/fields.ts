@@ -1,6 +1,6 @@
 // The rules of single values, as zod schemas: the variables' (referenced from the table in variables.ts) and the
 // documents' fields. Every message is fixed text: none repeats the value, which may be a secret.
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import { isAbsolute, dirname, join } from "node:path";
 import { z } from "zod";
 
@@ -91,6 +91,20 @@ export function hostProblem(host: string): string | undefined {
   if (isIP(host) !== 0 || HOSTNAME.test(host)) return undefined;
   if (/^\[.*\]$/.test(host)) return "must be written without brackets (e.g. ::1)";
   return "must be an IP address or a host name";
+}
+
+// Loopback per RFC 1122 (127.0.0.0/8) and RFC 4291 (::1); BlockList normalises spellings such as 0:0:0:0:0:0:0:1.
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+LOOPBACK.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
+
+export function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === "localhost") return true;
+  const family = isIP(host);
+  if (family === 4) return LOOPBACK.check(host, "ipv4");
+  if (family === 6) return LOOPBACK.check(host, "ipv6");
+  return false;
 }
 
 /** A path to a file (not secret). */

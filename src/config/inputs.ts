@@ -61,7 +61,7 @@ export class Inputs {
     return v === "" ? undefined : v;
   }
 
-  /** A setting read through `schema`; undefined when it is invalid (the problems are reported at `name`). */
+  /** A variable read through `schema`; undefined when it is invalid (the problems are reported at `name`). */
   read<T extends z.ZodType>(name: VariableName, schema: T): z.output<T> | undefined {
     return validate(schema, this.get(name), this.problems, name);
   }

@@ -1,11 +1,10 @@
 // loadConfig: every part is loaded even after another failed, so one ConfigError lists every problem.
-import { BlockList, isIP } from "node:net";
 import { loadAccounts } from "./accounts";
 import { loadApiKeys } from "./api-keys";
 import { loadBrokerClient } from "./brokerClient";
 import { ConfigError, Problems } from "./errors";
 import { defaultReadFile, Inputs, type ReadFile } from "./inputs";
-import { hostProblem } from "./fields";
+import { hostProblem, isLoopback } from "./fields";
 import { loadRedis } from "./redis";
 import { loadSettings } from "./settings";
 import { loadTls } from "./tls";
@@ -19,20 +18,6 @@ export interface LoadConfigOptions {
 
 const UNAUTHENTICATED_HOST_DEFAULT = "127.0.0.1";
 const AUTHENTICATED_HOST_DEFAULT = "0.0.0.0";
-
-// Loopback per RFC 1122 (127.0.0.0/8) and RFC 4291 (::1); BlockList normalises spellings such as 0:0:0:0:0:0:0:1.
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK.addAddress("::1", "ipv6");
-LOOPBACK.addSubnet("::ffff:127.0.0.0", 104, "ipv6");
-
-function isLoopback(host: string): boolean {
-  if (host.toLowerCase() === "localhost") return true;
-  const family = isIP(host);
-  if (family === 4) return LOOPBACK.check(host, "ipv4");
-  if (family === 6) return LOOPBACK.check(host, "ipv6");
-  return false;
-}
 
 /** Secure by default: without API keys anyone who can connect gets tokens, so only the local machine may. */
 function loadHost(inputs: Inputs, authIntended: boolean): string | undefined {

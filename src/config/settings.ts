@@ -6,14 +6,7 @@ import { Problems } from "./errors";
 import { intString } from "./fields";
 import { Inputs } from "./inputs";
 import type { SettingName, Settings, SettingValue } from "./types";
-import { VARIABLES, VARIABLE_NAMES, type VariableName, type VariableSpec } from "./variables";
-
-/** Every scalar setting, in the table's order. */
-export const SETTING_NAMES = VARIABLE_NAMES.filter((n) => (VARIABLES[n] as VariableSpec).field !== undefined) as SettingName[];
-
-export function specOf(name: VariableName): VariableSpec {
-  return VARIABLES[name];
-}
+import { SETTING_NAMES, specOf } from "./variables";
 
 /** How a setting is read: its `parse`, else its range; an unset one takes the declared default, read the same way. */
 function schemaOf(name: SettingName): z.ZodType {

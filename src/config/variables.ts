@@ -5,6 +5,7 @@
 // the start-up summary (describe.ts). `VariableName` is the only type the loader accepts when it reads the
 // environment: a variable cannot be read without being documented here. How to add one: docs/config-schema.md.
 import type { z } from "zod";
+import type { SettingName } from "./types";
 import { apiBase, keyPrefix, lockGlobs, logLevel, proxyPrefixes } from "./fields";
 
 /** What a number counts. Durations are converted to milliseconds by their unit alone (see `msPer`). */
@@ -318,6 +319,14 @@ export const VARIABLES = {
 export type VariableName = keyof typeof VARIABLES;
 
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
+
+/** A declaration, as the common shape (a literal entry lacks the keys it does not set). */
+export function specOf(name: VariableName): VariableSpec {
+  return VARIABLES[name];
+}
+
+/** Every scalar setting (a variable that feeds a Config field), in the table's order. */
+export const SETTING_NAMES = VARIABLE_NAMES.filter((n) => specOf(n).field !== undefined) as SettingName[];
 
 /** Milliseconds per unit of a duration. */
 export const MS_PER = { ms: 1, s: 1000 } as const satisfies Partial<Record<Unit, number>>;
