@@ -3,7 +3,7 @@
 // without HTTP. `serve` (src/server.ts), the one-shot commands, the tests and the benchmarks build their brokers
 // through it, and their HTTP surface through createApp(core) (src/http/app.ts).
 import { hostname } from "node:os";
-import type { Config } from "./config";
+import { coreOptions, type Config } from "./config";
 import type { Logger } from "./logger";
 import { TokenService, type TokenServiceOptions } from "./broker/tokenService";
 import { teeEvents, type BrokerEvents } from "./broker/events";
@@ -75,7 +75,8 @@ export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions 
   const replicaId = opts.replicaId ?? `${hostname().replace(/[^A-Za-z0-9_.:@-]/g, "-").slice(0, 60)}-${process.pid}`;
   const outage = config.redis ? new StoreOutageLog(rootLogger, { summaryEveryMs: opts.outageSummaryMs }) : null;
   const logger = outage?.logger ?? rootLogger;
-  const wechat = new WeChatClient({ wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: config.upstreamTimeoutMs, logger });
+  const options = coreOptions(config);
+  const wechat = new WeChatClient({ ...options.wechat, logger });
   let store: TokenStore;
   let lock: RefreshLock;
   let redis: RedisClient | null = null;
@@ -95,28 +96,12 @@ export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions 
   const service = new TokenService({
     accounts: config.accounts,
     // The token index and previous tokens are kept by a decorator; foreign rotations are recorded for the diagnosis.
-    store: trackPreviousTokens(store, { records, overlapMs: config.wechatOverlapSec * 1000, logger }),
+    store: trackPreviousTokens(store, { records, overlapMs: options.previousTokenOverlapMs, logger }),
     lock,
     wechat: opts.wrapWeChat ? opts.wrapWeChat(wechat) : wechat,
     logger,
     events: recordingForeignRotations(opts.events ? teeEvents(metrics, opts.events) : metrics, records, logger),
-    options: {
-      safetyMarginMs: config.tokenSafetyMarginSec * 1000,
-      classicRefreshAheadMs: config.classicRefreshAheadSec * 1000,
-      stableRefreshAheadMs: config.stableRefreshAheadSec * 1000,
-      localCacheTtlMs: config.localCacheTtlMs,
-      lockTtlMs: config.lockTtlMs,
-      upstreamTimeoutMs: config.upstreamTimeoutMs,
-      waitForRefreshMs: config.lockTtlMs + config.upstreamTimeoutMs,
-      forcePerDay: config.forceRefreshPerDay,
-      forceMinIntervalMs: config.forceRefreshMinIntervalSec * 1000,
-      upstreamCallsPerMinute: config.upstreamCallsPerMinute,
-      reportChecksPerMinute: config.reportChecksPerMinute,
-      reportChecksPerKeyPerMinute: config.reportChecksPerKeyPerMinute,
-      refetchFloorMs: config.refetchFloorSec * 1000,
-      overlapMs: config.wechatOverlapSec * 1000,
-      ...opts.serviceOptions,
-    },
+    options: { ...options.tokenService, ...opts.serviceOptions },
   });
   const scheduler = new RefreshScheduler(service, logger, opts.scheduler);
   const locks = locksFromCore({ redis, lock, config, service });

@@ -57,29 +57,32 @@ export interface TokenServiceOptions extends PolicyOptions {
   reportChecksPerKeyPerMinute: number;
 }
 
-export const defaultTokenServiceOptions: TokenServiceOptions = {
-  safetyMarginMs: 60_000,
-  classicRefreshAheadMs: 900_000,
-  stableRefreshAheadMs: 240_000,
-  overlapMs: 300_000,
-  refetchFloorMs: 30_000,
+/**
+ * The options no setting decides: implementation constants, so their defaults live here alone. Every other option
+ * comes from the configuration (src/config/coreOptions.ts) and has no default here, so it cannot drift from the
+ * documented one.
+ */
+export const FIXED_OPTIONS = {
   clockSkewMs: 5_000,
   jitterFraction: 0.2,
   manualRetryMinMs: 10_000,
-  localCacheTtlMs: 30_000,
-  lockTtlMs: 12_000,
-  upstreamTimeoutMs: 5_000,
-  waitForRefreshMs: 15_000,
   pollIntervalMs: 100,
   transientRetries: 2,
   retryBaseMs: 200,
-  forcePerDay: 20,
-  forceMinIntervalMs: 30_000,
   breaker: defaultBreakerPolicy,
-  upstreamCallsPerMinute: 6,
-  reportChecksPerMinute: 6,
-  reportChecksPerKeyPerMinute: 3,
-};
+} satisfies Partial<TokenServiceOptions>;
+
+type FixedOption = keyof typeof FIXED_OPTIONS;
+
+/** The options the configuration decides. */
+export type ConfiguredOptions = Omit<TokenServiceOptions, FixedOption>;
+
+/** Options as a caller gives them: every configured one, and any fixed one it wants otherwise (tests). */
+export type TokenServiceOptionsInput = ConfiguredOptions & Partial<Pick<TokenServiceOptions, FixedOption>>;
+
+export function tokenServiceOptions(given: TokenServiceOptionsInput): TokenServiceOptions {
+  return { ...FIXED_OPTIONS, ...given };
+}
 
 export interface TokenServiceDeps {
   accounts: Account[];
@@ -89,7 +92,7 @@ export interface TokenServiceDeps {
   logger: Logger;
   clock?: Clock;
   events?: BrokerEvents;
-  options?: Partial<TokenServiceOptions>;
+  options: TokenServiceOptionsInput;
 }
 
 /** What a caller receives. Times are epoch ms; `expiresIn` is seconds the caller may cache it (margin applied). */
@@ -208,7 +211,7 @@ export class TokenService {
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock;
     this.events = deps.events ?? noopEvents;
-    this.options = { ...defaultTokenServiceOptions, ...deps.options };
+    this.options = tokenServiceOptions(deps.options);
     if (this.options.stableRefreshAheadMs >= this.options.overlapMs) {
       throw new Error("stableRefreshAheadMs must be below the overlap: stable tokens only rotate in their last 300 s");
     }

@@ -2,7 +2,7 @@
 // key. In embedded mode the token lives only in the broker's memory, so a command that built its own in-memory
 // broker would act on a copy nobody serves; it asks the broker over HTTP instead.
 import type { Inputs } from "./inputs";
-import { baseUrlProblem } from "./settings";
+import { baseUrlProblem } from "./fields";
 
 export interface BrokerClientConfig {
   /** Base URL of the running broker, without a trailing slash. */

@@ -1,27 +1,16 @@
 // A summary of the configuration for start-up logs and diagnosis. Built field by field from an allow-list, so a
 // secret added to Config later cannot leak into it by accident.
 import { tokenSourceOf, type AccountType, type TokenSource } from "../accounts";
-import type { ApiKeyRole, Config, LogLevel } from "./types";
+import { SETTING_NAMES, specOf } from "./variables";
+import type { ApiKeyRole, Config, LogLevel, TopQuantities } from "./types";
 
 export const PASSWORD_MASK = "****";
 
-/** The tunables the summary shows: an allow-list of non-secret numbers. */
-const TIMING_KEYS = [
-  "upstreamTimeoutMs",
-  "localCacheTtlMs",
-  "tokenSafetyMarginSec",
-  "classicRefreshAheadSec",
-  "stableRefreshAheadSec",
-  "forceRefreshPerDay",
-  "forceRefreshMinIntervalSec",
-  "upstreamCallsPerMinute",
-  "reportChecksPerMinute",
-  "reportChecksPerKeyPerMinute",
-  "refetchFloorSec",
-  "wechatOverlapSec",
-  "lockTtlMs",
-  "shutdownTimeoutMs",
-] as const satisfies readonly (keyof Config)[];
+/** The tunables the summary shows: the top-level settings that are quantities (a unit, so a number, never a
+ * secret), read off the variables table so a new one is listed without being named here. */
+const TIMING_FIELDS = SETTING_NAMES.filter((n) => specOf(n).unit !== undefined && !specOf(n).field!.includes(".")).map(
+  (n) => specOf(n).field as keyof TopQuantities,
+);
 
 export interface ConfigSummary {
   mode: "embedded" | "redis";
@@ -44,7 +33,7 @@ export interface ConfigSummary {
   wechatApiBase: string;
   wecomApiBase: string;
   logLevel: LogLevel;
-  timing: Pick<Config, (typeof TIMING_KEYS)[number]>;
+  timing: TopQuantities;
   lockCleanupPatterns: string[];
   warnings: string[];
 }
@@ -97,7 +86,7 @@ export function describeConfig(config: Config): ConfigSummary {
     wechatApiBase: config.wechatApiBase,
     wecomApiBase: config.wecomApiBase,
     logLevel: config.logLevel,
-    timing: Object.fromEntries(TIMING_KEYS.map((k) => [k, config[k]])) as ConfigSummary["timing"],
+    timing: Object.fromEntries(TIMING_FIELDS.map((k) => [k, config[k]])) as TopQuantities,
     lockCleanupPatterns: [...config.lockCleanupPatterns],
     warnings: [...config.warnings],
   };

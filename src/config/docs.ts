@@ -18,18 +18,23 @@ function defaultCell(spec: VariableSpec): string {
   return spec.default === undefined ? "—" : `\`${spec.default}\``;
 }
 
-/** Markdown: one table per group, in the order of VARIABLES. */
+/** Markdown: one table per group, in the order of VARIABLES; a Unit column where the group has quantities. */
 export function renderVariableReference(): string {
   const groups: string[] = [];
   for (const name of VARIABLE_NAMES) if (!groups.includes(VARIABLES[name].group)) groups.push(VARIABLES[name].group);
   return groups
     .map((group) => {
-      const rows = VARIABLE_NAMES.filter((n) => VARIABLES[n].group === group).map((n) => {
-        const spec: VariableSpec = VARIABLES[n];
+      const names = VARIABLE_NAMES.filter((n) => VARIABLES[n].group === group);
+      const specs: VariableSpec[] = names.map((n) => VARIABLES[n]);
+      const withUnit = specs.some((spec) => spec.unit !== undefined);
+      const rows = names.map((n, i) => {
+        const spec = specs[i]!;
         const range = spec.range ? ` Allowed: ${spec.range[0]}–${spec.range[1]}.` : "";
-        return `| \`${n}\` | ${cell(defaultCell(spec))} | ${cell(spec.meaning + range)} |`;
+        const unit = withUnit ? ` ${spec.unit ?? "—"} |` : "";
+        return `| \`${n}\` | ${cell(defaultCell(spec))} |${unit} ${cell(spec.meaning + range)} |`;
       });
-      return [`### ${group}`, "", "| Variable | Default | Meaning |", "|---|---|---|", ...rows].join("\n");
+      const header = withUnit ? ["| Variable | Default | Unit | Meaning |", "|---|---|---|---|"] : ["| Variable | Default | Meaning |", "|---|---|---|"];
+      return [`### ${group}`, "", ...header, ...rows].join("\n");
     })
     .join("\n\n");
 }

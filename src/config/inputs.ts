@@ -1,8 +1,10 @@
 // Reading raw inputs: environment variables (only documented ones, see variables.ts) and files. File problems
 // become issues naming the variable or key that points at the file, and the path (a path is not secret).
 import { readFileSync } from "node:fs";
+import type { z } from "zod";
 import type { FileBackedName, VariableName } from "./variables";
 import type { Problems } from "./errors";
+import { validate } from "./zod-issues";
 
 /** Reads a whole file. Injected in tests; may return text or bytes (a PKCS#12 file is binary). */
 export type ReadFile = (path: string) => string | Buffer;
@@ -57,6 +59,11 @@ export class Inputs {
     if (raw === undefined) return undefined;
     const v = raw.trim();
     return v === "" ? undefined : v;
+  }
+
+  /** A variable read through `schema`; undefined when it is invalid (the problems are reported at `name`). */
+  read<T extends z.ZodType>(name: VariableName, schema: T): z.output<T> | undefined {
+    return validate(schema, this.get(name), this.problems, name);
   }
 
   /** A secret exactly as given (spaces may be part of a password); empty counts as unset. */

@@ -4,10 +4,10 @@ import { loadApiKeys } from "./api-keys";
 import { loadBrokerClient } from "./brokerClient";
 import { ConfigError, Problems } from "./errors";
 import { defaultReadFile, Inputs, type ReadFile } from "./inputs";
+import { hostProblem, isLoopback } from "./fields";
 import { loadRedis } from "./redis";
-import { hostProblem, isLoopback, loadSettings } from "./settings";
+import { loadSettings } from "./settings";
 import { loadTls } from "./tls";
-import { loadAdoption } from "./adoption";
 import type { Config } from "./types";
 import { variableRank } from "./variables";
 
@@ -44,7 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const inputs = new Inputs(env, opts.readFile ?? defaultReadFile, problems);
 
   const settings = loadSettings(inputs);
-  const redis = loadRedis(inputs);
+  const redisTarget = loadRedis(inputs);
   const accounts = loadAccounts(inputs);
   const beforeKeys = problems.count;
   const keys = loadApiKeys(inputs, accounts.knownIds);
@@ -53,7 +53,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
   const host = loadHost(inputs, authIntended);
   const tls = loadTls(inputs);
   const brokerClient = loadBrokerClient(inputs, { port: settings?.port, host, tls: tls !== null && tls !== undefined });
-  const adoption = loadAdoption(inputs);
 
   if (accounts.configured && accounts.accounts.length === 0 && accounts.knownIds?.size === 0) {
     problems.warn("the account list is empty: the broker serves no tokens, only diagnosis");
@@ -61,18 +60,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     problems.warn("no accounts configured (ACCOUNTS or ACCOUNTS_FILE): the broker serves no tokens, only diagnosis");
   }
 
-  if (problems.count > 0 || settings === undefined || redis === undefined || host === undefined || tls === undefined || brokerClient === undefined || adoption === undefined) {
+  if (problems.count > 0 || settings === undefined || redisTarget === undefined || host === undefined || tls === undefined || brokerClient === undefined) {
     throw new ConfigError(problems.issues(variableRank));
   }
+  const { redis: redisTimeouts, ...rest } = settings;
   return {
-    ...settings,
+    ...rest,
     host,
     auth: { required: keys.keys.length > 0, apiKeys: keys.keys },
-    redis,
+    redis: redisTarget && { ...redisTarget, ...redisTimeouts },
     accounts: accounts.accounts,
     tls,
     brokerClient,
-    adoption,
     warnings: problems.warnings(),
   };
 }

@@ -2,12 +2,10 @@
 // a password.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { intVariable } from "./fields";
+import { hostProblem } from "./fields";
 import type { Problems } from "./errors";
 import type { Inputs } from "./inputs";
-import { hostProblem, parseVariables } from "./settings";
-import type { RedisConfig, SentinelAddress } from "./types";
-import { VARIABLES } from "./variables";
+import type { RedisTarget, SentinelAddress } from "./types";
 
 const DEFAULT_SENTINEL_PORT = 26379;
 const DEFAULT_REDIS_PORT = 6379;
@@ -100,24 +98,17 @@ const clusterList = z.string().transform((raw, ctx) => {
   return { nodes: nodes.data, tls: m?.[1] === "rediss" };
 });
 
-const redisShape = {
-  REDIS_SENTINELS: addressList(DEFAULT_SENTINEL_PORT).optional(),
-  REDIS_CLUSTER_NODES: clusterList.optional(),
-  REDIS_SENTINEL_NAME: z
-    .string()
-    .regex(/^[^\s]{1,128}$/, { error: "must be 1–128 characters without whitespace" })
-    .optional(),
-  REDIS_COMMAND_TIMEOUT_MS: intVariable("REDIS_COMMAND_TIMEOUT_MS").default(VARIABLES.REDIS_COMMAND_TIMEOUT_MS.default),
-  REDIS_CONNECT_TIMEOUT_MS: intVariable("REDIS_CONNECT_TIMEOUT_MS").default(VARIABLES.REDIS_CONNECT_TIMEOUT_MS.default),
-};
+const sentinelName = z.string().regex(/^[^\s]{1,128}$/, { error: "must be 1–128 characters without whitespace" });
 
-/** The Redis settings: null for embedded mode, undefined when they are invalid. */
-export function loadRedis(inputs: Inputs): RedisConfig | null | undefined {
+/** Where Redis is: null for embedded mode, undefined when the variables are invalid. The timeouts are settings. */
+export function loadRedis(inputs: Inputs): RedisTarget | null | undefined {
   const problems = inputs.problems;
   const before = problems.count;
   const rawUrl = inputs.getSecret("REDIS_URL")?.trim();
   const password = inputs.valueOrFile("REDIS_PASSWORD", "secret");
-  const v = parseVariables(redisShape, inputs);
+  const sentinels = inputs.read("REDIS_SENTINELS", addressList(DEFAULT_SENTINEL_PORT).optional());
+  const cluster = inputs.read("REDIS_CLUSTER_NODES", clusterList.optional());
+  const name = inputs.read("REDIS_SENTINEL_NAME", sentinelName.optional());
   const sentinelsSet = inputs.get("REDIS_SENTINELS") !== undefined;
   const nameSet = inputs.get("REDIS_SENTINEL_NAME") !== undefined;
   const passwordSet = inputs.getSecret("REDIS_PASSWORD") !== undefined || inputs.get("REDIS_PASSWORD_FILE") !== undefined;
@@ -146,13 +137,9 @@ export function loadRedis(inputs: Inputs): RedisConfig | null | undefined {
   if (problems.count !== before) return undefined;
   if (!urlSet && !sentinelsSet && !clusterSet) return null;
 
-  const common = {
-    commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS!,
-    connectTimeoutMs: v.REDIS_CONNECT_TIMEOUT_MS!,
-  };
   const effectivePassword = password?.value ?? parsed?.password;
   const withPassword = effectivePassword === undefined ? {} : { password: effectivePassword };
-  if (parsed !== undefined) return { url: parsed.url, ...withPassword, ...common, tls: parsed.tls };
-  if (v.REDIS_CLUSTER_NODES !== undefined) return { clusterNodes: v.REDIS_CLUSTER_NODES.nodes, ...withPassword, ...common, tls: v.REDIS_CLUSTER_NODES.tls };
-  return { sentinels: v.REDIS_SENTINELS!, sentinelName: v.REDIS_SENTINEL_NAME!, ...withPassword, ...common, tls: false };
+  if (parsed !== undefined) return { url: parsed.url, ...withPassword, tls: parsed.tls };
+  if (cluster !== undefined) return { clusterNodes: cluster.nodes, ...withPassword, tls: cluster.tls };
+  return { sentinels: sentinels!, sentinelName: name!, ...withPassword, tls: false };
 }

@@ -1,22 +1,45 @@
-// Every environment variable the broker reads, with its default and meaning. This one list is the source of
-// the reference table in docs/configuration.md (a test keeps them equal) and of the defaults the loader
-// applies, and `VariableName` is the only type the loader accepts when it reads the environment: a variable
-// cannot be read without being documented here.
+// Every environment variable the broker reads, declared once: its group, default, range, unit and meaning, and
+// for a scalar setting the Config field it feeds and how its value is read. From this one table come the reference
+// in docs/configuration.md (docs.ts; a test keeps them equal), the loader of every scalar setting (settings.ts),
+// the type of those settings in Config (types.ts), their conversion to the core's milliseconds (coreOptions.ts) and
+// the start-up summary (describe.ts). `VariableName` is the only type the loader accepts when it reads the
+// environment: a variable cannot be read without being documented here. How to add one: docs/config-schema.md.
+import type { z } from "zod";
+import type { SettingName } from "./types";
+import { apiBase, keyPrefix, lockGlobs, logLevel, proxyPrefixes } from "./fields";
+
+/** What a number counts. Durations are converted to milliseconds by their unit alone (see `msPer`). */
+export const UNITS = ["ms", "s", "bytes", "count"] as const;
+export type Unit = (typeof UNITS)[number];
 
 export interface VariableSpec {
   readonly group: string;
-  /** The value applied when the variable is unset; absent when there is none or it is computed. */
+  /** The value applied when the variable is unset, as it would be written in the environment; absent when there
+   * is none or it is computed. */
   readonly default?: string | number;
   /** How the documentation shows the default when `default` alone does not say it. */
   readonly defaultText?: string;
   /** Inclusive bounds of an integer variable; the loader enforces them and the documentation shows them. */
   readonly range?: readonly [number, number];
+  /** Why the range is what it is, when that is not obvious; added to the loader's message. */
+  readonly rangeReason?: string;
+  /** The unit of an integer variable's value. */
+  readonly unit?: Unit;
   readonly meaning: string;
+  /**
+   * A scalar setting: the path of the Config field it feeds (`adoption.proxyTimeoutMs` is `config.adoption.proxyTimeoutMs`).
+   * Such a variable is read by the settings loader alone; the others are inputs of the composite parts (accounts,
+   * API keys, Redis, TLS, the command line's broker client).
+   */
+  readonly field?: string;
+  /** How a setting that is not an integer is read (an integer setting is read by its range). */
+  readonly parse?: z.ZodType;
 }
 
 export const VARIABLES = {
   PORT: {
     group: "Server",
+    field: "port",
     default: 8084,
     range: [1, 65535],
     meaning: "TCP port of the HTTP API.",
@@ -29,12 +52,16 @@ export const VARIABLES = {
   },
   SHUTDOWN_TIMEOUT_MS: {
     group: "Server",
+    field: "shutdownTimeoutMs",
+    unit: "ms",
     default: 10000,
     range: [0, 600000],
     meaning: "How long a graceful shutdown may take before the process exits anyway.",
   },
   LOG_LEVEL: {
     group: "Server",
+    field: "logLevel",
+    parse: logLevel,
     default: "info",
     meaning: "One of fatal, error, warn, info, debug, trace, silent.",
   },
@@ -77,35 +104,47 @@ export const VARIABLES = {
   },
   REDIS_COMMAND_TIMEOUT_MS: {
     group: "Redis",
+    field: "redis.commandTimeoutMs",
+    unit: "ms",
     default: 500,
     range: [1, 60000],
     meaning: "Timeout of one Redis command. A read that times out while the broker's event loop was mostly busy (a burst of requests, not a slow Redis) is asked up to twice more.",
   },
   REDIS_CONNECT_TIMEOUT_MS: {
     group: "Redis",
+    field: "redis.connectTimeoutMs",
+    unit: "ms",
     default: 2000,
     range: [1, 120000],
     meaning: "Timeout of connecting to Redis.",
   },
   KEY_PREFIX: {
     group: "Redis",
+    field: "keyPrefix",
+    parse: keyPrefix,
     default: "wtb:",
     meaning: "Prefix of every Redis key: 1–64 letters, digits or `:_-.`.",
   },
   LOCK_TTL_MS: {
     group: "Locks",
+    field: "lockTtlMs",
+    unit: "ms",
     defaultText: "UPSTREAM_TIMEOUT_MS × 2 + 2000",
     range: [1000, 600000],
     meaning: "Expiry of a refresh lock; must be greater than UPSTREAM_TIMEOUT_MS so a lock outlives the call it guards.",
   },
   LOCK_CLEANUP_PATTERNS: {
     group: "Locks",
+    field: "lockCleanupPatterns",
+    parse: lockGlobs,
     defaultText: "empty",
     meaning:
       "Comma-separated Redis glob patterns of legacy lock keys that lock cleanup may delete when they are stale (see LEGACY_LOCK_MAX_HOLD_SEC). Each must contain a literal part.",
   },
   LEGACY_LOCK_MAX_HOLD_SEC: {
     group: "Locks",
+    field: "legacyLockMaxHoldSec",
+    unit: "s",
     default: 3600,
     range: [60, 604800],
     meaning:
@@ -113,40 +152,55 @@ export const VARIABLES = {
   },
   WECHAT_API_BASE: {
     group: "WeChat",
+    field: "wechatApiBase",
+    parse: apiBase,
     default: "https://api.weixin.qq.com",
     meaning: "Base URL of the WeChat API (official accounts, mini programs): http(s), no query, no credentials.",
   },
   WECOM_API_BASE: {
     group: "WeChat",
+    field: "wecomApiBase",
+    parse: apiBase,
     default: "https://qyapi.weixin.qq.com",
     meaning: "Base URL of the WeCom API: http(s), no query, no credentials.",
   },
   UPSTREAM_TIMEOUT_MS: {
     group: "WeChat",
+    field: "upstreamTimeoutMs",
+    unit: "ms",
     default: 5000,
     range: [100, 60000],
     meaning: "Timeout of one call to WeChat.",
   },
   LOCAL_CACHE_TTL_MS: {
     group: "Tokens",
+    field: "localCacheTtlMs",
+    unit: "ms",
     default: 30000,
     range: [0, 60000],
     meaning: "How long a replica keeps a token in memory before re-reading the store.",
   },
   TOKEN_SAFETY_MARGIN_SEC: {
     group: "Tokens",
+    field: "tokenSafetyMarginSec",
+    unit: "s",
     default: 60,
     range: [0, 1800],
     meaning: "A token is treated as expired this long before WeChat's expiry.",
   },
   CLASSIC_REFRESH_AHEAD_SEC: {
     group: "Tokens",
+    field: "classicRefreshAheadSec",
+    unit: "s",
     default: 900,
     range: [1, 3600],
     meaning: "Refresh classic (`cgi-bin/token`) tokens this long before expiry; must exceed TOKEN_SAFETY_MARGIN_SEC.",
   },
   STABLE_REFRESH_AHEAD_SEC: {
     group: "Tokens",
+    field: "stableRefreshAheadSec",
+    unit: "s",
+    rangeReason: "stable tokens only rotate in their last 300 s",
     default: 240,
     range: [1, 299],
     meaning:
@@ -154,18 +208,26 @@ export const VARIABLES = {
   },
   FORCE_REFRESH_PER_DAY: {
     group: "Tokens",
+    field: "forceRefreshPerDay",
+    unit: "count",
+    rangeReason: "WeChat allows 20 force refreshes a day",
     default: 20,
     range: [0, 20],
     meaning: "Budget of `force_refresh` stable_token calls per account and day (WeChat allows 20).",
   },
   FORCE_REFRESH_MIN_INTERVAL_SEC: {
     group: "Tokens",
+    field: "forceRefreshMinIntervalSec",
+    unit: "s",
+    rangeReason: "WeChat ignores force refreshes less than 30 s apart",
     default: 30,
     range: [30, 86400],
     meaning: "Minimum spacing of force refreshes of one account (WeChat ignores closer ones).",
   },
   UPSTREAM_CALLS_PER_MINUTE: {
     group: "Refresh policy",
+    field: "upstreamCallsPerMinute",
+    unit: "count",
     default: 6,
     range: [1, 600],
     meaning:
@@ -173,6 +235,8 @@ export const VARIABLES = {
   },
   REPORT_CHECKS_PER_MINUTE: {
     group: "Refresh policy",
+    field: "reportChecksPerMinute",
+    unit: "count",
     default: 6,
     range: [1, 600],
     meaning:
@@ -180,12 +244,16 @@ export const VARIABLES = {
   },
   REPORT_CHECKS_PER_KEY_PER_MINUTE: {
     group: "Refresh policy",
+    field: "reportChecksPerKeyPerMinute",
+    unit: "count",
     default: 3,
     range: [1, 600],
     meaning: "The same limit per API key, so one misbehaving client cannot use up the account's.",
   },
   REFETCH_FLOOR_SEC: {
     group: "Refresh policy",
+    field: "refetchFloorSec",
+    unit: "s",
     default: 30,
     range: [1, 3600],
     meaning:
@@ -193,6 +261,8 @@ export const VARIABLES = {
   },
   WECHAT_OVERLAP_SEC: {
     group: "Refresh policy",
+    field: "wechatOverlapSec",
+    unit: "s",
     default: 300,
     range: [2, 300],
     meaning:
@@ -212,12 +282,16 @@ export const VARIABLES = {
   BROKER_API_KEY_FILE: { group: "Command line", meaning: "File holding BROKER_API_KEY (instead of BROKER_API_KEY)." },
   PROXY_PATH_PREFIXES: {
     group: "Adoption without code changes",
+    field: "adoption.proxyPathPrefixes",
+    parse: proxyPrefixes,
     default: "/cgi-bin/,/wxa/,/datacube/,/card/,/customservice/,/merchant/,/semantic/,/shakearound/",
     meaning:
       "Comma-separated path prefixes of WeChat API calls the token-injecting proxy relays to WECHAT_API_BASE (each starts and ends with `/`). Calls under `/wecom/` always go to WECOM_API_BASE. `/cgi-bin/token` and `/cgi-bin/stable_token` are the broker's own compatible token endpoints.",
   },
   PROXY_BODY_KEEP_BYTES: {
     group: "Adoption without code changes",
+    field: "adoption.proxyBodyKeepBytes",
+    unit: "bytes",
     default: 10485760,
     range: [0, 104857600],
     meaning:
@@ -225,12 +299,16 @@ export const VARIABLES = {
   },
   PROXY_TIMEOUT_MS: {
     group: "Adoption without code changes",
+    field: "adoption.proxyTimeoutMs",
+    unit: "ms",
     default: 30000,
     range: [1000, 600000],
     meaning: "How long the proxy waits for WeChat to start answering a relayed call, and for each further piece of a streamed answer.",
   },
   FOREIGN_PROBE_INTERVAL_SEC: {
     group: "Adoption without code changes",
+    field: "adoption.foreignProbeIntervalSec",
+    unit: "s",
     default: 300,
     range: [0, 86400],
     meaning:
@@ -241,6 +319,17 @@ export const VARIABLES = {
 export type VariableName = keyof typeof VARIABLES;
 
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
+
+/** A declaration, as the common shape (a literal entry lacks the keys it does not set). */
+export function specOf(name: VariableName): VariableSpec {
+  return VARIABLES[name];
+}
+
+/** Every scalar setting (a variable that feeds a Config field), in the table's order. */
+export const SETTING_NAMES = VARIABLE_NAMES.filter((n) => specOf(n).field !== undefined) as SettingName[];
+
+/** Milliseconds per unit of a duration. */
+export const MS_PER = { ms: 1, s: 1000 } as const satisfies Partial<Record<Unit, number>>;
 
 /** The variables whose value may instead be given as the content of a file named by `<NAME>_FILE`. */
 export type FileBackedName = "REDIS_PASSWORD" | "ACCOUNTS" | "API_KEYS" | "TLS_PFX_PASSPHRASE" | "BROKER_API_KEY";

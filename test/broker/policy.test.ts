@@ -15,10 +15,11 @@ import {
   type PolicyOptions,
   type Trigger,
 } from "../../src/broker/policy";
-import { defaultTokenServiceOptions } from "../../src/broker/tokenService";
+import { tokenServiceOptions } from "../../src/broker/tokenService";
+import { defaultCoreOptions } from "../../src/config";
 import type { AccountStatus, StoredToken } from "../../src/store/types";
 
-const p: PolicyOptions = defaultTokenServiceOptions;
+const p: PolicyOptions = tokenServiceOptions(defaultCoreOptions().tokenService);
 const T0 = 1_800_000_000_000;
 const closed: AccountStatus = { openUntil: 0, failures: 0 };
 const tok = (api: StoredToken["api"], lifeMs = 7_200_000, fetchedAt = T0, extra: Partial<StoredToken> = {}): StoredToken => ({

@@ -10,7 +10,8 @@ import fc from "fast-check";
 import pino from "pino";
 import type { Account, TokenSource } from "../../src/accounts";
 import { quotaDay } from "../../src/clock";
-import { TokenService, defaultTokenServiceOptions } from "../../src/broker/tokenService";
+import { TokenService } from "../../src/broker/tokenService";
+import { defaultCoreOptions } from "../../src/config";
 import { refreshDueAt } from "../../src/broker/policy";
 import { MemoryTokenStore } from "../../src/store/memoryStore";
 import { MemoryRefreshLock } from "../../src/lock/memoryLock";
@@ -18,7 +19,7 @@ import { type ErrClass, type FetchedToken, type ProbeResult, UpstreamError, type
 
 const LIFE_MS = 7_200_000;
 const OVERLAP_MS = 300_000;
-const CEILING = defaultTokenServiceOptions.upstreamCallsPerMinute;
+const CEILING = defaultCoreOptions().tokenService.upstreamCallsPerMinute;
 
 class ModelClock {
   private offset = Date.UTC(2026, 2, 10, 2, 0, 0) - Date.now();
@@ -110,7 +111,7 @@ async function run(api: TokenSource, steps: Step[]): Promise<void> {
     wechat,
     logger: pino({ level: "silent" }),
     clock,
-    options: { retryBaseMs: 1, pollIntervalMs: 5, waitForRefreshMs: 3_000 },
+    options: { ...defaultCoreOptions().tokenService, retryBaseMs: 1, pollIntervalMs: 5, waitForRefreshMs: 3_000 },
   });
   // Promises made to callers: the token, until when they may use it, and whether anything outside the broker's
   // control (another system's rotation, an admin's forced sync) happened since.

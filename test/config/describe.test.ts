@@ -28,6 +28,27 @@ void test("the summary of an embedded broker shows the mode, listener, auth and 
   assert.equal(s.warnings.length, 1);
 });
 
+void test("the summary's timing lists every top-level tunable, with the value in its field's unit", () => {
+  const s = describeConfig(load({ LEGACY_LOCK_MAX_HOLD_SEC: "7200" }));
+  assert.deepEqual(s.timing, {
+    shutdownTimeoutMs: 10000,
+    lockTtlMs: 12000,
+    legacyLockMaxHoldSec: 7200,
+    upstreamTimeoutMs: 5000,
+    localCacheTtlMs: 30000,
+    tokenSafetyMarginSec: 60,
+    classicRefreshAheadSec: 900,
+    stableRefreshAheadSec: 240,
+    forceRefreshPerDay: 20,
+    forceRefreshMinIntervalSec: 30,
+    upstreamCallsPerMinute: 6,
+    reportChecksPerMinute: 6,
+    reportChecksPerKeyPerMinute: 3,
+    refetchFloorSec: 30,
+    wechatOverlapSec: 300,
+  });
+});
+
 void test("the summary lists accounts with the token API they really use, and keys with their roles", () => {
   const s = describeConfig(load({ ACCOUNTS, API_KEYS: KEYS }));
   assert.deepEqual(s.accounts, [

@@ -8,6 +8,7 @@ import pino from "pino";
 import type { Account } from "../../src/accounts";
 import { RefreshScheduler } from "../../src/broker/scheduler";
 import { TokenService, type TokenServiceOptions } from "../../src/broker/tokenService";
+import { defaultCoreOptions } from "../../src/config";
 import type { Clock } from "../../src/clock";
 import { RedisRefreshLock } from "../../src/lock/redisLock";
 import { createRedisClient, duplicateRedisClient } from "../../src/store/redisClient";
@@ -66,7 +67,7 @@ async function skewedBroker(offsetMs: number, keyPrefix: string, accounts: Accou
   const store = new RedisTokenStore({ redis: client, subscriber: duplicateRedisClient(client, logger), keyPrefix, logger });
   await store.subscribed();
   const lock = new RedisRefreshLock({ redis: client, replicaId: `skew${offsetMs}`, keyPrefix, logger });
-  const service = new TokenService({ accounts, store, lock, wechat, logger, clock, options: OPTIONS });
+  const service = new TokenService({ accounts, store, lock, wechat, logger, clock, options: { ...defaultCoreOptions().tokenService, ...OPTIONS } });
   const scheduler = new RefreshScheduler(service, logger, { startupSpreadMs: 50 }, clock);
   if (opts.scheduler !== false) scheduler.start();
   return {
