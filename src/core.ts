@@ -57,7 +57,7 @@ export function buildCore(config: Config, rootLogger: Logger, opts: { defaultMet
     lock = new RedisRefreshLock({ redis, replicaId, keyPrefix: config.keyPrefix, logger });
   } else {
     store = new MemoryTokenStore();
-    lock = new MemoryRefreshLock();
+    lock = new MemoryRefreshLock({ keyPrefix: config.keyPrefix });
   }
   const metrics = new Metrics({ accounts: config.accounts.map((a) => a.id), defaultMetrics: opts.defaultMetrics });
   const records: AdoptionRecords = redis ? new RedisAdoptionRecords(redis, config.keyPrefix) : new MemoryAdoptionRecords();
