@@ -1,6 +1,6 @@
 // The refresh lock of a cluster member: redlock 5.0.0-beta.2 on the one shared Redis, plus a fencing generation.
-// This class is the only code that acquires, fences, releases, lists or cleans up the lock keys; the listing and
-// cleanup live in redisInventory.ts, reached through `inventory()`.
+// This class and its inventory (redisInventory.ts, reached through `inventory()`) are the only code that touches the
+// lock keys: acquiring, fencing and releasing here, listing and stuck-lock cleanup there.
 //
 // The lock is approximate (efficiency only: one WeChat call instead of N). A holder can pause past its TTL; the
 // store's CAS on `gen` is what keeps a late holder from overwriting a newer token. How redlock is used, given its
