@@ -89,7 +89,7 @@ export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions 
     lock = new RedisRefreshLock({ redis, replicaId, keyPrefix: config.keyPrefix, logger });
   } else {
     store = new MemoryTokenStore();
-    lock = new MemoryRefreshLock();
+    lock = new MemoryRefreshLock({ keyPrefix: config.keyPrefix });
   }
   const metrics = new Metrics({ accounts: config.accounts.map((a) => a.id), defaultMetrics: opts.defaultMetrics });
   const records: AdoptionRecords = redis ? new RedisAdoptionRecords(redis, config.keyPrefix) : new MemoryAdoptionRecords();
@@ -104,7 +104,7 @@ export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions 
     options: { ...options.tokenService, ...opts.serviceOptions },
   });
   const scheduler = new RefreshScheduler(service, logger, opts.scheduler);
-  const locks = locksFromCore({ redis, lock, config, service });
+  const locks = locksFromCore({ lock, config, service });
   const watch = new ForeignFetchWatch({ service, store, wechat, records, logger: rootLogger, intervalMs: config.adoption.foreignProbeIntervalSec * 1000 });
   const core: Core = {
     config,

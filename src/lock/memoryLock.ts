@@ -1,16 +1,19 @@
 // The in-process refresh lock for embedded mode (one replica, memory store). Same semantics as RedisRefreshLock:
 // one holder per account until release or TTL, a strictly increasing gen per account, idempotent release that
 // reports "expired" when the TTL ran out first. Time comes from an injectable clock so tests can move it.
+// Its inventory lists the held locks like the Redis lock lists its keys; every lock here has an in-process expiry,
+// so none can be stuck and cleanup removes nothing.
 import { randomBytes } from "node:crypto";
 import { systemClock, type Clock } from "../clock";
-import type { LockHandle, RefreshLock } from "./types";
+import type { LockHandle, LockHolder, RefreshLock } from "./types";
 import { KeySpace, DEFAULT_KEY_PREFIX } from "../store/keys";
+import { brokerLockEntry, cleanUp, type LockEntry, type LockInventory, type LockSurvey } from "./inventory";
 
 export interface MemoryRefreshLockOptions {
   clock?: Clock;
   /** Shown as the owner prefix in listings (default "local"). */
   replicaId?: string;
-  /** Only used to name handles' `key` like the Redis lock does. */
+  /** Names handles' `key` and listed locks like the Redis lock does. */
   keyPrefix?: string;
 }
 
@@ -48,12 +51,41 @@ export class MemoryRefreshLock implements RefreshLock {
     return handle;
   }
 
-  async holder(accountId: string): Promise<{ owner: string; ttlMs: number; gen: number; acquiredAt: number } | null> {
+  async holder(accountId: string): Promise<Required<LockHolder> | null> {
     this.keys.accountBase(accountId);
     const cur = this.held.get(accountId);
     const now = this.clock.now();
     if (!cur || now >= cur.expiresAt) return null;
     return { owner: cur.handle.owner, ttlMs: cur.expiresAt - now, gen: cur.handle.gen, acquiredAt: cur.acquiredAt };
+  }
+
+  /** The held locks, listed like the Redis lock's keys. Legacy patterns name Redis keys: there are none here. */
+  inventory(): LockInventory {
+    const survey = (): LockSurvey & { examined: Array<{ entry: LockEntry }> } => {
+      const now = this.clock.now();
+      const locks: LockEntry[] = [];
+      for (const [accountId, cur] of this.held) {
+        // A lock past its TTL is free, as a Redis key past its TTL is gone.
+        if (now >= cur.expiresAt) continue;
+        const h = { owner: cur.handle.owner, ttlMs: cur.expiresAt - now, gen: cur.handle.gen, acquiredAt: cur.acquiredAt };
+        locks.push(brokerLockEntry(cur.handle.key, accountId, h, now));
+      }
+      locks.sort((a, b) => a.key.localeCompare(b.key));
+      return { locks, scanned: locks.length, truncated: false, examined: locks.map((entry) => ({ entry })) };
+    };
+    return {
+      mode: "embedded",
+      list: async () => {
+        const { locks, scanned, truncated } = survey();
+        return { locks, scanned, truncated };
+      },
+      sweep: async () => {
+        const { locks, scanned, truncated } = survey();
+        return { locks, scanned, truncated, complete: true, visited: 0 };
+      },
+      // Nothing here can be stuck, so nothing is ever handed to the remover.
+      cleanup: async (opts = {}) => cleanUp(survey(), opts.dryRun === true, async () => false),
+    };
   }
 
   /** @internal */

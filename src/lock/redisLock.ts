@@ -1,4 +1,6 @@
 // The refresh lock of a cluster member: redlock 5.0.0-beta.2 on the one shared Redis, plus a fencing generation.
+// This class and its inventory (redisInventory.ts, reached through `inventory()`) are the only code that touches the
+// lock keys: acquiring, fencing and releasing here, listing and stuck-lock cleanup there.
 //
 // The lock is approximate (efficiency only: one WeChat call instead of N). A holder can pause past its TTL; the
 // store's CAS on `gen` is what keeps a late holder from overwriting a newer token. How redlock is used, given its
@@ -12,19 +14,16 @@
 import { randomBytes } from "node:crypto";
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from "redlock";
 import type { Logger } from "../logger";
-import type { LockHandle, RefreshLock } from "./types";
+import type { LockHandle, LockHolder, RefreshLock } from "./types";
 import { KeySpace, DEFAULT_KEY_PREFIX, type AccountKeys } from "../store/keys";
-import { LOCK_ATTACH, LOCK_HOLDER, LOCKINFO_RELEASE, UNLOCK_STUCK } from "../store/lua";
+import { LOCK_ATTACH, LOCKINFO_RELEASE } from "../store/lua";
 import { sanitizeRedisError } from "../store/errors";
 import type { RedisClient } from "../store/redisClient";
+import { LockUnavailableError, lockUnavailable } from "./errors";
+import type { HolderFields, LockInventory, LockInventoryOptions } from "./inventory";
+import { RedisLockInventory, readLockHolder, unlockStuck } from "./redisInventory";
 
-/** Redis could not be asked (down, timed out): NOT the same as "someone else holds the lock" (null). */
-export class LockUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "LockUnavailableError";
-  }
-}
+export { LockUnavailableError } from "./errors";
 
 export interface RedisRefreshLockOptions {
   /** One server or a Cluster: the lock is one key, so redlock's single-instance acquire runs on its slot's master. */
@@ -33,14 +32,6 @@ export interface RedisRefreshLockOptions {
   replicaId: string;
   keyPrefix?: string;
   logger: Logger;
-}
-
-export interface LockHolder {
-  owner: string;
-  /** Remaining ms; -1 when the lock key has no TTL (a stuck lock: cleanup removes those). */
-  ttlMs: number;
-  gen?: number;
-  acquiredAt?: number;
 }
 
 // Redlock's own default; Redis expiry has 1 ms precision, hence + 2 like redlock.
@@ -102,19 +93,18 @@ export class RedisRefreshLock implements RefreshLock {
 
   async holder(accountId: string): Promise<LockHolder | null> {
     const k = this.keys.account(accountId);
-    let reply: unknown;
+    let h: HolderFields | null;
     try {
-      reply = await LOCK_HOLDER.run(this.redis, [k.lock, k.lockinfo], []);
+      h = await readLockHolder(this.redis, k);
     } catch (err) {
       throw unavailable("holder", err);
     }
-    if (!Array.isArray(reply)) throw new LockUnavailableError("refresh lock holder: unexpected reply");
-    const [pttl, owner, gen, acquiredAt] = reply as [number, string | null, string | null, string | null];
-    if (Number(pttl) === -2) return null;
-    const h: LockHolder = { owner: owner ?? "unknown", ttlMs: Number(pttl) };
-    if (gen !== null) h.gen = Number(gen);
-    if (acquiredAt !== null) h.acquiredAt = Number(acquiredAt);
-    return h;
+    return h ? { ...h, owner: h.owner ?? "unknown" } : null;
+  }
+
+  /** The listing and stuck-lock cleanup of this lock's keys under its prefix, and of the legacy patterns given. */
+  inventory(opts: LockInventoryOptions = {}): LockInventory {
+    return new RedisLockInventory(this.redis, this.keys, opts);
   }
 
   /**
@@ -124,7 +114,7 @@ export class RedisRefreshLock implements RefreshLock {
   async clearStuck(accountId: string): Promise<boolean> {
     const k = this.keys.account(accountId);
     try {
-      return Number(await UNLOCK_STUCK.run(this.redis, [k.lock, k.lockinfo], [])) === 1;
+      return await unlockStuck(this.redis, k);
     } catch (err) {
       throw unavailable("clearStuck", err);
     }
@@ -197,6 +187,5 @@ async function classify(err: unknown): Promise<{ contended: boolean; cause: unkn
 }
 
 function unavailable(op: string, cause: unknown): LockUnavailableError {
-  const clean = sanitizeRedisError(cause);
-  return new LockUnavailableError(`refresh lock unavailable (${op}): ${clean.message}`, { cause: clean });
+  return lockUnavailable(`refresh lock unavailable (${op})`, cause);
 }

@@ -1,7 +1,7 @@
 // Redis key naming, in one place. Every key of one account carries the hash tag `{acct:<id>}` so the Lua scripts
 // that touch several of them (token + fence, lock + lockinfo, force counter + last-force) land in one slot on
 // Redis Cluster. No secret ever appears in a key: ids are operator-chosen names, days are dates.
-// The keys, their contents and lifetimes: docs/design.md §5.1.
+// The keys, their contents and lifetimes: docs/design.md §5.1; every key with its writer and scripts: docs/redis-keys.md.
 import { createHash } from "node:crypto";
 import { CREDENTIAL_ID_PATTERN } from "../accounts";
 
@@ -22,7 +22,7 @@ export interface AccountKeys {
   fence: string;
   /** The refresh lock (redlock's random value). Always has a PX TTL. */
   lock: string;
-  /** JSON {owner, acquiredAt, gen} of the current lock holder, same expiry instant as the lock. */
+  /** Hash owner, acquiredAt, gen of the current lock holder, same expiry instant as the lock. */
   lockinfo: string;
   /** JSON AccountStatus (breaker state, last error), shared by all replicas. */
   status: string;

@@ -2,7 +2,8 @@
 // `{acct:<id>}` hash tag), so it is atomic on standalone, Sentinel and Cluster alike. run() refuses keys that do
 // not share one hash tag on every deployment, so a script that would fail with CROSSSLOT on a Cluster fails the
 // same way in a single-server test; any hash tag works (`{acct:<id>}`, `{caller:<name>}`, …). What each
-// one guarantees: docs/design.md §5.2.
+// one guarantees: docs/design.md §5.2; which keys each touches and why: docs/redis-keys.md. The store's scripts come
+// first, then the refresh lock's (acquire, fence, release, list, clean up), which only src/lock/ runs.
 //
 // Scripts run through EVALSHA with an EVAL fallback on NOSCRIPT (a restarted or failed-over Redis has an empty
 // script cache). A script whose call timed out has an unknown outcome; each one is written so that running it
@@ -150,6 +151,52 @@ return {1, used}
 );
 
 /**
+ * Mark a day's force budget as used up: WeChat answered a force call with its daily quota error, so no more force
+ * calls today whatever our own count says. KEYS[1] per-day force counter. ARGV: perDay, ttlMs. Never lowers it.
+ */
+export const FORCE_CLOSE = new LuaScript(
+  "forceClose",
+  1,
+  `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
+`,
+);
+
+/**
+ * Take one slot of a sliding-window limit: at most ARGV[1] entries in the last ARGV[2] ms. KEYS[1] a sorted set of
+ * entry times (Redis's clock, so replicas' clocks cannot stretch the window). ARGV[3] a unique member.
+ * Returns {1, 0} when taken, {0, msUntilTheOldestEntryLeaves} when full. The set expires with its window.
+ */
+export const SLOT_TAKE = new LuaScript(
+  "slotTake",
+  1,
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now}
+end
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, 0}
+`,
+);
+
+// ---- the refresh lock (run only from src/lock/) -----------------------------------------------------------
+// The broker's lock is `{acct:<id>}:lock` (redlock's value, always a PX TTL) with `:lockinfo` beside it; the fencing
+// generation comes from `:fence`. Listing reads a lock with its holder in one step; cleanup removes a lock only when
+// it has no TTL. Keys matched by LOCK_CLEANUP_PATTERNS belong to older tooling (e.g. a PHP service's
+// `wechat:lock:*`): they are not ours, so they are read and removed one key at a time, atomically, and only when
+// they are plainly stuck.
+
+/**
  * Attach a fencing generation and holder info to a lock just acquired through redlock.
  * KEYS[1] lock, KEYS[2] lockinfo, KEYS[3] fence counter, KEYS[4] token hash.
  * ARGV: lock value, owner, acquiredAt.
@@ -157,8 +204,9 @@ return {1, used}
  * between acquire and here never gets a gen larger than the new holder's. The gen is INCR of the fence counter,
  * lifted to at least Redis's clock in ms and above the token's stored gen. The clock is what keeps fencing moving
  * forward when Redis loses its data (restart without persistence, failover to a stale replica, eviction): a new gen
- * is still above every gen issued before, so replicas' caches, which refuse lower generations, keep following. lockinfo (hash owner/acquiredAt/gen) gets the lock's remaining PTTL: both expire together, so a
- * listing never shows a previous holder. Returns {gen, pttl}, or {0, 0} when the lock is not ours (any more).
+ * is still above every gen issued before, so replicas' caches, which refuse lower generations, keep following.
+ * lockinfo (hash owner/acquiredAt/gen) gets the lock's remaining PTTL: both expire together, so a listing never
+ * shows a previous holder. Returns {gen, pttl}, or {0, 0} when the lock is not ours (any more).
  */
 export const LOCK_ATTACH = new LuaScript(
   "lockAttach",
@@ -238,56 +286,6 @@ return 0
 );
 
 /**
- * Mark a day's force budget as used up: WeChat answered a force call with its daily quota error, so no more force
- * calls today whatever our own count says. KEYS[1] per-day force counter. ARGV: perDay, ttlMs. Never lowers it.
- */
-export const FORCE_CLOSE = new LuaScript(
-  "forceClose",
-  1,
-  `
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-return 1
-`,
-);
-
-/**
- * Take one slot of a sliding-window limit: at most ARGV[1] entries in the last ARGV[2] ms. KEYS[1] a sorted set of
- * entry times (Redis's clock, so replicas' clocks cannot stretch the window). ARGV[3] a unique member.
- * Returns {1, 0} when taken, {0, msUntilTheOldestEntryLeaves} when full. The set expires with its window.
- */
-export const SLOT_TAKE = new LuaScript(
-  "slotTake",
-  1,
-  `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(oldest[2]) + window - now}
-end
-redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1, 0}
-`,
-);
-
-export const ALL_SCRIPTS: readonly LuaScript[] = [CAS_WRITE, INVALIDATE, COUNT_DAILY, FORCE_TAKE, FORCE_CLOSE, SLOT_TAKE, LOCK_ATTACH, LOCKINFO_RELEASE, LOCK_HOLDER, UNLOCK_STUCK];
-
-/** Load every script into the server's cache (optional warm-up; run() falls back to EVAL anyway). */
-export async function loadScripts(redis: RedisClient): Promise<void> {
-  for (const s of ALL_SCRIPTS) await redis.script("LOAD", s.source);
-}
-
-// ---- lock cleanup of legacy keys (src/ops/locks.ts) -----------------------------------------------------------
-// Keys matched by LOCK_CLEANUP_PATTERNS belong to older tooling (e.g. a PHP service's `wechat:lock:*`). They are
-// not ours, so they are read and removed one key at a time, atomically, and only when they are plainly stuck.
-
-/**
  * Read a legacy lock key in one step. KEYS[1] the key. ARGV[1] largest value (bytes) worth returning.
  * Returns {-2} when the key is gone; {pttl, type} for non-string keys or values too large to be a lock;
  * {pttl, 'string', value} otherwise. pttl is -1 when the key has no TTL.
@@ -330,3 +328,24 @@ redis.call('DEL', KEYS[1])
 return 1
 `,
 );
+
+export const ALL_SCRIPTS: readonly LuaScript[] = [
+  CAS_WRITE,
+  INVALIDATE,
+  COUNT_DAILY,
+  FORCE_TAKE,
+  FORCE_CLOSE,
+  SLOT_TAKE,
+  LOCK_ATTACH,
+  LOCKINFO_RELEASE,
+  LOCK_HOLDER,
+  UNLOCK_STUCK,
+  LEGACY_LOCK_READ,
+  LEGACY_UNLOCK_STUCK,
+];
+
+/** Load every script into the server's cache (optional warm-up; run() falls back to EVAL anyway). */
+export async function loadScripts(redis: RedisClient): Promise<void> {
+  for (const s of ALL_SCRIPTS) await redis.script("LOAD", s.source);
+}
+

@@ -3,12 +3,22 @@ import assert from "node:assert/strict";
 import { MemoryRefreshLock } from "../../src/lock/memoryLock";
 import type { Clock } from "../../src/clock";
 import { describeRefreshLockContract } from "./contract";
+import { describeLockInventoryContract } from "./inventoryContract";
 
 describeRefreshLockContract("MemoryRefreshLock", async () => {
   // One process, one lock: every "replica" is the same instance.
   const lock = new MemoryRefreshLock({ replicaId: "test" });
   return { open: async () => lock, close: async () => {} };
 });
+
+describeLockInventoryContract(
+  "MemoryRefreshLock",
+  async () => {
+    const lock = new MemoryRefreshLock({ replicaId: "test" });
+    return { open: async () => lock, close: async () => {} };
+  },
+  { possible: false, why: "an in-process lock always has its expiry: nothing outside the process can leave one without" },
+);
 
 class FakeClock implements Clock {
   constructor(public t = 1_800_000_000_000) {}

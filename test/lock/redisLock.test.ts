@@ -5,6 +5,8 @@ import { startRedis, type TestRedis } from "../helpers/redis";
 import { RedisRefreshLock, LockUnavailableError } from "../../src/lock/redisLock";
 import { silentLogger } from "../../src/logger";
 import { describeRefreshLockContract } from "./contract";
+import { describeLockInventoryContract } from "./inventoryContract";
+import { KeySpace } from "../../src/store/keys";
 import { freshAccount, sleep, token } from "../store/contract";
 import { SHORT_COMMAND_TIMEOUT_MS, openRedisStore, testClient, waitReady } from "../store/redisFixtures";
 
@@ -34,6 +36,20 @@ describeRefreshLockContract("RedisRefreshLock", async () => {
   const b = await redisLockBackend();
   return { open: () => b.open(), close: () => b.close() };
 });
+
+describeLockInventoryContract(
+  "RedisRefreshLock",
+  async () => {
+    const b = await redisLockBackend();
+    return {
+      open: () => b.open(),
+      // What old tooling or a hand-made SET leaves: the lock key without a TTL.
+      plantStuck: async (accountId) => void b.server.cli("SET", new KeySpace().account(accountId).lock, "left-by-old-tooling"),
+      close: () => b.close(),
+    };
+  },
+  { possible: true },
+);
 
 function hgetall(server: TestRedis, key: string): Record<string, string> {
   const out = server.cli("HGETALL", key);

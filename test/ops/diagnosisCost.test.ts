@@ -7,9 +7,8 @@ import { startRedis, type TestRedis } from "../helpers/redis";
 import { assertDocumented } from "../helpers/openapi";
 import { createRedisClient } from "../../src/store/redisClient";
 import { silentLogger } from "../../src/logger";
-import { MemoryRefreshLock } from "../../src/lock/memoryLock";
-import { LockInspector } from "../../src/ops/locks";
-import { CENSUS_DEFAULTS } from "../../src/ops/keyScan";
+import { RedisRefreshLock } from "../../src/lock/redisLock";
+import { CENSUS_DEFAULTS, LockInspector } from "../../src/ops/locks";
 import type { DiagnosisReport } from "../../src/ops/diagnosis";
 import { registerOpsGauges } from "../../src/ops/opsGauges";
 import { Registry } from "prom-client";
@@ -72,10 +71,8 @@ describe("the cost of the unauthenticated diagnosis on a large keyspace", () => 
     try {
       redis.cli("SET", key, JSON.stringify({ expires_at: 1_700_000_000 }));
       const inspector = new LockInspector({
-        redis: client,
-        keyPrefix: freshPrefix(),
         patterns: ["census:*"],
-        lock: new MemoryRefreshLock(),
+        lock: new RedisRefreshLock({ redis: client, replicaId: "census", keyPrefix: freshPrefix(), logger: silentLogger() }),
         accountIds: () => [],
         census: { refreshMs: 0, visitBudget: 50_000, scanCount: 1000 },
       });

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
 import { startRedis, type TestRedis } from "../helpers/redis";
-import { parseLegacyLockValue } from "../../src/ops/locks";
+import { parseLegacyLockValue } from "../../src/lock/legacyLocks";
 import { assertDocumented } from "../helpers/openapi";
 import { accountsEnv, freshPrefix, opsBroker, SECRETS } from "./helpers";
 

@@ -4,11 +4,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { startRedis, type TestRedis } from "../helpers/redis";
-import { LockInspector, parseLegacyLockValue } from "../../src/ops/locks";
+import { LockInspector } from "../../src/ops/locks";
+import { parseLegacyLockValue } from "../../src/lock/legacyLocks";
 import { LEGACY_UNLOCK_STUCK } from "../../src/store/lua";
 import { createRedisClient } from "../../src/store/redisClient";
 import { silentLogger } from "../../src/logger";
-import { MemoryRefreshLock } from "../../src/lock/memoryLock";
+import { RedisRefreshLock } from "../../src/lock/redisLock";
 import { accountsEnv, freshPrefix, opsBroker, SECRETS } from "./helpers";
 
 let redis: TestRedis;
@@ -174,7 +175,8 @@ describe("stuck-lock cleanup", () => {
     const base = `many:${freshPrefix().replace(/\W/g, "")}`;
     try {
       for (let i = 0; i < 30; i++) redis.cli("SET", `${base}:${i}`, "x", "PX", "60000");
-      const inspector = new LockInspector({ redis: client, keyPrefix: "wtb:", patterns: [`${base}:*`], lock: new MemoryRefreshLock(), accountIds: () => [], maxKeys: 10, scanCount: 5 });
+      const lock = new RedisRefreshLock({ redis: client, replicaId: "test", keyPrefix: "wtb:", logger: silentLogger() });
+      const inspector = new LockInspector({ patterns: [`${base}:*`], lock, accountIds: () => [], maxKeys: 10, scanCount: 5 });
       const listing = await inspector.list();
       assert.equal(listing.truncated, true);
       assert.ok(listing.locks.length <= 10);

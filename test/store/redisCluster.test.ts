@@ -155,7 +155,7 @@ describe("lock listing and cleanup on Redis Cluster", () => {
         assert.ok(await lock.tryAcquire(heldId, 60_000), `acquired ${heldId}`);
         held.push(keys.account(heldId).lock);
       }
-      const inspector = new LockInspector({ redis, keyPrefix: prefix, patterns: [], lock, accountIds: () => [] });
+      const inspector = new LockInspector({ patterns: [], lock, accountIds: () => [] });
       const listing = await inspector.list();
       assert.deepEqual(listing.locks.filter((l) => l.stuck).map((l) => l.key).sort(), [...stuck].sort());
       assert.deepEqual(listing.locks.filter((l) => !l.stuck).map((l) => l.key).sort(), [...held].sort());

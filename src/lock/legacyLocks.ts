@@ -13,6 +13,7 @@
 // - Anything else (a random token, an owner name, a flag): its age is unknown, so it is kept and the report says
 //   how to remove it by hand.
 // The value itself is never reported: a random lock token is a capability to release someone's lock.
+import type { KeepReason, StuckReason } from "./inventory";
 
 export interface LegacyLockInfo {
   owner?: string;
@@ -23,11 +24,6 @@ export interface LegacyLockInfo {
   /** A bare number that reads as a time: when the lock was taken, or when it expires (cannot be told apart). */
   bareTimeMs?: number;
 }
-
-/** Why cleanup removes (or would remove) a key. */
-export type StuckReason = "no_ttl" | "expired_value" | "older_than_max_hold";
-/** Why cleanup leaves a key. `changed`: it was modified between the listing and the removal. */
-export type KeepReason = "has_ttl" | "expiry_in_future" | "within_max_hold" | "age_unknown" | "not_a_string" | "changed";
 
 export type LegacyVerdict = { stuck: true; reason: StuckReason; why: string } | { stuck: false; reason: KeepReason; why: string };
 

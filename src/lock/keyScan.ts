@@ -1,5 +1,6 @@
 // Walking the keyspace for lock keys, at a bounded cost. The one place that calls SCAN (never KEYS): a full walk
-// for the admin's listing and cleanup, and the incremental census that the unauthenticated diagnosis reads.
+// for the admin's listing and cleanup, and the incremental sweep behind the census the unauthenticated diagnosis
+// reads (how often it steps is src/ops/locks.ts's business).
 //
 // SCAN MATCH costs Redis a visit of every key it walks, matching or not: on a shared Redis with 300,000 keys one
 // walk is ~300 calls at COUNT 1000, whatever the pattern. So budgets count keys *visited* (calls × COUNT, which is
@@ -18,9 +19,8 @@ export interface ScanLimits {
   maxKeys: number;
 }
 
-/** The census the diagnosis reads: refreshed at most every `refreshMs`, each refresh walking at most `visitBudget`
- * keys per pattern (about 20 SCAN calls). */
-export const CENSUS_DEFAULTS = { refreshMs: 5_000, visitBudget: 20_000, scanCount: 1_000 } as const;
+/** One step of the census's sweep: at most `visitBudget` keys walked per pattern (about 20 SCAN calls). */
+export const SWEEP_DEFAULTS = { visitBudget: 20_000, scanCount: 1_000 } as const;
 /** The admin's full listing and cleanup: a walk of up to 2 million keys per pattern (an explicit, authenticated act). */
 export const FULL_WALK_DEFAULTS = { visitBudget: 2_000_000, scanCount: 1_000 } as const;
 
@@ -142,30 +142,5 @@ export class KeySweep {
     for (const k of this.current) all.add(k);
     for (const sweep of this.perNode.values()) for (const k of sweep.keys()) all.add(k);
     return [...all].slice(0, this.limits.maxKeys);
-  }
-}
-
-/** A value computed at most once per `refreshMs`, shared by every caller meanwhile (one computation in flight). */
-export class Refreshing<T> {
-  private value: { at: number; result: T } | null = null;
-  private inflight: Promise<T> | null = null;
-
-  constructor(
-    private readonly take: () => Promise<T>,
-    private readonly refreshMs: number,
-    private readonly now: () => number,
-  ) {}
-
-  get(): Promise<T> {
-    if (this.value && this.now() - this.value.at < this.refreshMs) return Promise.resolve(this.value.result);
-    this.inflight ??= this.take()
-      .then((result) => {
-        this.value = { at: this.now(), result };
-        return result;
-      })
-      .finally(() => {
-        this.inflight = null;
-      });
-    return this.inflight;
   }
 }
