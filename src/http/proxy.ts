@@ -158,8 +158,10 @@ export function ticketAsked(platform: Platform, upstreamPath: string, rawQuery: 
 
 export function proxyRoutes(o: ProxyOptions): RouteDef[] {
   const prefixes = [...o.prefixes];
-  /** The relayed path's prefix: `/wecom/` (WeCom) or a configured one (WeChat); undefined when not relayed. */
-  const prefixOf = (path: string) => (path.startsWith("/wecom/") ? "/wecom/" : prefixes.find((p) => path.startsWith(p)));
+  /** The relayed path's prefix, its metrics label: `/wecom/cgi-bin/` or `/wecom/` (WeCom), or a configured one
+   * (WeChat); undefined when not relayed. */
+  const prefixOf = (path: string) =>
+    path.startsWith("/wecom/") ? (path.startsWith("/wecom/cgi-bin/") ? "/wecom/cgi-bin/" : "/wecom/") : prefixes.find((p) => path.startsWith(p));
 
   return [
     {
