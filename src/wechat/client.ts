@@ -12,8 +12,10 @@ import type { Logger } from "pino";
 import { tokenSourceOf, type Account, type TicketType } from "../accounts";
 import { silentLogger } from "../logger";
 import { version } from "../version";
-import { classify, classifyFailure, type Classification, type Platform, type SyntheticFailure } from "./errcodes";
+import type { Platform } from "./errcodeEntry";
+import { classify, classifyFailure, type Classification } from "./errcodes";
 import { sanitizeErrmsg } from "./errmsg";
+import type { SyntheticFailure } from "./syntheticFailures";
 import { UpstreamError, type FetchedToken, type ProbeResult, type UpstreamEndpoint, type WeChatApi } from "./types";
 
 export interface WeChatClientOptions {
