@@ -150,8 +150,7 @@ export function classifyFailure(input: ClassifyFailureInput): Classification {
       hint = {
         en:
           `${names.platformName} never answers HTTP ${st}: ${names.baseEnv} or an egress proxy is wrong (wrong path, a ` +
-          `login page, a redirect). Check ${names.baseEnv} is the API's base URL (e.g. https://api.weixin.qq.com) and the ` +
-          `proxy settings.`,
+          `login page, a redirect). Check ${names.baseEnv} is the API's base URL (e.g. https://api.weixin.qq.com) and the proxy settings.`,
         zh: `${names.platformName}不会返回 HTTP ${st}：${names.baseEnv} 或出口代理配置有误（路径错误、登录页、重定向）。请确认 ${names.baseEnv} 是接口根地址（如 https://api.weixin.qq.com）并检查代理设置。`,
       };
     }

@@ -60,8 +60,7 @@ export const WECHAT_CREDENTIAL_ERRCODES: readonly ErrcodeEntry[] = [
     probeHint: (c) => ({
       en:
         `The token was replaced by a newer one and is no longer valid. If this repeats, something else is fetching tokens ` +
-        `for ${appEn(c)} with the same AppSecret (another service, an old deployment, a script): find it and make it ask ` +
-        `the broker instead.`,
+        `for ${appEn(c)} with the same AppSecret (another service, an old deployment, a script): find it and make it ask the broker instead.`,
       zh: `该 access_token 已被新的 token 替换而失效。若反复出现，说明有其他程序（其他服务、旧部署、脚本）在用同一 AppSecret 为 ${appZh(c)} 获取 token，请找到它并改为从 broker 获取。`,
     }),
   },

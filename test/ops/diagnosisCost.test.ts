@@ -10,7 +10,7 @@ import { silentLogger } from "../../src/logger";
 import { MemoryRefreshLock } from "../../src/lock/memoryLock";
 import { LockInspector } from "../../src/ops/locks";
 import { CENSUS_DEFAULTS } from "../../src/ops/keyScan";
-import type { DiagnosisReport } from "../../src/ops/diagnosis";
+import type { DiagnosisReport } from "../../src/ops/diagnosisReport";
 import { registerOpsGauges } from "../../src/ops/opsGauges";
 import { Registry } from "prom-client";
 import { accountsEnv, freshPrefix, opsBroker, SECRETS } from "./helpers";
