@@ -10,7 +10,7 @@ import { locksFromCore } from "../ops/locks";
 import { version } from "../version";
 import { CONFIG_HELP, configOr, EXIT, processIo, withCore, type CliIo } from "./common";
 import type { Config } from "../config";
-import type { DiagnosisReport } from "../ops/diagnosis";
+import type { DiagnosisReport } from "../ops/diagnosisReport";
 import { brokerError } from "./askBroker";
 import { ask, EMBEDDED_HELP, embedded, printError, RemoteFailure } from "./remote";
 
@@ -57,7 +57,11 @@ async function diagnoseThroughBroker(config: Config, opts: DiagnoseCliOptions, i
   if (opts.probe === true) query.set("probe", "true");
   try {
     // A probe calls WeChat once per account, each within UPSTREAM_TIMEOUT_MS, in parallel.
-    const answer = await ask(config, { method: "GET", path: `/api/diagnosis?${query.toString()}`, resultStatuses: [503] }, config.upstreamTimeoutMs * 2 + 10_000);
+    const answer = await ask(
+      config,
+      { method: "GET", path: `/api/diagnosis?${query.toString()}`, resultStatuses: [503] },
+      config.upstreamTimeoutMs * 2 + 10_000,
+    );
     const error = brokerError(answer);
     if (error !== undefined) {
       printError(io, "diagnose", error, opts.json === true);

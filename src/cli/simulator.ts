@@ -4,7 +4,7 @@ import { extname } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { startSimulator } from "../simulator/server";
-import { SimAdminError, parseAppConfig } from "../simulator/state";
+import { SimAdminError, parseAppConfig } from "../simulator/adminInput";
 import type { RunningSimulator, SimAppConfig } from "../simulator/types";
 
 /** The apps `--demo` seeds: one that works, one whose egress IP is not whitelisted (the 40164 story). */
@@ -46,7 +46,8 @@ export function loadAppsFile(file: string): SimAppConfig[] {
   try {
     doc = extname(file).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new Error(`--apps ${file}: not valid ${extname(file).toLowerCase() === ".json" ? "JSON" : "YAML"}: ${err instanceof Error ? err.message : String(err)}`);
+    const format = extname(file).toLowerCase() === ".json" ? "JSON" : "YAML";
+    throw new Error(`--apps ${file}: not valid ${format}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const list = doc !== null && typeof doc === "object" && !Array.isArray(doc) && "apps" in doc ? (doc as { apps: unknown }).apps : doc;
   if (!Array.isArray(list)) throw new Error(`--apps ${file}: expected a list of apps (each with appId and secret)`);

@@ -1,7 +1,7 @@
 // The token-store check of the diagnosis on Redis Cluster: the cluster's own state and which masters answer.
 import type { Hint } from "../wechat/types";
 import type { TokenStore } from "../store/types";
-import type { DiagnosisCheck } from "./diagnosis";
+import type { DiagnosisCheck } from "./diagnosisReport";
 
 /**
  * The store check for a Cluster, or null when the store is not a Cluster. `fail` while `cluster_state` is not ok
@@ -22,7 +22,9 @@ export async function clusterCheck(store: TokenStore, target: string, latencyMs:
       title,
       detail: { en: `Redis Cluster ${target}: ${facts}`, zh: `Redis 集群 ${target}：${factsZh}` },
       fix: {
-        en: "The cluster does not serve every slot: check `redis-cli --cluster check <node>` and CLUSTER NODES for failed masters without a replica to promote.",
+        en:
+          "The cluster does not serve every slot: check `redis-cli --cluster check <node>` and CLUSTER NODES for failed " +
+          "masters without a replica to promote.",
         zh: "集群未覆盖全部槽位：请用 `redis-cli --cluster check <节点>` 与 CLUSTER NODES 检查故障且无可提升副本的主节点。",
       },
       data,

@@ -1,8 +1,8 @@
 // The diagnosis as plain text for a terminal (`curl …/quick_diagnosis.php`, `wechat-token-broker diagnose`): one
 // check per entry marked ✓ / ! / ✗, the fix indented under any check that is not ok. One language per report
 // (`lang`: zh or en), every line within 80 columns (a CJK character takes two), wrapped under its own indent.
-import type { DiagnosisCheck, DiagnosisReport, CheckStatus, AccountDiagnosis } from "./diagnosis";
-import { beijing, durEn, durZh } from "./diagnosis";
+import type { DiagnosisCheck, DiagnosisReport, CheckStatus, AccountDiagnosis } from "./diagnosisReport";
+import { beijing, durEn, durZh } from "./timeText";
 import { wrap } from "./textWrap";
 
 export type ReportLang = "zh" | "en";

@@ -2,7 +2,7 @@
 // `wechat-token-broker locks list|cleanup`). Chinese then English, one line per key and under it why it is kept or
 // removed.
 import type { CleanupResult, KeepReason, LockEntry, LockListing, StuckReason } from "./locks";
-import { durEn } from "./diagnosis";
+import { durEn } from "./timeText";
 
 const STUCK: Record<StuckReason, string> = {
   no_ttl: "无过期时间 no TTL",

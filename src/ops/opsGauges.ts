@@ -19,7 +19,7 @@ import type { Account } from "../accounts";
 import { tokenSourceOf } from "../accounts";
 import { quotaDay, systemClock, type Clock } from "../clock";
 import type { TokenStore } from "../store/types";
-import { DAILY_TOKEN_QUOTA } from "./diagnosis";
+import { DAILY_TOKEN_QUOTA } from "../wechat/quota";
 import type { LockInspector } from "./locks";
 
 export interface OpsGaugeSources {

@@ -1,5 +1,5 @@
 // The simulator's admin API over HTTP, for tests and benchmarks that run the simulator in another process.
-import type { SimAppListing } from "./state";
+import type { SimAppListing } from "./types";
 import type { SimTicketCheck } from "./tickets";
 import type { SimAppConfig, SimAppCounters, SimFault, SimTokenCheck, SimulatorAdmin } from "./types";
 

@@ -5,7 +5,8 @@
 // imitate a token another system has just killed.
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { makeRid, mpError, wecomError, type SimulatorState } from "./state";
+import { makeRid, mpError, wecomError } from "./errmsgs";
+import type { SimulatorState } from "./state";
 import type { SimPlatform } from "./types";
 
 /** Uploads beyond this are refused (WeChat's largest temporary media is 10 MB; the proxy tests go above that). */
@@ -175,13 +176,19 @@ export class SimBusinessApi {
     const ip = this.state.callerIpOf(appId);
     if (body === null) return send(res, platform, { errcode: 40005, errmsg: `invalid file size rid: ${makeRid(this.now())}` });
     const part = firstFilePart(body, req.headers["content-type"] ?? "");
-    if (part === null) return send(res, platform, platform === "wecom" ? wecomError(44001, this.now(), ip) : mpError(44001, this.now(), ip, "empty media data"));
+    if (part === null) {
+      return send(res, platform, platform === "wecom" ? wecomError(44001, this.now(), ip) : mpError(44001, this.now(), ip, "empty media data"));
+    }
     const mediaId = randomBytes(24).toString("base64url");
     this.media.set(mediaId, { appId, contentType: part.type, filename: part.filename, data: Buffer.from(part.data) });
     if (this.media.size > MAX_MEDIA) this.media.delete(this.media.keys().next().value!);
     const type = query.get("type") ?? "file";
     const created_at = Math.floor(this.now() / 1000);
-    send(res, platform, platform === "wecom" ? { errcode: 0, errmsg: "ok", type, media_id: mediaId, created_at: String(created_at) } : { type, media_id: mediaId, created_at });
+    send(
+      res,
+      platform,
+      platform === "wecom" ? { errcode: 0, errmsg: "ok", type, media_id: mediaId, created_at: String(created_at) } : { type, media_id: mediaId, created_at },
+    );
   }
 
   private async download({ appId, platform, res, query }: Parameters<Handler>[0]): Promise<void> {

@@ -2,7 +2,10 @@
 // Plain node:http rather than express: faults need the raw socket (reset, hold), and nothing here needs middleware.
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { SimAdminError, SimulatorState, makeRid, parseAppConfig, type SimAnswer } from "./state";
+import { SimAdminError, parseAppConfig } from "./adminInput";
+import type { SimAnswer } from "./calls";
+import { makeRid } from "./errmsgs";
+import { SimulatorState } from "./state";
 import type { RunningSimulator, SimAppConfig, SimFault, SimulatorOptions } from "./types";
 import { SimBusinessApi } from "./business";
 
@@ -243,7 +246,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       const v = (body.value ?? {}) as { accessToken?: unknown; errcode?: unknown; times?: unknown };
       if (typeof v.accessToken !== "string" || v.accessToken === "") return adminError(res, 400, "bad_request", "accessToken: must be a string");
       if (v.errcode !== undefined && !Number.isInteger(v.errcode)) return adminError(res, 400, "bad_request", "errcode: must be an integer");
-      if (v.times !== undefined && !(Number.isInteger(v.times) && (v.times as number) >= 1)) return adminError(res, 400, "bad_request", "times: must be an integer ≥ 1");
+      if (v.times !== undefined && !(Number.isInteger(v.times) && (v.times as number) >= 1)) {
+        return adminError(res, 400, "bad_request", "times: must be an integer ≥ 1");
+      }
       business.rejectToken(v.accessToken, (v.errcode as number | undefined) ?? 40001, (v.times as number | undefined) ?? 1);
       return ok();
     }

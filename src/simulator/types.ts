@@ -56,6 +56,9 @@ export interface SimAppConfig {
   faults?: SimFault[];
 }
 
+/** An app's configuration as the admin API lists it: never the secret. */
+export type SimAppListing = Omit<SimAppConfig, "secret">;
+
 export interface SimAppCounters {
   /** HTTP calls received per endpoint for this app (failed ones included). */
   calls: { token: number; stable_token: number; gettoken: number; probe: number; getticket: number };

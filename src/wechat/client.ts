@@ -12,8 +12,10 @@ import type { Logger } from "pino";
 import { tokenSourceOf, type Account, type TicketType } from "../accounts";
 import { silentLogger } from "../logger";
 import { version } from "../version";
-import { classify, classifyFailure, type Classification, type Platform, type SyntheticFailure } from "./errcodes";
+import type { Platform } from "./errcodeEntry";
+import { classify, classifyFailure, type Classification } from "./errcodes";
 import { sanitizeErrmsg } from "./errmsg";
+import type { SyntheticFailure } from "./syntheticFailures";
 import { UpstreamError, type FetchedToken, type ProbeResult, type UpstreamEndpoint, type WeChatApi } from "./types";
 
 export interface WeChatClientOptions {
@@ -298,7 +300,8 @@ export class WeChatClient implements WeChatApi {
       // axios raises it when the response stream is cut off mid-body or exceeds maxContentLength.
       return this.fail(call, "network", "the answer was cut off or too large (ERR_BAD_RESPONSE)");
     }
-    const what = code ? (NETWORK_CODES[code] ?? (/^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code) ? "TLS certificate error" : "network error")) : "network error";
+    const tls = code !== undefined && /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(code);
+    const what = code ? (NETWORK_CODES[code] ?? (tls ? "TLS certificate error" : "network error")) : "network error";
     return this.fail(call, "network", code ? `${what} (${code})` : what);
   }
 
@@ -315,7 +318,8 @@ export class WeChatClient implements WeChatApi {
         : call.endpoint === "getticket"
           ? `${who} refused the ${call.ticket ?? "jsapi"} ticket request for ${idLabel} ${call.account.appId}`
           : `${who} refused the token request for ${idLabel} ${call.account.appId}`;
-    const tail = [call.endpoint === "probe" || call.endpoint === "getticket" ? undefined : call.endpoint, c.rid ? `rid ${c.rid}` : undefined].filter(Boolean).join(", ");
+    const endpoint = call.endpoint === "probe" || call.endpoint === "getticket" ? undefined : call.endpoint;
+    const tail = [endpoint, c.rid ? `rid ${c.rid}` : undefined].filter(Boolean).join(", ");
     const message = `${head}: ${errcode} ${c.summary}${tail ? ` (${tail})` : ""}`;
     return this.build(call, c, message, { errcode, errmsg });
   }

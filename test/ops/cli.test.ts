@@ -8,7 +8,7 @@ import { freePort } from "../helpers/ports";
 import { registerDiagnose, runDiagnose } from "../../src/cli/diagnose";
 import type { CliIo } from "../../src/cli/common";
 import { registerLocks, runLocks } from "../../src/cli/locks";
-import type { DiagnosisReport } from "../../src/ops/diagnosis";
+import type { DiagnosisReport } from "../../src/ops/diagnosisReport";
 import type { CleanupResult, LockListing } from "../../src/ops/locks";
 import { accountsEnv, assertNoSecret, freshPrefix, opsBroker, SECRETS } from "./helpers";
 

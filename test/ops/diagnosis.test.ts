@@ -5,7 +5,7 @@ import request from "supertest";
 import { startRedis } from "../helpers/redis";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { WeChatClient } from "../../src/wechat/client";
-import type { DiagnosisCheck, DiagnosisReport } from "../../src/ops/diagnosis";
+import type { DiagnosisCheck, DiagnosisReport } from "../../src/ops/diagnosisReport";
 import { assertDocumented } from "../helpers/openapi";
 import { waitUntil } from "../helpers/wait";
 import { accountsEnv, apiKeysEnv, assertNoSecret, freshPrefix, opsBroker, SECRETS, type OpsBroker } from "./helpers";

@@ -9,7 +9,7 @@ import { createRedisClient } from "../../src/store/redisClient";
 import { silentLogger } from "../../src/logger";
 import { RedisRefreshLock } from "../../src/lock/redisLock";
 import { CENSUS_DEFAULTS, LockInspector } from "../../src/ops/locks";
-import type { DiagnosisReport } from "../../src/ops/diagnosis";
+import type { DiagnosisReport } from "../../src/ops/diagnosisReport";
 import { registerOpsGauges } from "../../src/ops/opsGauges";
 import { Registry } from "prom-client";
 import { accountsEnv, freshPrefix, opsBroker, SECRETS } from "./helpers";

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { SimulatorAdminClient, SimulatorAdminHttpError } from "../../src/simulator/adminClient";
-import { SimAdminError } from "../../src/simulator/state";
+import { SimAdminError } from "../../src/simulator/adminInput";
 import { startSimulator } from "../../src/simulator/server";
 import { ManualClock, classic, getJson, probe, stable, stableBody, startSim, tokenOf, wecomToken } from "./simHelpers";
 

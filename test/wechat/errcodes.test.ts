@@ -1,13 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  classify,
-  classifyFailure,
-  describeErrcode,
-  listErrcodes,
-  CONFIG_COOLDOWN_MS,
-  type Platform,
-} from "../../src/wechat/errcodes";
+import { classify, classifyFailure, describeErrcode, listErrcodes } from "../../src/wechat/errcodes";
+import { CONFIG_COOLDOWN_MS, type Platform } from "../../src/wechat/errcodeEntry";
 import { quotaDayEnd } from "../../src/clock";
 import type { ErrClass, UpstreamEndpoint } from "../../src/wechat/types";
 
