@@ -11,6 +11,7 @@ import { assertDocumented } from "../helpers/openapi";
 const S = { stable: "cmp-stable-secret-7a1c5e90", classic: "cmp-classic-secret-3f8b2d14", ip: "cmp-ip-secret-9e4a7c21", corp: "cmp-corp-secret-2b6d8f03" };
 const KEY = "wtb-cmp-client-key-5c9e1a7b";
 const OTHER_KEY = "wtb-cmp-other-key-8d2f4b6a";
+const SIGN_KEY = "wtb-cmp-sign-only-key-1f3e5a";
 const { redis, sim } = useRedisAndSimulator([
   { appId: "wx_cmp_stable", secret: S.stable },
   { appId: "wx_cmp_classic", secret: S.classic },
@@ -36,6 +37,7 @@ before(async () => {
     API_KEYS: JSON.stringify([
       { name: "svc", key: KEY, role: "client", accounts: ["gh_stable", "gh_classic", "corp"] },
       { name: "other", key: OTHER_KEY, role: "client", accounts: ["gh_ip"] },
+      { name: "signer", key: SIGN_KEY, role: "client", accounts: ["*"], scopes: ["sign"] },
     ]),
   });
 });
@@ -65,6 +67,16 @@ void describe("GET /cgi-bin/token on the broker", () => {
     assertDocumented(other);
     assert.equal(other.body.errcode, 40125);
     assert.match(other.body.errmsg, /^invalid appsecret \(broker: /);
+  });
+
+  void test("refuses a key without the token scope (a sign-only key never sees a token), and counts the refusal", async () => {
+    const before = sample(await (await request(b.url).get("/metrics")).text, "wtb_auth_failures_total", { reason: "forbidden" });
+    const res = await request(b.url).get(tokenUrl("wx_cmp_stable", SIGN_KEY));
+    assertDocumented(res);
+    assert.equal(res.body.errcode, 40125);
+    assert.equal(res.body.access_token, undefined);
+    const after = sample(await (await request(b.url).get("/metrics")).text, "wtb_auth_failures_total", { reason: "forbidden" });
+    assert.equal(after, before + 1);
   });
 
   void test("refuses bad input with the errcodes WeChat uses, and never echoes the secret", async () => {
