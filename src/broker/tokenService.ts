@@ -265,7 +265,7 @@ export class TokenService {
   /**
    * The hot path: the token from this replica's memory when it is fresh enough to serve (no Redis, nothing
    * allocated beyond the view), else undefined. Never waits, never refreshes; getToken starts with it, and the HTTP
-   * fast path (src/http/fastToken.ts) asks it directly.
+   * fast path (src/http/fastPath.ts) serves it without a promise.
    */
   cachedToken(accountId: string): TokenView | undefined {
     const cached = this.cached(accountId);
