@@ -1,5 +1,8 @@
 // API-key authentication and authorisation. Keys are compared as SHA-256 digests with timingSafeEqual, over all
 // configured keys without an early exit, so neither the content nor the position of a key leaks through timing.
+// A header once found valid is remembered (one entry per configured key at most), so the callers that hold a key
+// skip the digest on every later request; an unknown key always takes the constant-time path, and whether a key is
+// valid is what the answer says anyway.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { AuthFailureReason } from "../ops/metrics";
 import { HttpError } from "./errors";
@@ -45,6 +48,8 @@ export class Authenticator {
   /** Who sends this Authorization header: 401 (counted) when nobody, or a key that is not configured. */
   authenticate(header: string | undefined): Principal {
     if (!this.required) return LOOPBACK_OPERATOR;
+    const known = header === undefined ? undefined : this.known.get(header);
+    if (known !== undefined) return known;
     if (header === undefined || header === "") {
       this.events.authFailure("missing");
       throw new HttpError(401, "unauthorized", "An API key is required.", "Send it as `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
@@ -59,8 +64,13 @@ export class Authenticator {
       this.events.authFailure("invalid");
       throw new HttpError(401, "unauthorized", "The API key is not valid.", "Check the key; revoked keys are removed from API_KEYS / API_KEYS_FILE.", { "WWW-Authenticate": "Bearer" });
     }
-    return found.scopes === undefined ? { name: found.name, role: found.role, accounts: found.accounts } : { name: found.name, role: found.role, accounts: found.accounts, scopes: found.scopes };
+    const principal: Principal = { name: found.name, role: found.role, accounts: found.accounts, ...(found.scopes === undefined ? {} : { scopes: found.scopes }) };
+    this.known.set(header, principal);
+    return principal;
   }
+
+  /** Valid Authorization headers and their principals: at most one per configured key (the header is exact). */
+  private readonly known = new Map<string, Principal>();
 
   /** The name of the key `key` when it is valid and may read the account's token, counting a refusal as a failure:
    * the compatible token endpoints take an API key where WeChat takes the AppSecret (issue 13). */

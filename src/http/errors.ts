@@ -115,17 +115,23 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
 
 /** Writes a JSON answer with the headers every answer carries (no caching: tokens and states change). */
 export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  writeText(res, status, JSON.stringify(body), JSON_TYPE, headers);
+}
+
+export const JSON_TYPE = "application/json; charset=utf-8";
+
+/** A text answer (JSON already serialised, or plain text) with the headers every answer carries. */
+export function writeText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": contentType, "Content-Length": Buffer.byteLength(text) });
   res.end(text);
 }
 
 /** Answers `err` through the one mapping above; a 5xx that is not a broker error is a bug and is logged as one. */
-export function writeError(res: ServerResponse, err: unknown, log: Logger): void {
+export function writeError(res: ServerResponse, err: unknown, log: Logger, extraHeaders?: Record<string, string>): void {
   const { status, body, headers } = toHttp(err);
   if (status >= 500 && !(err instanceof BrokerError)) log.error({ err: safeErr(err) }, "unhandled error");
   if (res.headersSent) return void res.end();
-  writeJson(res, status, body, headers);
+  writeJson(res, status, body, extraHeaders === undefined ? headers : { ...extraHeaders, ...headers });
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

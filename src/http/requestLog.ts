@@ -11,10 +11,16 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The caller's X-Request-Id when it is a sane one, else a new UUID; echoed in the answer's X-Request-Id. */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const given = req.headers["x-request-id"];
-  const id = typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+  const id = requestIdOf(req);
   res.setHeader("X-Request-Id", id);
   return id;
+}
+
+/** The request's id, for a writer that puts it in the answer's head itself (no setHeader: node then writes the
+ * head in one pass, which the token hits notice). */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 /** What a request's log lines are bound to. */

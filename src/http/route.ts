@@ -6,9 +6,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Request, Response } from "express";
 import type { Logger } from "../logger";
 import type { Authenticator, Need, Principal, Role, Scope } from "./auth";
-import { writeError, writeJson } from "./errors";
+import { writeError, writeJson, writeText } from "./errors";
 import { accountIdFrom, jsonBody, parseJson } from "./params";
-import { logFinished, requestBindings, requestId } from "./requestLog";
+import { logFinished, requestBindings, requestId, requestIdOf } from "./requestLog";
 
 export type Method = "GET" | "POST" | "ALL";
 
@@ -84,7 +84,9 @@ export function serveRoute(def: RouteDef, label: string, s: RouteServices): Serv
   const needsBody = def.body === "json";
   return (req, res, params) => {
     const started = performance.now();
-    const id = requestId(req, res);
+    // Fast routes put the id in the head they write (one pass); the others set it first, for handlers that write.
+    const id = def.fast ? requestIdOf(req) : requestId(req, res);
+    const idHeader = def.fast ? { "X-Request-Id": id } : undefined;
     let child: Logger | undefined;
     const log = () => (child ??= s.logger.child(requestBindings(id, req)));
     (req as { [SERVED]?: boolean })[SERVED] = true;
@@ -97,7 +99,7 @@ export function serveRoute(def: RouteDef, label: string, s: RouteServices): Serv
       if (!def.quiet && s.logger.isLevelEnabled(status >= 400 ? "warn" : "debug")) logFinished(log(), status, Math.round(seconds * 1000));
     };
     const fail = (err: unknown) => {
-      writeError(res, err, log());
+      writeError(res, err, log(), idHeader);
       finish();
     };
     const answer = (reply: Reply | void) => {
@@ -107,8 +109,9 @@ export function serveRoute(def: RouteDef, label: string, s: RouteServices): Serv
         else res.once("close", finish);
         return;
       }
-      if ("json" in reply) writeJson(res, reply.status ?? 200, reply.json, reply.headers);
-      else writeText(res, reply.status ?? 200, reply.text, reply.contentType, reply.headers);
+      const headers = idHeader === undefined ? reply.headers : reply.headers === undefined ? idHeader : { ...idHeader, ...reply.headers };
+      if ("json" in reply) writeJson(res, reply.status ?? 200, reply.json, headers);
+      else writeText(res, reply.status ?? 200, reply.text, reply.contentType, headers);
       finish();
     };
 
@@ -154,10 +157,4 @@ export function serveRoute(def: RouteDef, label: string, s: RouteServices): Serv
     // body-parser is connect middleware: it reads a plain request as it reads express's, with the same limits.
     parseJson(req as Request, res as Response, (err?: unknown) => (err === undefined ? handle() : fail(err)));
   };
-}
-
-/** A text answer with the headers every answer carries. */
-export function writeText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": contentType, "Content-Length": Buffer.byteLength(text) });
-  res.end(text);
 }
