@@ -5,6 +5,7 @@ import type { BrokerEvents, ForeignVia, LockResult, RefreshReason, ReportOutcome
 import type { Trigger } from "../broker/policy";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 import type { TicketType } from "../accounts";
+import { PendingCounts, type PendingSeries } from "./pendingCounts";
 import { ProxyMetrics } from "./proxyMetrics";
 
 const PREFIX = "wtb_";
@@ -46,7 +47,14 @@ export class Metrics implements BrokerEvents {
       collectDefaultMetrics({ register: r, prefix: PREFIX });
       for (const name of MISNAMED_DEFAULTS) r.removeSingleMetric(PREFIX + name);
     }
-    this.httpRequests = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests answered, by route template and status code.", labelNames: ["method", "route", "status_code"], registers: [r] });
+    const httpPending = this.httpPending;
+    this.httpRequests = new Counter({
+      name: `${PREFIX}http_requests_total`,
+      help: "HTTP requests answered, by route template and status code.",
+      labelNames: ["method", "route", "status_code"],
+      registers: [r],
+      collect: () => httpPending.flush(),
+    });
     this.httpDuration = new Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
       help: "Time to answer HTTP requests, by route template.",
@@ -54,8 +62,22 @@ export class Metrics implements BrokerEvents {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [r],
     });
-    this.tokenRequests = new Counter({ name: `${PREFIX}token_requests_total`, help: "Token requests by result: hit (cached), miss (waited for a refresh), stale (served the still-valid token while the store or WeChat failed), error.", labelNames: ["result"], registers: [r] });
-    this.accountTokenRequests = new Counter({ name: `${PREFIX}account_token_requests_total`, help: "Token requests per configured account, by result (as wtb_token_requests_total).", labelNames: ["account", "result"], registers: [r] });
+    const tokenPending = this.tokenPending;
+    this.tokenRequests = new Counter({
+      name: `${PREFIX}token_requests_total`,
+      help: "Token requests by result: hit (cached), miss (waited for a refresh), stale (served the still-valid token while the store or WeChat failed), error.",
+      labelNames: ["result"],
+      registers: [r],
+      collect: () => tokenPending.flush(),
+    });
+    const accountPending = this.accountPending;
+    this.accountTokenRequests = new Counter({
+      name: `${PREFIX}account_token_requests_total`,
+      help: "Token requests per configured account, by result (as wtb_token_requests_total).",
+      labelNames: ["account", "result"],
+      registers: [r],
+      collect: () => accountPending.flush(),
+    });
     this.accountTokenDuration = new Histogram({
       name: `${PREFIX}account_token_request_duration_seconds`,
       help: "Time to answer GET /api/accounts/{accountId}/token, per configured account.",
@@ -125,17 +147,20 @@ export class Metrics implements BrokerEvents {
     this.ticketRequests.inc({ type, result });
   }
   tokenRequest(accountId: string, result: TokenRequestResult): void {
-    this.tokenRequests.inc({ result });
-    // Hot path: each (account, result) series is looked up once. Only ids the service accepted get here (bounded).
+    // Hot path: plain increments (pendingCounts.ts); each series is looked up once. Only ids the service accepted
+    // get here (bounded).
+    let total = this.tokenSeries.get(result);
+    if (total === undefined) this.tokenSeries.set(result, (total = this.tokenPending.series({ result })));
+    total.n++;
     const key = `${result} ${accountId}`;
     let c = this.accountSeries.get(key);
-    if (c === undefined) {
-      c = this.accountTokenRequests.labels(accountId, result);
-      this.accountSeries.set(key, c);
-    }
-    c.inc();
+    if (c === undefined) this.accountSeries.set(key, (c = this.accountPending.series({ account: accountId, result })));
+    c.n++;
   }
-  private readonly accountSeries = new Map<string, { inc(): void }>();
+  private readonly tokenPending = new PendingCounts(() => this.tokenRequests);
+  private readonly accountPending = new PendingCounts(() => this.accountTokenRequests);
+  private readonly tokenSeries = new Map<string, PendingSeries>();
+  private readonly accountSeries = new Map<string, PendingSeries>();
 
   /** Latency of one answered token GET, for configured accounts only (the label set stays bounded). */
   observeAccountToken(accountId: string, seconds: number): void {
@@ -189,13 +214,14 @@ export class Metrics implements BrokerEvents {
     const key = `${method} ${status} ${route}`;
     let s = this.httpSeries.get(key);
     if (s === undefined) {
-      s = { count: this.httpRequests.labels(method, route, String(status)), time: this.httpDuration.labels(method, route) };
+      s = { count: this.httpPending.series({ method, route, status_code: String(status) }), time: this.httpDuration.labels(method, route) };
       this.httpSeries.set(key, s);
     }
-    s.count.inc();
+    s.count.n++;
     s.time.observe(seconds);
   }
-  private readonly httpSeries = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  private readonly httpPending = new PendingCounts(() => this.httpRequests);
+  private readonly httpSeries = new Map<string, { count: PendingSeries; time: { observe(v: number): void } }>();
 
   async text(): Promise<string> {
     return this.registry.metrics();
