@@ -20,8 +20,10 @@ export interface Call {
   readonly params: Readonly<Record<string, string>>;
   /** The account the route names (`account` declared): validated and authorised before the handler runs. */
   readonly accountId: string;
-  /** Who called (a loopback operator when no API keys are configured); anonymous on open routes. */
+  /** Who called (a loopback operator when no API keys are configured); anonymous on open routes until `identify`. */
   readonly principal: Principal;
+  /** On an open route, the caller's key after all (e.g. `probe=true` needs admin): 401, counted, without a valid one. */
+  identify(): Principal;
   /** The JSON body (`body: "json"` declared), `{}` when there is none. Checked when first read (415 for another
    * media type, 400 for JSON that is not an object), so each handler decides where that check comes. */
   readonly body: Record<string, unknown>;
@@ -132,7 +134,10 @@ export function serveRoute(def: RouteDef, label: string, s: RouteServices): Serv
           res: res as Response,
           params,
           accountId,
-          principal,
+          get principal() {
+            return principal;
+          },
+          identify: () => (principal = s.auth.authenticate(req.headers.authorization)),
           get body() {
             return (body ??= needsBody ? jsonBody(req) : NO_BODY);
           },

@@ -6,7 +6,6 @@
 // `probe=true` calls WeChat with the stored tokens, so it needs the admin role when API keys are configured.
 // Being keyless, it is rate-limited per client (429 + Retry-After), and its lock listing comes from a census that
 // costs Redis a bounded amount per interval (ops/locks.ts `census`).
-import type { Request } from "express";
 import type { Diagnosis } from "../../ops/diagnosis";
 import { renderDiagnosisText } from "../../ops/diagnosisText";
 import type { Authenticator } from "../auth";
@@ -32,10 +31,13 @@ export function diagnosisRoutes(d: DiagnosisRouteDeps): RouteDef[] {
       const lang = reportLang(req);
       const accountId = req.query.accountId !== undefined ? accountIdFrom(req.query.accountId, "The query parameter accountId") : undefined;
       const probe = queryBoolean(req, "probe") ?? false;
-      if (probe) d.auth.authorize(d.auth.authenticate(req.headers.authorization), { role: "admin" });
+      if (probe) {
+        call.identify();
+        call.authorize({ role: "admin" });
+      }
       // Callers with a valid API key are known; everyone else shares the per-client limit. Checked after the
       // cheap answers (400, 401, 403), before the report costs anything.
-      const keyed = d.auth.required && req.headers.authorization !== undefined && (probe || isKnown(d.auth, req));
+      const keyed = d.auth.required && req.headers.authorization !== undefined && (probe || isKnown(call));
       if (!keyed) limit(limiter, req);
       const report = await d.diagnosis.run({ accountId, probe });
       const status = report.status === "fail" ? 503 : 200;
@@ -49,9 +51,9 @@ export function diagnosisRoutes(d: DiagnosisRouteDeps): RouteDef[] {
   ];
 }
 
-function isKnown(auth: Authenticator, req: Request): boolean {
+function isKnown(call: Call): boolean {
   try {
-    auth.authenticate(req.headers.authorization);
+    call.identify();
     return true;
   } catch {
     return false;
