@@ -75,91 +75,124 @@ export interface RouteServices {
 const ANONYMOUS: Principal = { name: "anonymous", role: "client", accounts: [] };
 const NO_BODY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
-/** The state of a request already under way (request id, logger): set by `serveRoute`, read by the app's
- * fallbacks (404s, express's own errors) so they log and count as the routes do. */
+/** Marks a request a route served, so the app's fallbacks (404s, express's own errors) do not log and count it
+ * again. */
 export const SERVED = Symbol("served");
 
 export type ServeRoute = (req: IncomingMessage, res: ServerResponse, params: Readonly<Record<string, string>>) => void;
 
 /** Serves requests for one route under one metrics label. */
 export function serveRoute(def: RouteDef, label: string, s: RouteServices): ServeRoute {
-  const needsBody = def.body === "json";
-  return (req, res, params) => {
-    const started = performance.now();
-    // Fast routes put the id in the head they write (one pass); the others set it first, for handlers that write.
-    const id = def.fast ? requestIdOf(req) : requestId(req, res);
-    const idHeader = def.fast ? { "X-Request-Id": id } : undefined;
-    let child: Logger | undefined;
-    const log = () => (child ??= s.logger.child(requestBindings(id, req)));
-    (req as { [SERVED]?: boolean })[SERVED] = true;
-    let accountId = "";
-    const finish = () => {
-      const status = res.statusCode;
-      const seconds = (performance.now() - started) / 1000;
-      s.metrics.observeHttp(req.method!, label, status, seconds);
-      if (def.timedPerAccount && accountId !== "") s.metrics.observeAccountToken?.(accountId, seconds);
-      if (!def.quiet && s.logger.isLevelEnabled(status >= 400 ? "warn" : "debug")) logFinished(log(), status, Math.round(seconds * 1000));
-    };
-    const fail = (err: unknown) => {
-      writeError(res, err, log(), idHeader);
-      finish();
-    };
-    const answer = (reply: Reply | void) => {
-      if (reply === undefined) {
-        // The handler writes the answer itself (a relayed stream): counted when it is done.
-        if (res.writableFinished) finish();
-        else res.once("close", finish);
-        return;
-      }
-      const headers = idHeader === undefined ? reply.headers : reply.headers === undefined ? idHeader : { ...idHeader, ...reply.headers };
-      if ("json" in reply) writeJson(res, reply.status ?? 200, reply.json, headers);
-      else writeText(res, reply.status ?? 200, reply.text, reply.contentType, headers);
-      finish();
-    };
+  return (req, res, params) => new RouteCall(def, label, s, req, res, params).start();
+}
 
-    let principal = ANONYMOUS;
-    const authorize = (need: Need) => s.auth.authorize(principal, need);
-    const handle = () => {
-      try {
-        if (def.account !== undefined) {
-          accountId =
-            def.account === "path"
-              ? accountIdFrom(params.accountId, "accountId")
-              : accountIdFrom((req as Request).query.accountId, "The query parameter accountId");
-          authorize({ accountId, scope: def.scope });
-        }
-        let body: Record<string, unknown> | undefined;
-        const call: Call = {
-          req: req as Request,
-          res: res as Response,
-          params,
-          accountId,
-          get principal() {
-            return principal;
-          },
-          identify: () => (principal = s.auth.authenticate(req.headers.authorization)),
-          get body() {
-            return (body ??= needsBody ? jsonBody(req) : NO_BODY);
-          },
-          log,
-          authorize,
-        };
-        const out = def.handle(call);
-        if (out instanceof Promise) out.then(answer, fail);
-        else answer(out);
-      } catch (err) {
-        fail(err);
-      }
-    };
+/** One request on its way through a route: the pipeline's steps as methods, so a hit allocates one object, not a
+ * closure per step. */
+class RouteCall implements Call {
+  private readonly started = performance.now();
+  /** Fast routes put the id in the one head they write; the others set it first, for handlers that write. */
+  private readonly idHeader: Record<string, string> | undefined;
+  private readonly id: string;
+  private child: Logger | undefined;
+  private parsedBody: Record<string, unknown> | undefined;
+  principal = ANONYMOUS;
+  accountId = "";
+  /** The account, once authorised: the per-account latency is recorded for it. */
+  private timedAccount = "";
 
+  constructor(
+    private readonly def: RouteDef,
+    private readonly label: string,
+    private readonly s: RouteServices,
+    private readonly request: IncomingMessage,
+    private readonly response: ServerResponse,
+    readonly params: Readonly<Record<string, string>>,
+  ) {
+    if (def.fast) {
+      this.id = requestIdOf(request);
+      this.idHeader = { "X-Request-Id": this.id };
+    } else this.id = requestId(request, response);
+    (request as { [SERVED]?: boolean })[SERVED] = true;
+  }
+
+  get req(): Request {
+    return this.request as Request;
+  }
+  get res(): Response {
+    return this.response as Response;
+  }
+  get body(): Record<string, unknown> {
+    return (this.parsedBody ??= this.def.body === "json" ? jsonBody(this.request) : NO_BODY);
+  }
+
+  log(): Logger {
+    return (this.child ??= this.s.logger.child(requestBindings(this.id, this.request)));
+  }
+  authorize(need: Need): void {
+    this.s.auth.authorize(this.principal, need);
+  }
+  identify(): Principal {
+    return (this.principal = this.s.auth.authenticate(this.request.headers.authorization));
+  }
+
+  /** The key (401) and the role (403) before anything is read; then the body; then the handler. */
+  start(): void {
     try {
-      if (def.access === "key") principal = s.auth.authenticate(req.headers.authorization);
-      if (def.role !== undefined) authorize({ role: def.role });
+      if (this.def.access === "key") this.identify();
+      if (this.def.role !== undefined) this.authorize({ role: this.def.role });
     } catch (err) {
-      return fail(err);
+      return this.fail(err);
     }
-    if (!needsBody) return handle();
+    if (this.def.body !== "json") return this.handle();
     // body-parser is connect middleware: it reads a plain request as it reads express's, with the same limits.
-    parseJson(req as Request, res as Response, (err?: unknown) => (err === undefined ? handle() : fail(err)));
-  };
+    parseJson(this.req, this.res, (err?: unknown) => (err === undefined ? this.handle() : this.fail(err)));
+  }
+
+  /** The account the route names, validated (400) and authorised with its scope (403); then the handler. */
+  private handle(): void {
+    try {
+      const where = this.def.account;
+      if (where !== undefined) {
+        this.accountId =
+          where === "path" ? accountIdFrom(this.params.accountId, "accountId") : accountIdFrom(this.req.query.accountId, "The query parameter accountId");
+        this.authorize({ accountId: this.accountId, scope: this.def.scope });
+        this.timedAccount = this.accountId;
+      }
+      const out = this.def.handle(this);
+      if (out instanceof Promise) out.then((reply) => this.answer(reply), (err: unknown) => this.fail(err));
+      else this.answer(out);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private answer(reply: Reply | void): void {
+    const res = this.response;
+    if (reply === undefined) {
+      // The handler writes the answer itself (a relayed stream): counted when it is done.
+      if (res.writableFinished) this.finish();
+      else res.once("close", () => this.finish());
+      return;
+    }
+    const id = this.idHeader;
+    const headers = id === undefined ? reply.headers : reply.headers === undefined ? id : { ...id, ...reply.headers };
+    if ("json" in reply) writeJson(res, reply.status ?? 200, reply.json, headers);
+    else writeText(res, reply.status ?? 200, reply.text, reply.contentType, headers);
+    this.finish();
+  }
+
+  private fail(err: unknown): void {
+    writeError(this.response, err, this.log(), this.idHeader);
+    this.finish();
+  }
+
+  /** The request's metrics and its log line. */
+  private finish(): void {
+    const status = this.response.statusCode;
+    const seconds = (performance.now() - this.started) / 1000;
+    const { metrics, logger } = this.s;
+    metrics.observeHttp(this.request.method!, this.label, status, seconds);
+    if (this.def.timedPerAccount && this.timedAccount !== "") metrics.observeAccountToken?.(this.timedAccount, seconds);
+    if (!this.def.quiet && logger.isLevelEnabled(status >= 400 ? "warn" : "debug")) logFinished(this.log(), status, Math.round(seconds * 1000));
+  }
 }
