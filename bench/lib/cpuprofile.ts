@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { ROOT } from "./runtime";
 
-interface CallFrame {
+export interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
@@ -99,7 +99,8 @@ export function concernOf(stack: CallFrame[]): string {
   if (leaf.functionName === "(garbage collector)") return "garbage collector";
   for (const f of stack) {
     if (f.url === "" || f.url.startsWith("node:")) continue;
-    const where = moduleOf(f.url);
+    // Compiled (src/x) or through tsx (src/x.ts): the same part.
+    const where = moduleOf(f.url).replace(/\.[cm]?[jt]s$/, "");
     if (where === "src/http/errors") {
       // writeJson's own time is JSON.stringify and the header object; below it, node:http writes the answer.
       return f === leaf ? "writeJson: JSON.stringify + header object" : "node:http: writeHead, headers, end, writev system call (the answer)";
