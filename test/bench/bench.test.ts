@@ -64,7 +64,8 @@ const NUMBER = /^-?[\d,]+(\.\d+)?\b/;
 // `npm test` installs wrk (scripts/ensure-test-tools.sh); a run without it still smoke-tests autocannon's half.
 const WRK = wrkAvailable();
 
-test("the benchmark suite runs in quick mode and reports numeric figures", { skip: !redisServerAvailable() && "redis-server is not installed", timeout: 120_000 }, async () => {
+// 150 s: the hot path also runs wrk against the three servers and an open-loop run (~10 s more on a busy machine).
+test("the benchmark suite runs in quick mode and reports numeric figures", { skip: !redisServerAvailable() && "redis-server is not installed", timeout: 150_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "wtb-bench-test-"));
   try {
     const json = join(dir, "results.json");
