@@ -98,6 +98,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
   const plan = pinPlan();
   let pinning = plan.note;
   let restoreAffinity: string | undefined;
+  let generatorCpus: string | undefined;
   try {
     const started = await startHotBroker(s, rt);
     redis = started.redis;
@@ -117,10 +118,24 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     if (plan.server !== undefined && plan.generator !== undefined) {
       // Every thread of each server on the server CPU; this process (autocannon, the open-loop client) and wrk on the
       // generator CPU. Redis and the simulator stay unpinned: a cached hit touches neither.
-      for (const [, p] of servers) pin(p.pid, plan.server);
-      restoreAffinity = affinityOf(process.pid);
-      pin(process.pid, plan.generator);
-      pinning = `servers (node:http, express, broker; all threads) on CPU ${plan.server}; autocannon and the open-loop client (the benchmark process) and wrk on CPU ${plan.generator}; Redis unpinned`;
+      const before = affinityOf(process.pid);
+      try {
+        for (const [, p] of servers) pin(p.pid, plan.server);
+        restoreAffinity = before;
+        pin(process.pid, plan.generator);
+        generatorCpus = plan.generator;
+        pinning = `servers (node:http, express, broker; all threads) on CPU ${plan.server}; autocannon and the open-loop client (the benchmark process) and wrk on CPU ${plan.generator}; Redis unpinned`;
+      } catch (err) {
+        // A sandbox may refuse to set affinities: measure unpinned rather than half pinned, and say so.
+        for (const [, p] of servers) {
+          try {
+            pin(p.pid, before);
+          } catch {
+            // the server keeps whatever it got
+          }
+        }
+        pinning = `not pinned (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
+      }
     }
     console.error(`bench hot: ${pinning}`);
     // Connection counts outermost: the three servers are measured back to back, so drifting background load on a
@@ -137,7 +152,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     const w = s.hot.wrk;
     if (w.enabled) {
       for (const [server, p] of servers) {
-        const opts = { url: `${p.url}${TOKEN_PATH}`, connections: w.connections, threads: w.threads, headers: AUTH_HEADERS, cpus: plan.generator };
+        const opts = { url: `${p.url}${TOKEN_PATH}`, connections: w.connections, threads: w.threads, headers: AUTH_HEADERS, cpus: generatorCpus };
         await wrk({ ...opts, seconds: Math.ceil(s.hot.warmupSeconds) });
         const r = await wrk({ ...opts, seconds: w.seconds, cpuMs: () => p.cpuMs() });
         wrkRows.push({ server, ...r });

@@ -49,12 +49,18 @@ export async function runProfile(s: Settings, rt: Runtime): Promise<Section> {
     const url = `${broker.url}${TOKEN_PATH}`;
     const connections = s.profile.connections;
     const target = broker;
+    let wrkCpus: string | undefined;
     if (useWrk && plan.server !== undefined) {
-      pin(target.pid, plan.server);
-      pinning = `broker (all threads) on CPU ${plan.server}, wrk on CPU ${plan.generator}`;
+      try {
+        pin(target.pid, plan.server);
+        wrkCpus = plan.generator;
+        pinning = `broker (all threads) on CPU ${plan.server}, wrk on CPU ${plan.generator}`;
+      } catch (err) {
+        pinning = `not pinned (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
+      }
     }
     const drive = (seconds: number, cpuMs?: () => number) =>
-      useWrk ? wrk({ url, connections, seconds, threads: s.hot.wrk.threads, headers: AUTH_HEADERS, cpus: plan.generator, cpuMs }) : load({ url, connections, seconds, headers: AUTH_HEADERS, cpuMs });
+      useWrk ? wrk({ url, connections, seconds, threads: s.hot.wrk.threads, headers: AUTH_HEADERS, cpus: wrkCpus, cpuMs }) : load({ url, connections, seconds, headers: AUTH_HEADERS, cpuMs });
     await drive(2);
     const from = monoUs();
     result = await drive(s.profile.seconds, () => target.cpuMs());

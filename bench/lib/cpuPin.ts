@@ -2,7 +2,6 @@
 // the other's core (a load generator that shares the server's core measures itself). Uses `taskset` (util-linux)
 // when it exists and the machine has at least two CPUs; otherwise nothing is pinned and the plan says so.
 import { spawnSync } from "node:child_process";
-import { cpus } from "node:os";
 
 export interface PinPlan {
   /** CPU list (taskset -c syntax) for the servers, and for the load generator; undefined: not pinned. */
@@ -16,13 +15,27 @@ function tasksetAvailable(): boolean {
   return spawnSync("taskset", ["--version"], { stdio: "ignore" }).error === undefined;
 }
 
-/** The last CPU for the servers, the first for the generator. BENCH_PIN=0 turns pinning off. */
+/** The last CPU this process may use for the servers, the first for the generator. BENCH_PIN=0 turns pinning off. */
 export function pinPlan(env: NodeJS.ProcessEnv = process.env): PinPlan {
   if (env.BENCH_PIN === "0") return { note: "not pinned (BENCH_PIN=0)" };
-  const n = cpus().length;
-  if (n < 2) return { note: `not pinned (${n} CPU)` };
   if (!tasksetAvailable()) return { note: "not pinned (no taskset on the PATH)" };
-  return { server: String(n - 1), generator: "0", note: "" };
+  // The CPUs this process may run on (a container's cpuset may be fewer than the machine has).
+  let allowed: number[];
+  try {
+    allowed = expandCpuList(affinityOf(process.pid));
+  } catch {
+    return { note: "not pinned (taskset could not read this process's CPUs)" };
+  }
+  if (allowed.length < 2) return { note: `not pinned (${allowed.length} CPU available)` };
+  return { server: String(allowed[allowed.length - 1]), generator: String(allowed[0]), note: "" };
+}
+
+/** "0-2,5" → [0, 1, 2, 5]. */
+export function expandCpuList(list: string): number[] {
+  return list.split(",").flatMap((part) => {
+    const [from, to] = part.split("-").map(Number) as [number, number | undefined];
+    return to === undefined ? [from] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
 }
 
 /** The CPU list a process may run on now (to restore it later). */

@@ -1,8 +1,9 @@
 // The benchmark's readers of other programs' output: wrk's summary line (printed by the Lua done() hook in
-// bench/lib/wrk.ts) and the grouping of a CPU profile's samples into the concerns of a token hit
+// bench/lib/wrk.ts), taskset's CPU lists (bench/lib/cpuPin.ts) and the grouping of a CPU profile's samples into the concerns of a token hit
 // (bench/lib/cpuprofile.ts concernOf), which docs/benchmarks.md quotes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { expandCpuList } from "../../bench/lib/cpuPin";
 import { concernOf, type CallFrame } from "../../bench/lib/cpuprofile";
 import { ROOT } from "../../bench/lib/runtime";
 import { parseWrkSummary } from "../../bench/lib/wrk";
@@ -45,4 +46,10 @@ test("concernOf names node:http's own work when no broker frame is on the stack"
   assert.match(concernOf([frame("writev", ""), frame("writevGeneric", "node:internal/stream_base_commons")]), /^node:http: writeHead/);
   assert.equal(concernOf([frame("(garbage collector)", "")]), "garbage collector");
   assert.match(concernOf([frame("(program)", "")]), /^V8 \/ native/);
+});
+
+test("expandCpuList reads taskset's CPU lists", () => {
+  assert.deepEqual(expandCpuList("0,1"), [0, 1]);
+  assert.deepEqual(expandCpuList("0-2,5"), [0, 1, 2, 5]);
+  assert.deepEqual(expandCpuList("3"), [3]);
 });
