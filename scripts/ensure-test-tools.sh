@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The test suite runs real programs: redis-server (tests start their own on free ports), shellcheck (scripts),
 # promtool and the prometheus server (metrics, alert rules, the Grafana dashboard's queries), kubectl (renders
-# deploy/kubernetes with `kubectl kustomize`, offline), openssl (test certificates). Installs the missing ones from apt, so
-# `npm test` works on a fresh machine that has only Node and apt. Prints nothing when all are present.
+# deploy/kubernetes with `kubectl kustomize`, offline), openssl (test certificates), wrk (the benchmark smoke test's
+# load generator). Installs the missing ones from apt, so `npm test` works on a fresh machine that has only Node and
+# apt. Prints nothing when all are present.
 set -euo pipefail
 
-declare -A pkg_of=([redis-server]=redis-server [shellcheck]=shellcheck [promtool]=prometheus [prometheus]=prometheus [kubectl]=kubernetes-client [openssl]=openssl)
+declare -A pkg_of=([redis-server]=redis-server [shellcheck]=shellcheck [promtool]=prometheus [prometheus]=prometheus [kubectl]=kubernetes-client [openssl]=openssl [wrk]=wrk)
 missing=()
-for tool in redis-server shellcheck promtool prometheus kubectl openssl; do
+for tool in redis-server shellcheck promtool prometheus kubectl openssl wrk; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { ROOT } from "./runtime";
 
-interface CallFrame {
+export interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
@@ -39,6 +39,8 @@ export interface ProfileSummary {
   selfByFunction: ProfileEntry[];
   inclusiveByFunction: ProfileEntry[];
   selfByModule: ProfileEntry[];
+  /** Every busy sample charged to one concern of a token hit (see concernOf), largest first. */
+  byConcern: ProfileEntry[];
 }
 
 /** "node_modules/<pkg>" (scoped packages included), a file of this repository, "node:internal", or "(V8/native)". */
@@ -73,6 +75,50 @@ function functionKey(f: CallFrame): string {
 
 const IDLE = new Set(["(idle)"]);
 
+// The broker's own parts, by the file a frame is in: a sample is charged to the innermost of them on its stack, so
+// what node:http does on their behalf (setHeader for the request id, the writev of writeJson's answer) counts with
+// the part that asked for it.
+const OWN_PARTS: Array<[RegExp, string]> = [
+  [/^src\/http\/auth$/, "auth: SHA-256 of the key + timingSafeEqual against every key (Authenticator.allows)"],
+  [/^(src\/ops\/metrics|npm: prom-client)$/, "metrics: prom-client counters and histograms (observeHttp, observeAccountToken, tokenRequest)"],
+  [/^src\/http\/requestLog$/, "request id: randomUUID + X-Request-Id header (requestId)"],
+  [/^(src\/logger|npm: pino.*)$/, "logging (pino)"],
+  [/^src\/http\/routes\/token$/, "token JSON: the view object and two Date → ISO strings (tokenJson)"],
+  [/^src\/(broker|clock|store)\b/, "token cache lookup (TokenService.cachedToken, view, clock)"],
+  [/^src\/http\/fastToken$/, "fast path: route regex, account and method checks, timing (withFastToken)"],
+  [/^npm: (express|router|body-parser|finalhandler|send|on-finished|path-to-regexp)$/, "express"],
+];
+
+const WRITE_FILES = /^node:(_http_outgoing|net|internal\/stream_base_commons|internal\/streams\/writable|buffer)$/;
+const PARSE_FILES = /^node:(_http_server|_http_incoming|_http_common|internal\/streams\/readable|events)$/;
+
+/** The concern a sample's CPU time belongs to; `stack` runs from the sampled (leaf) frame to the root. */
+export function concernOf(stack: CallFrame[]): string {
+  const leaf = stack[0];
+  if (leaf === undefined) return "other";
+  if (leaf.functionName === "(garbage collector)") return "garbage collector";
+  for (const f of stack) {
+    if (f.url === "" || f.url.startsWith("node:")) continue;
+    // Compiled (src/x) or through tsx (src/x.ts): the same part.
+    const where = moduleOf(f.url).replace(/\.[cm]?[jt]s$/, "");
+    if (where === "src/http/errors") {
+      // writeJson's own time is JSON.stringify and the header object; below it, node:http writes the answer.
+      return f === leaf ? "writeJson: JSON.stringify + header object" : "node:http: writeHead, headers, end, writev system call (the answer)";
+    }
+    for (const [re, name] of OWN_PARTS) if (re.test(where)) return name;
+    return `other: ${where}`;
+  }
+  // No broker frame on the stack: node:http's own work before and after the handler.
+  for (const f of stack) {
+    if (f.functionName === "writev" || f.functionName === "writeUtf8String" || f.functionName === "writeBuffer") return "node:http: writeHead, headers, end, writev system call (the answer)";
+    if (WRITE_FILES.test(f.url)) return "node:http: writeHead, headers, end, writev system call (the answer)";
+    if (PARSE_FILES.test(f.url)) return "node:http: socket read, request parse, req/res objects";
+    if (f.url === "node:internal/timers" || f.url === "node:timers") return "timers (keep-alive and connection checks)";
+  }
+  if (leaf.functionName === "(program)") return "V8 / native, unattributed ((program))";
+  return "other node internals / event loop";
+}
+
 /**
  * `window`: only samples taken between these instants (µs of the monotonic clock, i.e. process.hrtime.bigint()/1000
  * in any process of this machine — V8 stamps samples with the same clock).
@@ -89,6 +135,7 @@ export function summarizeProfile(file: string, opts: { top?: number; window?: [n
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
   const modules = new Map<string, number>();
+  const concerns = new Map<string, number>();
   let busy = 0;
   let idle = 0;
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
@@ -108,15 +155,18 @@ export function summarizeProfile(file: string, opts: { top?: number; window?: [n
     add(modules, node.callFrame.functionName === "(garbage collector)" ? "(garbage collector)" : moduleOf(node.callFrame.url), dt);
     // Inclusive: each function once per sample, however often it recurs on the stack.
     const seen = new Set<string>();
+    const stack: CallFrame[] = [];
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
       const f = byId.get(id)!.callFrame;
       if (f.functionName === "(root)") continue;
+      stack.push(f);
       const k = functionKey(f);
       if (!seen.has(k)) {
         seen.add(k);
         add(inclusive, k, dt);
       }
     }
+    add(concerns, concernOf(stack), dt);
   }
   const rank = (m: Map<string, number>, n: number): ProfileEntry[] =>
     [...m]
@@ -130,5 +180,6 @@ export function summarizeProfile(file: string, opts: { top?: number; window?: [n
     selfByFunction: rank(self, top),
     inclusiveByFunction: rank(inclusive, top + 10),
     selfByModule: rank(modules, top),
+    byConcern: rank(concerns, concerns.size),
   };
 }

@@ -5,13 +5,24 @@ export interface Settings {
   /** "compiled": build src/ with tsc into a private directory and run that (what production runs).
    *  "source": run bin/wechat-token-broker.js, which uses tsx when there is no dist/ (faster to start, for tests). */
   runtime: "compiled" | "source";
-  hot: { connections: number[]; seconds: number; warmupSeconds: number; apiKeys: number; rate: number };
+  hot: { connections: number[]; seconds: number; warmupSeconds: number; apiKeys: number; rate: number; wrk: WrkSettings };
   storm: { requests: number; brokers: number; latencyMs: number };
   soak: { seconds: number; brokers: number; lifetimeSec: number; rate: number; latencyMs: number };
   accounts: { sizes: number[]; hotSeconds: number; connections: number; rounds: number; windowSeconds: number; lifetimeSec: number; latencyMs: number };
   profile: { seconds: number; connections: number };
   ablation: { seconds: number; connections: number[]; rounds: number };
   economy: { replicas: number[]; seconds: number; lifetimeSec: number; reportSeconds: number; restartSeconds: number; pollMs: number };
+}
+
+/** The hot path's wrk runs (bench/lib/wrk.ts) and the open-loop run at a share of the broker's wrk capacity. */
+export interface WrkSettings {
+  enabled: boolean;
+  connections: number;
+  threads: number;
+  /** Whole seconds (wrk's unit). */
+  seconds: number;
+  /** Open-loop rate as a share of the broker's measured wrk requests/s (0: skip). */
+  openLoopShare: number;
 }
 
 function num(name: string, full: number, quick: number, isQuick: boolean): number {
@@ -45,6 +56,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       apiKeys: num("BENCH_HOT_API_KEYS", 10, 10, quick),
       // Open-loop latency at a rate none of the servers is saturated by (0: skip).
       rate: env.BENCH_HOT_RATE === "0" ? 0 : num("BENCH_HOT_RATE", 1000, 1000, quick),
+      wrk: {
+        enabled: env.BENCH_HOT_WRK !== "0",
+        connections: num("BENCH_HOT_WRK_CONNECTIONS", 64, 64, quick),
+        threads: num("BENCH_HOT_WRK_THREADS", 1, 1, quick),
+        seconds: Math.max(1, Math.round(num("BENCH_HOT_WRK_SECONDS", 8, 3, quick))),
+        openLoopShare: env.BENCH_HOT_OPEN_SHARE === "0" ? 0 : num("BENCH_HOT_OPEN_SHARE", 0.5, 0.5, quick),
+      },
     },
     storm: {
       requests: num("BENCH_STORM_REQUESTS", 2000, 400, quick),

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { redisServerAvailable } from "../helpers/redis";
+import { wrkAvailable } from "../../bench/lib/wrk";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -60,7 +61,11 @@ function tablesOf(stdout: string, title: string): string[][][] {
 
 const NUMBER = /^-?[\d,]+(\.\d+)?\b/;
 
-test("the benchmark suite runs in quick mode and reports numeric figures", { skip: !redisServerAvailable() && "redis-server is not installed", timeout: 120_000 }, async () => {
+// `npm test` installs wrk (scripts/ensure-test-tools.sh); a run without it still smoke-tests autocannon's half.
+const WRK = wrkAvailable();
+
+// 150 s: the hot path also runs wrk against the three servers and an open-loop run (~10 s more on a busy machine).
+test("the benchmark suite runs in quick mode and reports numeric figures", { skip: !redisServerAvailable() && "redis-server is not installed", timeout: 150_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "wtb-bench-test-"));
   try {
     const json = join(dir, "results.json");
@@ -71,6 +76,8 @@ test("the benchmark suite runs in quick mode and reports numeric figures", { ski
       BENCH_HOT_SECONDS: "1",
       BENCH_HOT_CONNECTIONS: "1,64",
       BENCH_HOT_WARMUP_SECONDS: "0.2",
+      BENCH_HOT_WRK: WRK ? "1" : "0",
+      BENCH_HOT_WRK_SECONDS: "1",
       BENCH_STORM_REQUESTS: "200",
       BENCH_SOAK_SECONDS: "10",
       BENCH_SOAK_LIFETIME_SEC: "8",
@@ -95,6 +102,19 @@ test("the benchmark suite runs in quick mode and reports numeric figures", { ski
 
     const results = JSON.parse(readFileSync(json, "utf8")) as { sections: Array<{ id: string; data: unknown }> };
     const data = (id: string) => results.sections.find((s) => s.id === id)?.data;
+    if (WRK) {
+      // wrk's rows: every server answered the key-carrying request with 200s, and the percentiles are ordered.
+      const hotData = data("hot") as { wrkRows: Array<{ server: string; rps: number; errors: number; non2xx: number; p50: number; p99: number; p999: number }>; atShare: Array<{ server: string; rate: number; requests: number }> };
+      assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
+      for (const r of hotData.wrkRows) {
+        assert.ok(r.rps > 0, `wrk: ${r.server} answered requests`);
+        assert.equal(r.errors + r.non2xx, 0, `wrk: ${r.server} answered every request with a 2xx`);
+        assert.ok(r.p50 <= r.p99 && r.p99 <= r.p999, `wrk: ${r.server} percentiles in order`);
+      }
+      const open = hotData.atShare.find((r) => r.server === "broker");
+      const brokerRps = hotData.wrkRows.find((r) => r.server === "broker")!.rps;
+      assert.ok(open && open.requests > 0 && Math.abs(open.rate - brokerRps / 2) <= 1, "the open-loop run offers half of the broker's wrk throughput");
+    }
     const storms = data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;
     assert.equal(storms.length, 2);
     for (const s of storms) {
