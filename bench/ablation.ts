@@ -10,10 +10,10 @@ import { spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
 
 const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
-  { name: "variant: as served", flags: "", what: "withFastToken in front of createApp, wired as src/server.ts does (checks the harness: ≈ broker)" },
-  { name: "variant: no fast path", flags: "no-fast-path", what: "the express app alone (no withFastToken): every hit goes through express" },
-  { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "Metrics.httpMiddleware() left out; the fast path's observeHttp a no-op" },
-  { name: "variant: no API-key auth", flags: "no-auth", what: "keys not required (SHA-256 + timingSafeEqual skipped)" },
+  { name: "variant: as served", flags: "", what: "createApp(core) as src/server.ts serves it (checks the harness: ≈ broker)" },
+  { name: "variant: no fast path", flags: "no-fast-path", what: "the express app alone (no fast path in front): every hit goes through express" },
+  { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "the route pipeline's observeHttp a no-op" },
+  { name: "variant: no API-key auth", flags: "no-auth", what: "keys not required (no key lookup at all)" },
 ];
 
 function median(values: number[]): number {

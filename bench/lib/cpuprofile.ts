@@ -79,13 +79,13 @@ const IDLE = new Set(["(idle)"]);
 // what node:http does on their behalf (setHeader for the request id, the writev of writeJson's answer) counts with
 // the part that asked for it.
 const OWN_PARTS: Array<[RegExp, string]> = [
-  [/^src\/http\/auth$/, "auth: SHA-256 of the key + timingSafeEqual against every key (Authenticator.allows)"],
+  [/^src\/http\/auth$/, "auth: a remembered header, else SHA-256 of the key + timingSafeEqual against every key (Authenticator)"],
   [/^(src\/ops\/metrics|npm: prom-client)$/, "metrics: prom-client counters and histograms (observeHttp, observeAccountToken, tokenRequest)"],
-  [/^src\/http\/requestLog$/, "request id: randomUUID + X-Request-Id header (requestId)"],
+  [/^src\/http\/requestLog$/, "request id: randomUUID (requestIdOf)"],
   [/^(src\/logger|npm: pino.*)$/, "logging (pino)"],
-  [/^src\/http\/routes\/token$/, "token JSON: the view object and two Date → ISO strings (tokenJson)"],
+  [/^src\/http\/routes\/token$/, "token answer: the body, serialised when the token or the millisecond changed (tokenJson)"],
   [/^src\/(broker|clock|store)\b/, "token cache lookup (TokenService.cachedToken, view, clock)"],
-  [/^src\/http\/fastToken$/, "fast path: route regex, account and method checks, timing (withFastToken)"],
+  [/^src\/http\/(fastPath|route)$/, "route pipeline: fast-path match, RouteCall (timing, account check, authorisation, metrics call)"],
   [/^npm: (express|router|body-parser|finalhandler|send|on-finished|path-to-regexp)$/, "express"],
 ];
 
@@ -103,7 +103,7 @@ export function concernOf(stack: CallFrame[]): string {
     const where = moduleOf(f.url).replace(/\.[cm]?[jt]s$/, "");
     if (where === "src/http/errors") {
       // writeJson's own time is JSON.stringify and the header object; below it, node:http writes the answer.
-      return f === leaf ? "writeJson: JSON.stringify + header object" : "node:http: writeHead, headers, end, writev system call (the answer)";
+      return f === leaf ? "writeJson: JSON.stringify + header object (writeText: the header object)" : "node:http: writeHead, headers, end, writev system call (the answer)";
     }
     for (const [re, name] of OWN_PARTS) if (re.test(where)) return name;
     return `other: ${where}`;

@@ -70,12 +70,12 @@ void describe("GET /cgi-bin/token on the broker", () => {
   });
 
   void test("refuses a key without the token scope (a sign-only key never sees a token), and counts the refusal", async () => {
-    const before = sample(await (await request(b.url).get("/metrics")).text, "wtb_auth_failures_total", { reason: "forbidden" });
+    const before = sample((await request(b.url).get("/metrics")).text, "wtb_auth_failures_total", { reason: "forbidden" });
     const res = await request(b.url).get(tokenUrl("wx_cmp_stable", SIGN_KEY));
     assertDocumented(res);
     assert.equal(res.body.errcode, 40125);
     assert.equal(res.body.access_token, undefined);
-    const after = sample(await (await request(b.url).get("/metrics")).text, "wtb_auth_failures_total", { reason: "forbidden" });
+    const after = sample((await request(b.url).get("/metrics")).text, "wtb_auth_failures_total", { reason: "forbidden" });
     assert.equal(after, before + 1);
   });
 

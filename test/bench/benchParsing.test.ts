@@ -25,7 +25,7 @@ test("parseWrkSummary reads the done() hook's JSON line among wrk's own output",
 
 const BUILD = "file:///repo/bench/results/run-42/build/dist";
 const frame = (functionName: string, url: string): CallFrame => ({ functionName, url, lineNumber: 0, columnNumber: 0 });
-const fast = frame("", `${BUILD}/http/fastToken.js`);
+const fast = frame("start", `${BUILD}/http/route.js`);
 const parse = frame("parserOnHeadersComplete", "node:_http_common");
 
 test("concernOf charges a sample to the innermost broker part on its stack", () => {
@@ -36,7 +36,7 @@ test("concernOf charges a sample to the innermost broker part on its stack", () 
   assert.match(concernOf([frame("digest", "node:internal/crypto/hash"), frame("find", `${BUILD}/http/auth.js`), fast, parse]), /^auth:/);
   assert.match(concernOf([frame("setHeader", "node:_http_outgoing"), frame("requestId", `${BUILD}/http/requestLog.js`), fast, parse]), /^request id:/);
   assert.match(concernOf([frame("observe", "file:///repo/node_modules/prom-client/lib/histogram.js"), frame("observeHttp", `${BUILD}/ops/metrics.js`), fast]), /^metrics:/);
-  assert.match(concernOf([frame("toISOString", ""), frame("tokenJson", `${BUILD}/http/routes/token.js`), fast]), /^token JSON:/);
+  assert.match(concernOf([frame("toISOString", ""), frame("tokenJson", `${BUILD}/http/routes/token.js`), fast]), /^token answer:/);
   // The sources through tsx name the same parts.
   assert.match(concernOf([frame("find", `file://${ROOT}/src/http/auth.ts`), fast]), /^auth:/);
 });
