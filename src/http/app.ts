@@ -10,7 +10,7 @@ import { Authenticator } from "./auth";
 import { notFound, writeError } from "./errors";
 import { withFastPath } from "./fastPath";
 import { logFinished, requestBindings, requestId } from "./requestLog";
-import { SERVED, serveRoute, type RouteDef, type RouteServices } from "./route";
+import { serveRoute, type RouteDef, type RouteServices } from "./route";
 import { brokerRoutes } from "./routes/table";
 
 export interface App {
@@ -75,11 +75,13 @@ export function expressFromRoutes(routes: readonly RouteDef[], s: RouteServices)
   return app;
 }
 
-/** Request id, log line and count of a request no route served (a 404, a URL express could not decode). */
+/** Request id, log line and count of a request no route served (a 404, a URL express could not decode). A route
+ * that serves a request never hands it on, so only these reach here; the error handler may call it a second time. */
 function unserved(s: RouteServices): RequestHandler {
+  const seen = new WeakSet<object>();
   return (req, res, next) => {
-    if ((req as { [SERVED]?: boolean })[SERVED]) return next();
-    (req as { [SERVED]?: boolean })[SERVED] = true;
+    if (seen.has(req)) return next();
+    seen.add(req);
     const started = performance.now();
     const id = requestId(req, res);
     res.once("close", () => {

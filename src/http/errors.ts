@@ -120,9 +120,11 @@ export function writeJson(res: ServerResponse, status: number, body: unknown, he
 
 export const JSON_TYPE = "application/json; charset=utf-8";
 
-/** A text answer (JSON already serialised, or plain text) with the headers every answer carries. */
-export function writeText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": contentType, "Content-Length": Buffer.byteLength(text) });
+/** A text answer (JSON already serialised, or plain text; a Buffer is written as it is) with the headers every
+ * answer carries. */
+export function writeText(res: ServerResponse, status: number, text: string | Buffer, contentType: string, headers: Record<string, string> = {}): void {
+  const length = typeof text === "string" ? Buffer.byteLength(text) : text.length;
+  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": contentType, "Content-Length": length });
   res.end(text);
 }
 

@@ -36,7 +36,7 @@ export interface Call {
 /** An answer: JSON (the default), text, or nothing when the handler wrote it itself (a relayed stream). */
 export type Reply =
   | { status?: number; json: unknown; headers?: Record<string, string> }
-  | { status?: number; text: string; contentType: string; headers?: Record<string, string> };
+  | { status?: number; text: string | Buffer; contentType: string; headers?: Record<string, string> };
 
 export interface RouteDef {
   method: Method;
@@ -75,10 +75,6 @@ export interface RouteServices {
 const ANONYMOUS: Principal = { name: "anonymous", role: "client", accounts: [] };
 const NO_BODY: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
-/** Marks a request a route served, so the app's fallbacks (404s, express's own errors) do not log and count it
- * again. */
-export const SERVED = Symbol("served");
-
 export type ServeRoute = (req: IncomingMessage, res: ServerResponse, params: Readonly<Record<string, string>>) => void;
 
 /** Serves requests for one route under one metrics label. */
@@ -112,7 +108,6 @@ class RouteCall implements Call {
       this.id = requestIdOf(request);
       this.idHeader = { "X-Request-Id": this.id };
     } else this.id = requestId(request, response);
-    (request as { [SERVED]?: boolean })[SERVED] = true;
   }
 
   get req(): Request {

@@ -39,13 +39,14 @@ export function invalidationReport(body: Record<string, unknown>): { accessToken
 export function tokenRoutes(service: TokenService): RouteDef[] {
   // The last body of each account, reused while it says the same (within the millisecond of expiresAt): the
   // serialisation and date formatting were a visible share of a hit's CPU. One entry per configured account.
-  const bodies = new Map<string, { view: TokenView; text: string }>();
+  const bodies = new Map<string, { view: TokenView; reply: Reply }>();
   const tokenBody = (view: TokenView): Reply => {
     const last = bodies.get(view.accountId);
-    if (last !== undefined && sameView(last.view, view)) return { text: last.text, contentType: JSON_TYPE };
-    const text = JSON.stringify(tokenJson(view));
-    bodies.set(view.accountId, { view, text });
-    return { text, contentType: JSON_TYPE };
+    if (last !== undefined && sameView(last.view, view)) return last.reply;
+    // Kept encoded: node:http writes a Buffer as it is, where a string is encoded again for every answer.
+    const reply = { text: Buffer.from(JSON.stringify(tokenJson(view)), "utf8"), contentType: JSON_TYPE };
+    bodies.set(view.accountId, { view, reply });
+    return reply;
   };
   // A hit is answered synchronously (no promise, no Redis): nearly all of the broker's traffic.
   const sendToken = (call: Call): Reply | Promise<Reply> => {
