@@ -11,7 +11,11 @@ import type { Settings } from "./lib/settings";
 
 const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
   { name: "variant: as served", flags: "", what: "createApp(core) as src/server.ts serves it (checks the harness: ≈ broker)" },
-  { name: "variant: no fast path", flags: "no-fast-path", what: "the express app alone (no fast path in front): every hit goes through express" },
+  {
+    name: "variant: no fast path",
+    flags: "no-fast-path",
+    what: "the express app alone (no fast path in front): every hit goes through express",
+  },
   { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "the route pipeline's observeHttp a no-op" },
   { name: "variant: no API-key auth", flags: "no-auth", what: "keys not required (no key lookup at all)" },
 ];
@@ -30,13 +34,33 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
   const runs = new Map<string, LoadResult[]>();
   try {
     const account = benchAccount("bench", "stable", 1);
-    const env = brokerEnv({ redisUrl: started.redis.url, sim: started.sim, accounts: [account], workDir: rt.workDir, name: "ablation", apiKeys: s.hot.apiKeys, extra: { LOG_LEVEL: "info", BENCH_SRC: rt.srcDir } });
-    const express = await spawnServer({ name: "ablation-express", args: rt.serverArgs("express-minimal"), env: { BENCH_BODY: started.body }, readyPath: "/ready", logDir: rt.workDir });
+    const env = brokerEnv({
+      redisUrl: started.redis.url,
+      sim: started.sim,
+      accounts: [account],
+      workDir: rt.workDir,
+      name: "ablation",
+      apiKeys: s.hot.apiKeys,
+      extra: { LOG_LEVEL: "info", BENCH_SRC: rt.srcDir },
+    });
+    const express = await spawnServer({
+      name: "ablation-express",
+      args: rt.serverArgs("express-minimal"),
+      env: { BENCH_BODY: started.body },
+      readyPath: "/ready",
+      logDir: rt.workDir,
+    });
     procs.push(express);
     servers.push({ name: "express (yardstick)", what: "bench/servers/express-minimal.ts", proc: express });
     servers.push({ name: "broker (serve)", what: "the real `serve` process", proc: started.broker });
     for (const v of VARIANTS) {
-      const p = await spawnServer({ name: `ablation-${v.flags || "as-served"}`.replace(/,/g, "+"), args: rt.serverArgs("broker-variant"), env: { ...env, BENCH_VARIANT: v.flags }, readyPath: "/api/health/ready", logDir: rt.workDir });
+      const p = await spawnServer({
+        name: `ablation-${v.flags || "as-served"}`.replace(/,/g, "+"),
+        args: rt.serverArgs("broker-variant"),
+        env: { ...env, BENCH_VARIANT: v.flags },
+        readyPath: "/api/health/ready",
+        logDir: rt.workDir,
+      });
       procs.push(p);
       servers.push({ name: v.name, what: v.what, proc: p });
     }
@@ -93,8 +117,21 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
     body: [
       `Same set-up as the hot-path benchmark (Redis mode, token cached, ${s.hot.apiKeys} API keys, LOG_LEVEL=info). ${s.ablation.rounds} round(s) of ${s.ablation.seconds} s per server after a warm-up, servers taken in turn within each round. ` +
         "The figure compared is the server's CPU time per answered request (utime + stime ÷ requests; medians over the rounds): on a shared machine it is far steadier than requests/s. " +
-        "\"express ÷ this\" is the throughput ratio to the minimal express app that a dedicated core would show (target ≥ 0.90).",
-      table(["connections", "server", "what differs", "CPU µs/request (median)", "each round", "vs broker (serve)", "express ÷ this", "requests/s (median)", "p99 ms (median)"], rows),
+        '"express ÷ this" is the throughput ratio to the minimal express app that a dedicated core would show (target ≥ 0.90).',
+      table(
+        [
+          "connections",
+          "server",
+          "what differs",
+          "CPU µs/request (median)",
+          "each round",
+          "vs broker (serve)",
+          "express ÷ this",
+          "requests/s (median)",
+          "p99 ms (median)",
+        ],
+        rows,
+      ),
     ],
   };
 }

@@ -24,7 +24,18 @@
 import { startRedis, type TestRedis } from "../test/helpers/redis";
 import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator, SimAppConfig, SimAppCounters } from "../src/simulator/types";
-import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, shortLifetime, shortLifetimeEnv, simApp, sleep, tokenCalls, type BenchAccount } from "./lib/fixtures";
+import {
+  AUTH_HEADERS,
+  benchAccount,
+  brokerEnv,
+  getToken,
+  shortLifetime,
+  shortLifetimeEnv,
+  simApp,
+  sleep,
+  tokenCalls,
+  type BenchAccount,
+} from "./lib/fixtures";
 import { fmt, load1, table, type Section } from "./lib/report";
 import { spawnBroker, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
@@ -47,7 +58,9 @@ function account(id: string, api: Api, n: number): EconAccount {
 
 /** The account list as the broker reads it: WeCom accounts carry `type` and no `tokenApi`. */
 function accountList(accounts: EconAccount[]): BenchAccount[] {
-  const entries = accounts.map(({ api, signs: _signs, ...a }) => (api === "wecom" ? { id: a.id, appId: a.appId, appSecret: a.appSecret, type: "wecom" } : a));
+  const entries = accounts.map(({ api, signs: _signs, ...a }) =>
+    api === "wecom" ? { id: a.id, appId: a.appId, appSecret: a.appSecret, type: "wecom" } : a,
+  );
   // brokerEnv writes the entries as they are; its type only knows MP accounts.
   return entries as unknown as BenchAccount[];
 }
@@ -164,7 +177,9 @@ async function withStack<T>(apps: SimAppConfig[], fn: (redis: TestRedis, sim: Ru
 }
 
 async function startBrokers(rt: Runtime, n: number, name: string, env: Record<string, string>): Promise<Proc[]> {
-  const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => spawnBroker(rt, `${name}-${i}`, env, { readyTimeoutMs: 60_000 })));
+  const started = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => spawnBroker(rt, `${name}-${i}`, env, { readyTimeoutMs: 60_000 })),
+  );
   const ok = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed) {
@@ -196,7 +211,12 @@ async function rotations(s: Settings, rt: Runtime, replicas: number): Promise<Ec
   const e = s.economy;
   const timing = shortLifetime(e.lifetimeSec);
   const scale = WECHAT_LIFETIME_SEC / timing.lifetimeSec;
-  const accounts = [account("econ-stable", "stable", 51), account("econ-classic", "classic", 52), account("econ-wecom", "wecom", 53), { ...account("econ-jssdk", "stable", 54), signs: true }];
+  const accounts = [
+    account("econ-stable", "stable", 51),
+    account("econ-classic", "classic", 52),
+    account("econ-wecom", "wecom", 53),
+    { ...account("econ-jssdk", "stable", 54), signs: true },
+  ];
   const apps = accounts.map((a) => simAppOf(a, { tokenLifetimeSec: timing.lifetimeSec, overlapSec: timing.overlapSec }));
   return withStack(apps, async (redis, sim) => {
     const env = brokerEnv({
@@ -252,14 +272,25 @@ async function rotations(s: Settings, rt: Runtime, replicas: number): Promise<Ec
 async function wallClock(s: Settings, rt: Runtime, replicas: number, normalPerHour: (api: Api) => number): Promise<EconomyRow[]> {
   const e = s.economy;
   const reporters = [account("econ-report-classic", "classic", 61), account("econ-report-stable", "stable", 62)];
-  const restarted = [account("econ-restart-stable", "stable", 63), account("econ-restart-classic", "classic", 64), account("econ-restart-wecom", "wecom", 65)];
+  const restarted = [
+    account("econ-restart-stable", "stable", 63),
+    account("econ-restart-classic", "classic", 64),
+    account("econ-restart-wecom", "wecom", 65),
+  ];
   const accounts = [...reporters, ...restarted];
   return withStack(
     accounts.map((a) => simAppOf(a, {})),
     async (redis, sim) => {
       // Production settings, except that replicas re-read Redis after 5 s instead of 30 s, so they meet the emptied
       // Redis inside the measured window (the restart's cost does not depend on when they do).
-      const env = brokerEnv({ redisUrl: redis.url, sim, accounts: accountList(accounts), workDir: rt.workDir, name: `economy-wall-${replicas}`, extra: { LOCAL_CACHE_TTL_MS: String(WALL_CACHE_TTL_MS) } });
+      const env = brokerEnv({
+        redisUrl: redis.url,
+        sim,
+        accounts: accountList(accounts),
+        workDir: rt.workDir,
+        name: `economy-wall-${replicas}`,
+        extra: { LOCAL_CACHE_TTL_MS: String(WALL_CACHE_TTL_MS) },
+      });
       const brokers = await startBrokers(rt, replicas, `economy-wall-${replicas}`, env);
       try {
         await warm(brokers, accounts);
@@ -350,7 +381,13 @@ export async function runEconomy(s: Settings, rt: Runtime): Promise<Section> {
     const normal = (api: Api) => scaled.find((r) => r.scenario === "normal" && r.api === api)?.perHour ?? 0;
     rows.push(...(await wallClock(s, rt, replicas, normal)));
   }
-  const result: EconomyResult = { lifetimeSec: e.lifetimeSec, seconds: e.seconds, reportSeconds: e.reportSeconds, restartSeconds: e.restartSeconds, rows };
+  const result: EconomyResult = {
+    lifetimeSec: e.lifetimeSec,
+    seconds: e.seconds,
+    reportSeconds: e.reportSeconds,
+    restartSeconds: e.restartSeconds,
+    rows,
+  };
   const timing = shortLifetime(e.lifetimeSec);
   const scale = WECHAT_LIFETIME_SEC / timing.lifetimeSec;
 
@@ -365,7 +402,8 @@ export async function runEconomy(s: Settings, rt: Runtime): Promise<Section> {
     ["Redis restart", "classic"],
     ["Redis restart", "wecom"],
   ];
-  const cell = (r: EconomyRow | undefined) => (r === undefined ? "n/a" : `${fmt(r.perHour, r.perHour < 10 ? 2 : 0)}${r.loop ? " (loop: lower bound)" : ""}`);
+  const cell = (r: EconomyRow | undefined) =>
+    r === undefined ? "n/a" : `${fmt(r.perHour, r.perHour < 10 ? 2 : 0)}${r.loop ? " (loop: lower bound)" : ""}`;
   const find = (sc: Scenario, api: Api, n: number) => rows.find((r) => r.scenario === sc && r.api === api && r.replicas === n);
   const answersText = (a: Record<string, number> | undefined) =>
     a === undefined
@@ -391,13 +429,39 @@ export async function runEconomy(s: Settings, rt: Runtime): Promise<Section> {
         order.map(([sc, api]) => [sc, api, ...e.replicas.map((n) => cell(find(sc, api, n)))]),
       ),
       table(
-        ["scenario", "token API", "replicas", "wall s", "token calls", "tokens issued", "getticket calls", "probes", "force refreshes", "caller requests not answered 200", "report answers"],
+        [
+          "scenario",
+          "token API",
+          "replicas",
+          "wall s",
+          "token calls",
+          "tokens issued",
+          "getticket calls",
+          "probes",
+          "force refreshes",
+          "caller requests not answered 200",
+          "report answers",
+        ],
         order.flatMap(([sc, api]) =>
           e.replicas.flatMap((n) => {
             const r = find(sc, api, n);
             return r === undefined
               ? []
-              : [[sc, api, n, fmt(r.wallSec, 1), fmt(r.tokenCalls), fmt(r.tokensIssued), fmt(r.ticketCalls), fmt(r.probes), fmt(r.forceRefreshes), `${fmt(r.failedRequests)} of ${fmt(r.requests)}`, answersText(r.reportAnswers)]];
+              : [
+                  [
+                    sc,
+                    api,
+                    n,
+                    fmt(r.wallSec, 1),
+                    fmt(r.tokenCalls),
+                    fmt(r.tokensIssued),
+                    fmt(r.ticketCalls),
+                    fmt(r.probes),
+                    fmt(r.forceRefreshes),
+                    `${fmt(r.failedRequests)} of ${fmt(r.requests)}`,
+                    answersText(r.reportAnswers),
+                  ],
+                ];
           }),
         ),
       ),

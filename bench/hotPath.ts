@@ -38,7 +38,13 @@ export interface HotPathData {
   rows: HotRow[];
   /** Latency at a fixed offered rate (open loop), 64 connections. */
   atRate: HotRow[];
-  ratios: Array<{ connections: number; brokerToExpress: number; brokerToNodeHttp: number; cpuExpressToBroker: number; cpuNodeHttpToBroker: number }>;
+  ratios: Array<{
+    connections: number;
+    brokerToExpress: number;
+    brokerToNodeHttp: number;
+    cpuExpressToBroker: number;
+    cpuNodeHttpToBroker: number;
+  }>;
   /** The same three servers loaded by wrk (empty with BENCH_HOT_WRK=0). */
   wrkRows: WrkRow[];
   /** Open loop at a share of the broker's wrk throughput. */
@@ -72,7 +78,15 @@ export async function startHotBroker(s: Settings, rt: Runtime, opts: { nodeArgs?
   let sim: RunningSimulator | undefined;
   try {
     sim = await startSimulator({ apps: [simApp(ACCOUNT)] });
-    const env = brokerEnv({ redisUrl: redis.url, sim, accounts: [ACCOUNT], workDir: rt.workDir, name: opts.name ?? "hot", apiKeys: s.hot.apiKeys, extra: { LOG_LEVEL: "info" } });
+    const env = brokerEnv({
+      redisUrl: redis.url,
+      sim,
+      accounts: [ACCOUNT],
+      workDir: rt.workDir,
+      name: opts.name ?? "hot",
+      apiKeys: s.hot.apiKeys,
+      extra: { LOG_LEVEL: "info" },
+    });
     const broker = await spawnBroker(rt, opts.name ?? "hot-broker", env, { nodeArgs: opts.nodeArgs });
     // The first request may wait for the start-up refresh; the measured ones must be local-cache hits.
     await getToken(broker.url, ACCOUNT.id);
@@ -108,7 +122,13 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     const env = { BENCH_BODY: started.body };
     const bare = await spawnServer({ name: "hot-node-http", args: rt.serverArgs("bare-http"), env, readyPath: "/", logDir: rt.workDir });
     procs.push(bare);
-    const express = await spawnServer({ name: "hot-express", args: rt.serverArgs("express-minimal"), env, readyPath: "/ready", logDir: rt.workDir });
+    const express = await spawnServer({
+      name: "hot-express",
+      args: rt.serverArgs("express-minimal"),
+      env,
+      readyPath: "/ready",
+      logDir: rt.workDir,
+    });
     procs.push(express);
     const servers: Array<[ServerName, Proc]> = [
       ["node:http", bare],
@@ -146,17 +166,27 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
         await load({ url, connections, seconds: s.hot.warmupSeconds, headers: AUTH_HEADERS });
         const r = await load({ url, connections, seconds: s.hot.seconds, headers: AUTH_HEADERS, cpuMs: () => p.cpuMs() });
         rows.push({ server, ...r });
-        console.error(`bench hot: ${server} ${connections} conn: ${fmt(r.rps)} req/s p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`);
+        console.error(
+          `bench hot: ${server} ${connections} conn: ${fmt(r.rps)} req/s p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
+        );
       }
     }
     const w = s.hot.wrk;
     if (w.enabled) {
       for (const [server, p] of servers) {
-        const opts = { url: `${p.url}${TOKEN_PATH}`, connections: w.connections, threads: w.threads, headers: AUTH_HEADERS, cpus: generatorCpus };
+        const opts = {
+          url: `${p.url}${TOKEN_PATH}`,
+          connections: w.connections,
+          threads: w.threads,
+          headers: AUTH_HEADERS,
+          cpus: generatorCpus,
+        };
         await wrk({ ...opts, seconds: Math.ceil(s.hot.warmupSeconds) });
         const r = await wrk({ ...opts, seconds: w.seconds, cpuMs: () => p.cpuMs() });
         wrkRows.push({ server, ...r });
-        console.error(`bench hot: wrk ${server} ${w.connections} conn: ${fmt(r.rps)} req/s p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} ms, ${fmt(r.cpuUs)} µs CPU/request`);
+        console.error(
+          `bench hot: wrk ${server} ${w.connections} conn: ${fmt(r.rps)} req/s p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} ms, ${fmt(r.cpuUs)} µs CPU/request`,
+        );
       }
     }
     // Closed-loop latency at 64 connections is 64 ÷ throughput (Little's law): it measures saturation. What a caller
@@ -164,9 +194,18 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     if (s.hot.rate > 0) {
       const connections = Math.max(...s.hot.connections);
       for (const [server, p] of servers) {
-        const r = await paced({ port: p.port, path: TOKEN_PATH, headers: AUTH_HEADERS, rate: s.hot.rate, seconds: s.hot.seconds, connections });
+        const r = await paced({
+          port: p.port,
+          path: TOKEN_PATH,
+          headers: AUTH_HEADERS,
+          rate: s.hot.rate,
+          seconds: s.hot.seconds,
+          connections,
+        });
         atRate.push({ server, rate: s.hot.rate, ...r });
-        console.error(`bench hot: ${server} ${connections} conn at ${s.hot.rate} req/s: p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`);
+        console.error(
+          `bench hot: ${server} ${connections} conn at ${s.hot.rate} req/s: p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
+        );
       }
     }
     // And at a share (half) of what the broker managed under wrk: the broker busy but keeping up. node:http at the
@@ -175,9 +214,18 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     if (brokerWrk !== undefined && w.openLoopShare > 0) {
       const rate = Math.max(1, Math.round(brokerWrk.rps * w.openLoopShare));
       for (const [server, p] of servers.filter(([n]) => n !== "express")) {
-        const r = await paced({ port: p.port, path: TOKEN_PATH, headers: AUTH_HEADERS, rate, seconds: w.seconds, connections: w.connections });
+        const r = await paced({
+          port: p.port,
+          path: TOKEN_PATH,
+          headers: AUTH_HEADERS,
+          rate,
+          seconds: w.seconds,
+          connections: w.connections,
+        });
         atShare.push({ server, rate, ...r });
-        console.error(`bench hot: ${server} ${w.connections} conn at ${rate} req/s (open loop): p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`);
+        console.error(
+          `bench hot: ${server} ${w.connections} conn at ${rate} req/s (open loop): p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
+        );
       }
     }
   } finally {
@@ -226,11 +274,35 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
   const t = data.targets;
   const table1 = table(
     ["connections", "server", "requests/s", "p50 ms", "p99 ms", "max ms", "server CPU µs/request", "errors + non-2xx", "bytes/response"],
-    rows.map((r) => [r.connections, r.server, fmt(r.rps), ms(r.p50), ms(r.p99), ms(r.max), fmt(r.cpuUs), r.errors + r.non2xx, fmt(r.bytesPerResponse)]),
+    rows.map((r) => [
+      r.connections,
+      r.server,
+      fmt(r.rps),
+      ms(r.p50),
+      ms(r.p99),
+      ms(r.max),
+      fmt(r.cpuUs),
+      r.errors + r.non2xx,
+      fmt(r.bytesPerResponse),
+    ]),
   );
   const table2 = table(
-    ["connections", "broker / express requests/s (target ≥ 0.90)", "same, by CPU per request", "broker / node:http requests/s (target ≥ 0.60)", "same, by CPU per request", "broker p99 ms (target ≤ 10 at 64)"],
-    ratios.map((r) => [r.connections, r.brokerToExpress.toFixed(2), r.cpuExpressToBroker.toFixed(2), r.brokerToNodeHttp.toFixed(2), r.cpuNodeHttpToBroker.toFixed(2), ms(find("broker", r.connections)?.p99 ?? NaN)]),
+    [
+      "connections",
+      "broker / express requests/s (target ≥ 0.90)",
+      "same, by CPU per request",
+      "broker / node:http requests/s (target ≥ 0.60)",
+      "same, by CPU per request",
+      "broker p99 ms (target ≤ 10 at 64)",
+    ],
+    ratios.map((r) => [
+      r.connections,
+      r.brokerToExpress.toFixed(2),
+      r.cpuExpressToBroker.toFixed(2),
+      r.brokerToNodeHttp.toFixed(2),
+      r.cpuNodeHttpToBroker.toFixed(2),
+      ms(find("broker", r.connections)?.p99 ?? NaN),
+    ]),
   );
   const verdicts =
     t.ratioAt64 === null
@@ -244,14 +316,46 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
           `**wrk** (\`wrk -t${s.hot.wrk.threads} -c${s.hot.wrk.connections} -d${s.hot.wrk.seconds}s\`, the same request and API key, after a ${Math.ceil(s.hot.warmupSeconds)} s warm-up per server; wrk's own latency histogram, µs resolution). ` +
             "wrk is C and costs far less per request than autocannon: issue 12's targets are judged on this measurement.",
           table(
-            ["server", "requests/s", "p50 ms", "p75 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "server CPU µs/request", "socket errors + non-2xx", "bytes/response"],
-            wrkRows.map((r) => [r.server, fmt(r.rps), ms(r.p50), ms(r.p75), ms(r.p90), ms(r.p99), ms(r.p999), ms(r.max), fmt(r.cpuUs), r.errors + r.non2xx, fmt(r.bytesPerResponse)]),
+            [
+              "server",
+              "requests/s",
+              "p50 ms",
+              "p75 ms",
+              "p90 ms",
+              "p99 ms",
+              "p99.9 ms",
+              "max ms",
+              "server CPU µs/request",
+              "socket errors + non-2xx",
+              "bytes/response",
+            ],
+            wrkRows.map((r) => [
+              r.server,
+              fmt(r.rps),
+              ms(r.p50),
+              ms(r.p75),
+              ms(r.p90),
+              ms(r.p99),
+              ms(r.p999),
+              ms(r.max),
+              fmt(r.cpuUs),
+              r.errors + r.non2xx,
+              fmt(r.bytesPerResponse),
+            ]),
           ),
           table(
             ["target (issue 12)", "measured", "verdict"],
             [
-              [`broker ÷ node:http requests/s, wrk ${s.hot.wrk.connections} connections ≥ ${HOT_TARGETS.nodeHttpRatio.toFixed(2)}`, `${(t.wrkNodeHttpRatio ?? NaN).toFixed(2)} (by CPU per request ${((wrkOf("node:http")?.cpuUs ?? NaN) / (wb?.cpuUs ?? NaN)).toFixed(2)}; broker ÷ express ${((wb?.rps ?? NaN) / (wrkOf("express")?.rps ?? NaN)).toFixed(2)})`, verdict(t.wrkNodeHttpRatioMet === true)],
-              [`broker p99 at ${s.hot.wrk.connections} connections ≤ ${HOT_TARGETS.p99Ms} ms (wrk)`, `${ms(t.wrkP99 ?? NaN)} ms`, verdict(t.wrkP99Met === true)],
+              [
+                `broker ÷ node:http requests/s, wrk ${s.hot.wrk.connections} connections ≥ ${HOT_TARGETS.nodeHttpRatio.toFixed(2)}`,
+                `${(t.wrkNodeHttpRatio ?? NaN).toFixed(2)} (by CPU per request ${((wrkOf("node:http")?.cpuUs ?? NaN) / (wb?.cpuUs ?? NaN)).toFixed(2)}; broker ÷ express ${((wb?.rps ?? NaN) / (wrkOf("express")?.rps ?? NaN)).toFixed(2)})`,
+                verdict(t.wrkNodeHttpRatioMet === true),
+              ],
+              [
+                `broker p99 at ${s.hot.wrk.connections} connections ≤ ${HOT_TARGETS.p99Ms} ms (wrk)`,
+                `${ms(t.wrkP99 ?? NaN)} ms`,
+                verdict(t.wrkP99Met === true),
+              ],
               [
                 `broker open-loop p99 at ${fmt(s.hot.wrk.openLoopShare * 100)} % of its wrk capacity ≤ ${HOT_TARGETS.openLoopP99Ms} ms`,
                 openLoop ? `${ms(openLoop.p99)} ms at ${fmt(openLoop.rate ?? 0)} requests/s` : "not measured",

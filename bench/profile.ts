@@ -30,15 +30,31 @@ export async function runProfile(s: Settings, rt: Runtime): Promise<Section> {
   const dir = join(rt.workDir, "profiles");
   mkdirSync(dir, { recursive: true });
   const variant = process.env.BENCH_PROFILE_VARIANT;
-  const name = variant === undefined ? "hot-broker.cpuprofile" : `hot-variant-${variant.replace(/[^a-z-]+/g, "+") || "as-served"}.cpuprofile`;
+  const name =
+    variant === undefined ? "hot-broker.cpuprofile" : `hot-variant-${variant.replace(/[^a-z-]+/g, "+") || "as-served"}.cpuprofile`;
   const profArgs = ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`];
   const started = await startHotBroker(s, rt, { name: "profile-broker", nodeArgs: variant === undefined ? profArgs : [] });
   let broker: Proc | undefined = started.broker;
   const extra: Proc[] = [];
   if (variant !== undefined) {
-    const env = brokerEnv({ redisUrl: started.redis.url, sim: started.sim, accounts: [benchAccount("bench", "stable", 1)], workDir: rt.workDir, name: "profile-variant", apiKeys: s.hot.apiKeys, extra: { LOG_LEVEL: "info", BENCH_SRC: rt.srcDir, BENCH_VARIANT: variant } });
+    const env = brokerEnv({
+      redisUrl: started.redis.url,
+      sim: started.sim,
+      accounts: [benchAccount("bench", "stable", 1)],
+      workDir: rt.workDir,
+      name: "profile-variant",
+      apiKeys: s.hot.apiKeys,
+      extra: { LOG_LEVEL: "info", BENCH_SRC: rt.srcDir, BENCH_VARIANT: variant },
+    });
     extra.push(broker);
-    broker = await spawnServer({ name: "profile-variant", args: rt.serverArgs("broker-variant"), nodeArgs: profArgs, env, readyPath: "/api/health/ready", logDir: rt.workDir });
+    broker = await spawnServer({
+      name: "profile-variant",
+      args: rt.serverArgs("broker-variant"),
+      nodeArgs: profArgs,
+      env,
+      readyPath: "/api/health/ready",
+      logDir: rt.workDir,
+    });
   }
   let window: [number, number];
   let result: LoadResult;
@@ -60,7 +76,9 @@ export async function runProfile(s: Settings, rt: Runtime): Promise<Section> {
       }
     }
     const drive = (seconds: number, cpuMs?: () => number) =>
-      useWrk ? wrk({ url, connections, seconds, threads: s.hot.wrk.threads, headers: AUTH_HEADERS, cpus: wrkCpus, cpuMs }) : load({ url, connections, seconds, headers: AUTH_HEADERS, cpuMs });
+      useWrk
+        ? wrk({ url, connections, seconds, threads: s.hot.wrk.threads, headers: AUTH_HEADERS, cpus: wrkCpus, cpuMs })
+        : load({ url, connections, seconds, headers: AUTH_HEADERS, cpuMs });
     await drive(2);
     const from = monoUs();
     result = await drive(s.profile.seconds, () => target.cpuMs());
@@ -78,7 +96,9 @@ export async function runProfile(s: Settings, rt: Runtime): Promise<Section> {
   const kept = join(RESULTS_DIR, name);
   copyFileSync(file, kept);
   const p = summarizeProfile(file, { top: 20, window });
-  const generator = useWrk ? `wrk -t${s.hot.wrk.threads} -c${s.profile.connections} -d${s.profile.seconds}s` : `autocannon, ${s.profile.connections} connections for ${s.profile.seconds} s`;
+  const generator = useWrk
+    ? `wrk -t${s.hot.wrk.threads} -c${s.profile.connections} -d${s.profile.seconds}s`
+    : `autocannon, ${s.profile.connections} connections for ${s.profile.seconds} s`;
   // Main-thread (sampled) time per answered request; the process's CPU per request also counts GC helper threads.
   const usPerRequest = (e: ProfileEntry) => (result.requests > 0 ? (e.ms * 1000) / result.requests : NaN);
   return {

@@ -63,7 +63,11 @@ async function main(): Promise<void> {
     createLogger({ level: "silent" }),
   );
   try {
-    const token = ((await (await fetch(`${broker.url}/cgi-bin/token?grant_type=client_credential&appid=wx_bench_proxy&secret=${SECRET}`)).json()) as { access_token: string }).access_token;
+    const token = (
+      (await (await fetch(`${broker.url}/cgi-bin/token?grant_type=client_credential&appid=wx_bench_proxy&secret=${SECRET}`)).json()) as {
+        access_token: string;
+      }
+    ).access_token;
     const q = (i: number) => `/cgi-bin/user/info?access_token=${encodeURIComponent(token)}&openid=o${i}`;
     await timeCalls((i) => `${broker.url}${q(i)}`); // warm-up
     const direct = await timeCalls((i) => `${sim.url}${q(i)}`);
@@ -72,7 +76,9 @@ async function main(): Promise<void> {
     const file = randomBytes(MB << 20);
     const boundary = "benchBoundary0123456789";
     const body = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="b.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="b.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       file,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);
@@ -81,7 +87,14 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
     const t0 = performance.now();
     const up = JSON.parse(
-      (await send(`${broker.url}/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=video`, "POST", { "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": body.length }, body)).toString("utf8"),
+      (
+        await send(
+          `${broker.url}/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=video`,
+          "POST",
+          { "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": body.length },
+          body,
+        )
+      ).toString("utf8"),
     ) as { media_id: string };
     const upMs = performance.now() - t0;
     const t1 = performance.now();
@@ -96,7 +109,9 @@ async function main(): Promise<void> {
     console.log(row("straight to the simulator", direct));
     console.log(row("through the broker's proxy", proxied));
     console.log(`\n| media through the proxy | MB | ms | MB/s |\n|---|---|---|---|`);
-    console.log(`| upload (${MB} MB, not kept: above PROXY_BODY_KEEP_BYTES) | ${MB} | ${upMs.toFixed(0)} | ${(MB / (upMs / 1000)).toFixed(0)} |`);
+    console.log(
+      `| upload (${MB} MB, not kept: above PROXY_BODY_KEEP_BYTES) | ${MB} | ${upMs.toFixed(0)} | ${(MB / (upMs / 1000)).toFixed(0)} |`,
+    );
     console.log(`| download | ${MB} | ${downMs.toFixed(0)} | ${(MB / (downMs / 1000)).toFixed(0)} |`);
     console.log(
       `\nProcess RSS rose by at most ${((peak - rssBefore) / 2 ** 20).toFixed(0)} MB during the transfers. The simulator in this same process keeps the ${MB} MB upload in memory (and the test's own copies count too), so this bounds the proxy's share from above.`,

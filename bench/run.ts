@@ -53,7 +53,9 @@ function parseArgs(argv: string[]): Args {
 function commandLine(argv: string[]): string {
   const env = benchEnvAssignments();
   const event = process.env.npm_lifecycle_event;
-  const cmd = event ? `npm run ${event}${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}` : `node --import tsx bench/run.ts${argv.length > 0 ? ` ${argv.join(" ")}` : ""}`;
+  const cmd = event
+    ? `npm run ${event}${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
+    : `node --import tsx bench/run.ts${argv.length > 0 ? ` ${argv.join(" ")}` : ""}`;
   return [...env, cmd].join(" ");
 }
 
@@ -63,7 +65,9 @@ async function main(): Promise<void> {
   const settings = loadSettings();
   const m = machine();
   const meta = { date: new Date().toISOString().replace(/\.\d+Z$/, "Z"), command: commandLine(argv), machine: machineLine(m) };
-  console.log(`# wechat-token-broker benchmarks\n\n${meta.date} · ${meta.machine}${settings.quick ? " · QUICK MODE" : ""}\n\n\`${meta.command}\`\n`);
+  console.log(
+    `# wechat-token-broker benchmarks\n\n${meta.date} · ${meta.machine}${settings.quick ? " · QUICK MODE" : ""}\n\n\`${meta.command}\`\n`,
+  );
 
   const rt = prepareRuntime(settings.runtime);
   const sections: Section[] = [];
@@ -87,7 +91,11 @@ async function main(): Promise<void> {
     else rt.cleanup();
   }
 
-  if (args.json) writeFileSync(args.json, JSON.stringify({ meta, machine: m, settings, sections: sections.map((s) => ({ id: s.id, load: s.load, data: s.data })) }, null, 2));
+  if (args.json)
+    writeFileSync(
+      args.json,
+      JSON.stringify({ meta, machine: m, settings, sections: sections.map((s) => ({ id: s.id, load: s.load, data: s.data })) }, null, 2),
+    );
   if (args.write && sections.length > 0) {
     if (settings.quick) console.error("bench: --write ignored in quick mode (quick figures are not the recorded ones)");
     else {

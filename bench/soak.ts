@@ -9,7 +9,19 @@ import { startRedis, type TestRedis } from "../test/helpers/redis";
 import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator } from "../src/simulator/types";
 import { stablePeriodSec } from "./accounts";
-import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, metricValue, shortLifetime, shortLifetimeEnv, simApp, sleep, tokenCalls, type BenchAccount } from "./lib/fixtures";
+import {
+  AUTH_HEADERS,
+  benchAccount,
+  brokerEnv,
+  getToken,
+  metricValue,
+  shortLifetime,
+  shortLifetimeEnv,
+  simApp,
+  sleep,
+  tokenCalls,
+  type BenchAccount,
+} from "./lib/fixtures";
 import { fmt, load1, ms, table, verdict, type Section } from "./lib/report";
 import { spawnBroker, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
@@ -58,7 +70,10 @@ export async function runSoak(s: Settings, rt: Runtime): Promise<Section> {
   let brokers: Proc[] = [];
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   const accounts: BenchAccount[] = [STABLE, CLASSIC];
-  const perAccount = new Map<string, { served: number; invalid: number; failed: number; reasons: Map<string, number>; tokens: Set<string> }>();
+  const perAccount = new Map<
+    string,
+    { served: number; invalid: number; failed: number; reasons: Map<string, number>; tokens: Set<string> }
+  >();
   for (const a of accounts) perAccount.set(a.id, { served: 0, invalid: 0, failed: 0, reasons: new Map(), tokens: new Set() });
   const hist = createHistogram();
   let sent = 0;
@@ -150,7 +165,10 @@ export async function runSoak(s: Settings, rt: Runtime): Promise<Section> {
       const c = live.admin.counters(a.appId);
       const st = perAccount.get(a.id)!;
       // One rotation per refresh period (see stablePeriodSec); classic jitter is ±10 % of aheadSec, 0 on average.
-      const period = a.tokenApi === "stable" ? stablePeriodSec(timing.lifetimeSec, timing.aheadSec, latencyMs / 1000) : timing.lifetimeSec - timing.aheadSec + latencyMs / 1000;
+      const period =
+        a.tokenApi === "stable"
+          ? stablePeriodSec(timing.lifetimeSec, timing.aheadSec, latencyMs / 1000)
+          : timing.lifetimeSec - timing.aheadSec + latencyMs / 1000;
       return {
         account: a.id,
         api: a.tokenApi,
@@ -199,11 +217,27 @@ export async function runSoak(s: Settings, rt: Runtime): Promise<Section> {
         `Steady open-loop load of ${fmt(r.rate)} requests/s for ${fmt(r.seconds, 0)} s, round-robin over the brokers and both accounts, after every broker had served both tokens once. ` +
         `Each token is checked with the simulator's checkToken the moment its answer arrives.`,
       table(
-        ["account", "tokens served", "invalid when served (target 0)", "failed requests", "distinct tokens", "upstream calls", "rotations", "calls = rotations", "rotations expected from the schedule"],
+        [
+          "account",
+          "tokens served",
+          "invalid when served (target 0)",
+          "failed requests",
+          "distinct tokens",
+          "upstream calls",
+          "rotations",
+          "calls = rotations",
+          "rotations expected from the schedule",
+        ],
         r.accounts.map((a) => [
           `${a.account} (${a.api})`,
           fmt(a.served),
-          `${a.invalid}${a.invalid > 0 ? ` (${Object.entries(a.invalidReasons).map(([k, v]) => `${v} ${k}`).join(", ")})` : ""}`,
+          `${a.invalid}${
+            a.invalid > 0
+              ? ` (${Object.entries(a.invalidReasons)
+                  .map(([k, v]) => `${v} ${k}`)
+                  .join(", ")})`
+              : ""
+          }`,
           a.failed,
           a.distinctTokens,
           a.upstreamCalls,
@@ -213,8 +247,24 @@ export async function runSoak(s: Settings, rt: Runtime): Promise<Section> {
         ]),
       ),
       table(
-        ["requests that waited for WeChat (misses, target 0)", "requests sent", "not sent (client saturated)", "p50 ms", "p99 ms", "max ms"],
-        [[`${r.missesDuringWindow} ${r.missesDuringWindow === 0 ? "✅" : "❌"}`, fmt(r.sent), r.skipped, ms(r.p50Ms), ms(r.p99Ms), ms(r.maxMs)]],
+        [
+          "requests that waited for WeChat (misses, target 0)",
+          "requests sent",
+          "not sent (client saturated)",
+          "p50 ms",
+          "p99 ms",
+          "max ms",
+        ],
+        [
+          [
+            `${r.missesDuringWindow} ${r.missesDuringWindow === 0 ? "✅" : "❌"}`,
+            fmt(r.sent),
+            r.skipped,
+            ms(r.p50Ms),
+            ms(r.p99Ms),
+            ms(r.maxMs),
+          ],
+        ],
       ),
       `Targets: invalid tokens ${verdict(totalInvalid === 0)}, upstream calls = rotations ${verdict(callsMatch)}, no caller waited for WeChat ${verdict(r.missesDuringWindow === 0)}; failed requests: ${totalFailed}.`,
     ],

@@ -143,15 +143,22 @@ function judge(j: Judged, sim: RunningSimulator, latencyMs: number, brokers: num
 /** One GET per connection: opens the brokers' keep-alive state and their local copies. It is a burst too, so a few
  * answers may fail on a loaded machine; it only has to leave every connection open and usable. */
 async function warm(client: BurstClient, brokers: Proc[], accountId: string): Promise<{ tokens: Set<string>; failed: number }> {
-  const reqs = client.conns.map((c) => rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${accountId}/token`, headers: AUTH_HEADERS }));
+  const reqs = client.conns.map((c) =>
+    rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${accountId}/token`, headers: AUTH_HEADERS }),
+  );
   const { responses } = await client.fire(reqs);
   const ok = responses.filter((r) => r.status === 200);
   const lost = responses.filter((r) => r.status === 0);
   if (ok.length === 0 || lost.length > 0) {
     const bad = responses.find((r) => r.status !== 200)!;
-    throw new Error(`warm-up: ${responses.length - ok.length} of ${responses.length} requests failed (${lost.length} connections lost), e.g. ${bad.error ?? bad.status} ${bad.body.slice(0, 200)} (brokers: ${brokers.map((b) => b.logFile).join(", ")})`);
+    throw new Error(
+      `warm-up: ${responses.length - ok.length} of ${responses.length} requests failed (${lost.length} connections lost), e.g. ${bad.error ?? bad.status} ${bad.body.slice(0, 200)} (brokers: ${brokers.map((b) => b.logFile).join(", ")})`,
+    );
   }
-  return { tokens: new Set(ok.map((r) => (JSON.parse(r.body) as { accessToken: string }).accessToken)), failed: responses.length - ok.length };
+  return {
+    tokens: new Set(ok.map((r) => (JSON.parse(r.body) as { accessToken: string }).accessToken)),
+    failed: responses.length - ok.length,
+  };
 }
 
 export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
@@ -177,14 +184,23 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
       Array.from({ length: brokerCount }, (_, i) =>
         variant === undefined
           ? spawnBroker(rt, `storm-broker-${i}`, env)
-          : spawnServer({ name: `storm-variant-${i}`, args: rt.serverArgs("broker-variant"), env: { LOG_LEVEL: "info", ...env, BENCH_SRC: rt.srcDir, BENCH_VARIANT: variant }, readyPath: "/api/health/ready", logDir: rt.workDir }),
+          : spawnServer({
+              name: `storm-variant-${i}`,
+              args: rt.serverArgs("broker-variant"),
+              env: { LOG_LEVEL: "info", ...env, BENCH_SRC: rt.srcDir, BENCH_VARIANT: variant },
+              readyPath: "/api/health/ready",
+              logDir: rt.workDir,
+            }),
       ),
     );
     for (const b of brokers) for (const a of [STABLE, CLASSIC]) await getToken(b.url, a.id);
     redisCmd = new Redis(redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
     const keys = new KeySpace();
 
-    client = await BurstClient.open(brokers.map((b) => b.port), requests);
+    client = await BurstClient.open(
+      brokers.map((b) => b.port),
+      requests,
+    );
     const burst = client;
     const conns = client.conns;
 
@@ -199,14 +215,31 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
     await maxLagMs(brokers); // resets the brokers' lag maximum
     const upstream = watchUpstream(sim);
     upstream.reset();
-    const getReqs = conns.map((c) => rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${STABLE.id}/token`, headers: AUTH_HEADERS }));
+    const getReqs = conns.map((c) =>
+      rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${STABLE.id}/token`, headers: AUTH_HEADERS }),
+    );
     const expiry = await burst.fire(getReqs);
     const expiryUpstream = upstream.first();
-    results.push(judge({ kind: "expiry", ...expiry, appId: STABLE.appId, upstreamAt: expiryUpstream, maxEventLoopLagMs: await maxLagMs(brokers), warmupFailed: warmExpiry.failed }, sim, latencyMs, brokerCount));
+    results.push(
+      judge(
+        {
+          kind: "expiry",
+          ...expiry,
+          appId: STABLE.appId,
+          upstreamAt: expiryUpstream,
+          maxEventLoopLagMs: await maxLagMs(brokers),
+          warmupFailed: warmExpiry.failed,
+        },
+        sim,
+        latencyMs,
+        brokerCount,
+      ),
+    );
 
     // --- invalidation storm ---
     const warmInv = await warm(burst, brokers, CLASSIC.id);
-    if (warmInv.tokens.size !== 1) throw new Error(`before the invalidation storm the brokers serve ${warmInv.tokens.size} different classic tokens`);
+    if (warmInv.tokens.size !== 1)
+      throw new Error(`before the invalidation storm the brokers serve ${warmInv.tokens.size} different classic tokens`);
     const dead = [...warmInv.tokens][0]!;
     // The reports must be true: a report of a token WeChat still accepts is answered "still_valid" and rotates nothing.
     await rogueClassicFetch(sim.url, CLASSIC.appId, CLASSIC.appSecret);
@@ -214,10 +247,27 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
     await maxLagMs(brokers);
     upstream.reset();
     const body = JSON.stringify({ accessToken: dead, errcode: 40001 });
-    const postReqs = conns.map((c) => rawRequest({ method: "POST", port: c.port, path: `/api/accounts/${CLASSIC.id}/token/invalidate`, headers: AUTH_HEADERS, body }));
+    const postReqs = conns.map((c) =>
+      rawRequest({ method: "POST", port: c.port, path: `/api/accounts/${CLASSIC.id}/token/invalidate`, headers: AUTH_HEADERS, body }),
+    );
     const inv = await burst.fire(postReqs);
     const invUpstream = upstream.first();
-    results.push(judge({ kind: "invalidation", ...inv, appId: CLASSIC.appId, upstreamAt: invUpstream, maxEventLoopLagMs: await maxLagMs(brokers), warmupFailed: warmInv.failed, deadToken: dead }, sim, latencyMs, brokerCount));
+    results.push(
+      judge(
+        {
+          kind: "invalidation",
+          ...inv,
+          appId: CLASSIC.appId,
+          upstreamAt: invUpstream,
+          maxEventLoopLagMs: await maxLagMs(brokers),
+          warmupFailed: warmInv.failed,
+          deadToken: dead,
+        },
+        sim,
+        latencyMs,
+        brokerCount,
+      ),
+    );
 
     // --- the floor: the same burst against bare node:http servers answering at once ---
     client.close();
@@ -226,15 +276,31 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
     const tokenBody = [...warmInv.tokens][0]!;
     bare = await Promise.all(
       Array.from({ length: brokerCount }, (_, i) =>
-        spawnServer({ name: `storm-floor-${i}`, args: rt.serverArgs("bare-http"), env: { BENCH_BODY: JSON.stringify({ accessToken: tokenBody }) }, readyPath: "/", logDir: rt.workDir }),
+        spawnServer({
+          name: `storm-floor-${i}`,
+          args: rt.serverArgs("bare-http"),
+          env: { BENCH_BODY: JSON.stringify({ accessToken: tokenBody }) },
+          readyPath: "/",
+          logDir: rt.workDir,
+        }),
       ),
     );
-    client = await BurstClient.open(bare.map((b) => b.port), requests);
-    const floorReqs = client.conns.map((c) => rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${STABLE.id}/token`, headers: AUTH_HEADERS }));
+    client = await BurstClient.open(
+      bare.map((b) => b.port),
+      requests,
+    );
+    const floorReqs = client.conns.map((c) =>
+      rawRequest({ method: "GET", port: c.port, path: `/api/accounts/${STABLE.id}/token`, headers: AUTH_HEADERS }),
+    );
     await client.fire(floorReqs); // warm, as before the storms
     const f = await client.fire(floorReqs);
     const at = f.responses.map((r) => r.at - f.t0).sort((a, b) => a - b);
-    floor = { allAnsweredMs: at[at.length - 1] ?? NaN, p50Ms: percentile(at, 50), p99Ms: percentile(at, 99), failed: f.responses.filter((r) => r.status !== 200).length };
+    floor = {
+      allAnsweredMs: at[at.length - 1] ?? NaN,
+      p50Ms: percentile(at, 50),
+      p99Ms: percentile(at, 99),
+      failed: f.responses.filter((r) => r.status !== 200).length,
+    };
   } finally {
     client?.close();
     redisCmd?.disconnect();
@@ -269,14 +335,30 @@ export async function runStorm(s: Settings, rt: Runtime): Promise<Section> {
         `${fmt(requests)} keep-alive connections (${Math.ceil(requests / brokerCount)} per broker) are opened and warmed first; then one request is written on each in a single pass. ` +
         "Upstream calls and token validity come from the simulator. Times are from the first request written to each answer received.",
       table(
-        ["storm", "requests", "brokers", "upstream token calls (target 1)", "failed (target 0)", "distinct tokens served", "invalid tokens served", "upstream call began at ms", "max event-loop lag ms", "p50 ms", "p99 ms", "all answered ms", "target ms"],
+        [
+          "storm",
+          "requests",
+          "brokers",
+          "upstream token calls (target 1)",
+          "failed (target 0)",
+          "distinct tokens served",
+          "invalid tokens served",
+          "upstream call began at ms",
+          "max event-loop lag ms",
+          "p50 ms",
+          "p99 ms",
+          "all answered ms",
+          "target ms",
+        ],
         rows,
       ),
       floor === undefined
         ? ""
         : `The floor, for scale: the same ${fmt(requests)}-request burst against ${brokerCount} bare \`node:http\` servers that answer at once with a fixed body (no Redis, no WeChat, no broker) is answered in ${ms(floor.allAnsweredMs)} ms (p50 ${ms(floor.p50Ms)}, p99 ${ms(floor.p99Ms)}, ${floor.failed} failed): what writing and reading ${fmt(requests)} requests costs on this machine before any broker work. The target allows 100 ms beyond the upstream latency for all of it.`,
       failures.length > 0 ? `Failures:\n\n${failures.join("\n")}` : "",
-      results.some((r) => r.warmupFailed > 0) ? `Warm-up bursts (local-cache hits just before each storm): ${results.map((r) => `${r.warmupFailed} failed before the ${r.kind} storm`).join(", ")}.` : "",
+      results.some((r) => r.warmupFailed > 0)
+        ? `Warm-up bursts (local-cache hits just before each storm): ${results.map((r) => `${r.warmupFailed} failed before the ${r.kind} storm`).join(", ")}.`
+        : "",
       `Targets: upstream calls ${verdict(results.every((r) => r.upstreamCalls === 1))}, failed requests ${verdict(results.every((r) => r.failed === 0))}, time ${verdict(results.every((r) => r.allAnsweredMs <= r.targetMs))}.`,
     ].filter((x) => x !== ""),
   };

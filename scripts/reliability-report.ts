@@ -83,7 +83,9 @@ export function readRecords(files: string[]): { records: FileRecord[]; missing: 
 }
 
 function cell(text: string | number): string {
-  return String(text).replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ");
+  return String(text)
+    .replace(/\|/g, "\\|")
+    .replace(/\s*\n\s*/g, " ");
 }
 
 const RESULT_TEXT: Record<Result, string> = { pass: "pass", fail: "**FAIL**", skipped: "skipped", "known bug": "**known bug**" };
@@ -95,7 +97,10 @@ export function renderReport(records: FileRecord[]): string {
     const i = (CLASSES as readonly string[]).indexOf(c);
     return i === -1 ? CLASSES.length : i;
   };
-  rows.sort((a, b) => classOrder(a.class) - classOrder(b.class) || a.class.localeCompare(b.class) || a.file.localeCompare(b.file) || a.index - b.index);
+  rows.sort(
+    (a, b) =>
+      classOrder(a.class) - classOrder(b.class) || a.class.localeCompare(b.class) || a.file.localeCompare(b.file) || a.index - b.index,
+  );
   const classes = [...new Set(rows.map((r) => r.class))];
 
   const out: string[] = [];
@@ -202,7 +207,9 @@ export function writeReport(): { written: boolean; missing: string[] } {
 function main(argv: string[]): number {
   const { records, missing } = readRecords(expectedFiles());
   if (missing.length > 0) {
-    console.error(`no record yet for test/hardening/${missing.join(".test.ts, ")}.test.ts: run node scripts/run-tests.mjs test/hardening first`);
+    console.error(
+      `no record yet for test/hardening/${missing.join(".test.ts, ")}.test.ts: run node scripts/run-tests.mjs test/hardening first`,
+    );
     return 1;
   }
   const text = renderReport(records);

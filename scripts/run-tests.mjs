@@ -14,7 +14,8 @@ function find(dir) {
 }
 
 /** What makes a test file slow: a redis-server, a Redis Cluster, broker or CLI processes, a Prometheus, bats. */
-const SLOW = /helpers\/(fixtures|redis|redisCluster|processes)["']|hardening\/harness|ops\/helpers|policy\/cluster|\.\/support["']|child_process|spawn\(|promtool|prometheus/;
+const SLOW =
+  /helpers\/(fixtures|redis|redisCluster|processes)["']|hardening\/harness|ops\/helpers|policy\/cluster|\.\/support["']|child_process|spawn\(|promtool|prometheus/;
 
 /**
  * The unit tier (`npm run test:unit`): files that start no redis-server and no process, neither themselves nor

@@ -72,7 +72,11 @@ export interface CoreOptions {
 }
 
 export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions = {}): Core {
-  const replicaId = opts.replicaId ?? `${hostname().replace(/[^A-Za-z0-9_.:@-]/g, "-").slice(0, 60)}-${process.pid}`;
+  const replicaId =
+    opts.replicaId ??
+    `${hostname()
+      .replace(/[^A-Za-z0-9_.:@-]/g, "-")
+      .slice(0, 60)}-${process.pid}`;
   const outage = config.redis ? new StoreOutageLog(rootLogger, { summaryEveryMs: opts.outageSummaryMs }) : null;
   const logger = outage?.logger ?? rootLogger;
   const options = coreOptions(config);
@@ -105,7 +109,14 @@ export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions 
   });
   const scheduler = new RefreshScheduler(service, logger, opts.scheduler);
   const locks = locksFromCore({ lock, config, service });
-  const watch = new ForeignFetchWatch({ service, store, wechat, records, logger: rootLogger, intervalMs: config.adoption.foreignProbeIntervalSec * 1000 });
+  const watch = new ForeignFetchWatch({
+    service,
+    store,
+    wechat,
+    records,
+    logger: rootLogger,
+    intervalMs: config.adoption.foreignProbeIntervalSec * 1000,
+  });
   const core: Core = {
     config,
     service,

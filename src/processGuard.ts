@@ -35,7 +35,11 @@ const BEARER = /\bBearer\s+[\x21-\x7e]+/gi;
 const URL_PASSWORD = /(\w+:\/\/[^/\s:@]*:)[^@\s/]+@/g;
 
 function scrub(text: string): string {
-  return text.replace(CREDENTIALS, "$1=[REDACTED]").replace(BEARER, "Bearer [REDACTED]").replace(URL_PASSWORD, "$1[REDACTED]@").slice(0, 500);
+  return text
+    .replace(CREDENTIALS, "$1=[REDACTED]")
+    .replace(BEARER, "Bearer [REDACTED]")
+    .replace(URL_PASSWORD, "$1[REDACTED]@")
+    .slice(0, 500);
 }
 
 export function errorFacts(value: unknown, depth = 0): ErrorFacts {
@@ -44,7 +48,10 @@ export function errorFacts(value: unknown, depth = 0): ErrorFacts {
     const facts: ErrorFacts = { name: e.name, message: scrub(e.message) };
     if (typeof e.code === "string" || typeof e.code === "number") facts.code = String(e.code);
     // Frames only: the stack's first lines repeat the message, already scrubbed above.
-    const frames = (e.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l)).map((l) => scrub(l.trim()));
+    const frames = (e.stack ?? "")
+      .split("\n")
+      .filter((l) => /^\s+at /.test(l))
+      .map((l) => scrub(l.trim()));
     if (frames.length > 0) facts.stack = frames.slice(0, 30);
     if (e.cause !== undefined && depth < 3) facts.cause = errorFacts(e.cause, depth + 1);
     return facts;
@@ -84,7 +91,8 @@ export function installProcessGuard(opts: ProcessGuardOptions): ProcessGuard {
   const shouldLog = (kind: ProcessErrorKind): boolean => {
     const now = Date.now();
     if (now - window.start >= 60_000) {
-      if (window.suppressed > 0) log.error({ suppressed: window.suppressed }, "process errors not logged in the last minute (counted in wtb_process_errors_total)");
+      if (window.suppressed > 0)
+        log.error({ suppressed: window.suppressed }, "process errors not logged in the last minute (counted in wtb_process_errors_total)");
       window.start = now;
       window.logged = { unhandled_rejection: 0, uncaught_exception: 0 };
       window.suppressed = 0;
@@ -108,7 +116,10 @@ export function installProcessGuard(opts: ProcessGuardOptions): ProcessGuard {
   const onRejection = (reason: unknown) => {
     safeCount("unhandled_rejection");
     if (shouldLog("unhandled_rejection")) {
-      log.error({ kind: "unhandled_rejection", err: errorFacts(reason) }, "unhandled promise rejection (a bug: please report it); the broker keeps running");
+      log.error(
+        { kind: "unhandled_rejection", err: errorFacts(reason) },
+        "unhandled promise rejection (a bug: please report it); the broker keeps running",
+      );
     }
   };
 

@@ -26,7 +26,15 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
   // every second so a slow-loris client is cut off near the timeout, not up to 30 s later.
   const sweep = { connectionsCheckingInterval: 1_000 };
   const server: Server = config.tls
-    ? createHttpsServer({ ...("pfx" in config.tls ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase } : { cert: config.tls.cert, key: config.tls.key }), ...sweep }, listener)
+    ? createHttpsServer(
+        {
+          ...("pfx" in config.tls
+            ? { pfx: config.tls.pfx, passphrase: config.tls.passphrase }
+            : { cert: config.tls.cert, key: config.tls.key }),
+          ...sweep,
+        },
+        listener,
+      )
     : createHttpServer(sweep, listener);
   // Requests Node's own parser rejects (bad bytes in the path, oversized headers) never reach express: answer
   // them in the documented error shape instead of Node's bare "400 Bad Request".
@@ -40,7 +48,9 @@ export async function startBroker(config: Config, logger: Logger, opts: { outage
         : { code: "bad_request", message: "The request could not be parsed as HTTP (malformed request line, path or headers)." },
     });
     const reason = tooLarge ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   // Slow or stuck clients must not hold sockets forever.
   server.requestTimeout = 30_000;

@@ -106,7 +106,13 @@ export class BurstClient {
 }
 
 /** Bytes of an HTTP/1.1 request on a keep-alive connection. */
-export function rawRequest(o: { method: "GET" | "POST"; port: number; path: string; headers?: Record<string, string>; body?: string }): Buffer {
+export function rawRequest(o: {
+  method: "GET" | "POST";
+  port: number;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}): Buffer {
   const body = o.body === undefined ? undefined : Buffer.from(o.body, "utf8");
   const lines = [`${o.method} ${o.path} HTTP/1.1`, `Host: 127.0.0.1:${o.port}`, "Connection: keep-alive"];
   for (const [k, v] of Object.entries(o.headers ?? {})) lines.push(`${k}: ${v}`);

@@ -80,7 +80,10 @@ const IDLE = new Set(["(idle)"]);
 // the part that asked for it.
 const OWN_PARTS: Array<[RegExp, string]> = [
   [/^src\/http\/auth$/, "auth: a remembered header, else SHA-256 of the key + timingSafeEqual against every key (Authenticator)"],
-  [/^(src\/ops\/metrics|npm: prom-client)$/, "metrics: prom-client counters and histograms (observeHttp, observeAccountToken, tokenRequest)"],
+  [
+    /^(src\/ops\/metrics|npm: prom-client)$/,
+    "metrics: prom-client counters and histograms (observeHttp, observeAccountToken, tokenRequest)",
+  ],
   [/^src\/http\/requestLog$/, "request id: randomUUID (requestIdOf)"],
   [/^(src\/logger|npm: pino.*)$/, "logging (pino)"],
   [/^src\/http\/routes\/token$/, "token answer: the body, serialised when the token or the millisecond changed (tokenJson)"],
@@ -103,14 +106,17 @@ export function concernOf(stack: CallFrame[]): string {
     const where = moduleOf(f.url).replace(/\.[cm]?[jt]s$/, "");
     if (where === "src/http/errors") {
       // writeJson's own time is JSON.stringify and the header object; below it, node:http writes the answer.
-      return f === leaf ? "writeJson: JSON.stringify + header object (writeText: the header object)" : "node:http: writeHead, headers, end, writev system call (the answer)";
+      return f === leaf
+        ? "writeJson: JSON.stringify + header object (writeText: the header object)"
+        : "node:http: writeHead, headers, end, writev system call (the answer)";
     }
     for (const [re, name] of OWN_PARTS) if (re.test(where)) return name;
     return `other: ${where}`;
   }
   // No broker frame on the stack: node:http's own work before and after the handler.
   for (const f of stack) {
-    if (f.functionName === "writev" || f.functionName === "writeUtf8String" || f.functionName === "writeBuffer") return "node:http: writeHead, headers, end, writev system call (the answer)";
+    if (f.functionName === "writev" || f.functionName === "writeUtf8String" || f.functionName === "writeBuffer")
+      return "node:http: writeHead, headers, end, writev system call (the answer)";
     if (WRITE_FILES.test(f.url)) return "node:http: writeHead, headers, end, writev system call (the answer)";
     if (PARSE_FILES.test(f.url)) return "node:http: socket read, request parse, req/res objects";
     if (f.url === "node:internal/timers" || f.url === "node:timers") return "timers (keep-alive and connection checks)";

@@ -9,7 +9,12 @@ export const BENCH_KEY = "bench-client-key-0123456789abcdef";
 
 /** API_KEYS with `count` keys, the benchmark's one in the middle: auth compares against every key anyway. */
 export function apiKeys(count: number): string {
-  const keys = Array.from({ length: Math.max(1, count) }, (_, i) => ({ name: `service-${i}`, key: `svc-${i}-key-${"x".repeat(24)}`, role: "client", accounts: ["*"] }));
+  const keys = Array.from({ length: Math.max(1, count) }, (_, i) => ({
+    name: `service-${i}`,
+    key: `svc-${i}-key-${"x".repeat(24)}`,
+    role: "client",
+    accounts: ["*"],
+  }));
   keys[Math.floor(keys.length / 2)] = { name: "bench", key: BENCH_KEY, role: "client", accounts: ["*"] };
   return JSON.stringify(keys);
 }
@@ -32,7 +37,15 @@ export function simApp(a: BenchAccount, extra: Partial<SimAppConfig> = {}): SimA
 }
 
 /** Environment of a broker that is a member of a Redis cluster and talks to the simulator. */
-export function brokerEnv(o: { redisUrl: string; sim: RunningSimulator; accounts: BenchAccount[]; workDir: string; name: string; apiKeys?: number; extra?: Record<string, string> }): Record<string, string> {
+export function brokerEnv(o: {
+  redisUrl: string;
+  sim: RunningSimulator;
+  accounts: BenchAccount[];
+  workDir: string;
+  name: string;
+  apiKeys?: number;
+  extra?: Record<string, string>;
+}): Record<string, string> {
   // A file, not ACCOUNTS: 1,000 accounts exceed what one environment variable may hold (128 KiB).
   const accountsFile = join(o.workDir, `${o.name}-accounts.json`);
   writeFileSync(accountsFile, JSON.stringify(o.accounts));

@@ -7,7 +7,14 @@ import { createHistogram } from "node:perf_hooks";
 import { BurstClient, rawRequest } from "./burst";
 import type { LoadResult } from "./load";
 
-export async function paced(o: { port: number; path: string; headers: Record<string, string>; rate: number; seconds: number; connections: number }): Promise<LoadResult> {
+export async function paced(o: {
+  port: number;
+  path: string;
+  headers: Record<string, string>;
+  rate: number;
+  seconds: number;
+  connections: number;
+}): Promise<LoadResult> {
   const client = await BurstClient.open([o.port], o.connections);
   const request = rawRequest({ method: "GET", port: o.port, path: o.path, headers: o.headers });
   const hist = createHistogram();

@@ -58,7 +58,14 @@ export function machine(): { cpu: string; cores: number; memoryGiB: number; node
   } catch {
     // not a git checkout
   }
-  return { cpu: `${model}${speed}`, cores: list.length, memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10, node: process.version, os: `${osType()} ${release()}`, commit };
+  return {
+    cpu: `${model}${speed}`,
+    cores: list.length,
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    os: `${osType()} ${release()}`,
+    commit,
+  };
 }
 
 export function machineLine(m: ReturnType<typeof machine>): string {

@@ -33,13 +33,23 @@ export function prepareRuntime(kind: "compiled" | "source"): Runtime {
   const cleanupWork = () => rmSync(workDir, { recursive: true, force: true });
   const serverSource = (name: string) => join(ROOT, "bench", "servers", `${name}.ts`);
   if (kind === "source") {
-    return { kind, script: BIN, workDir, cleanup: cleanupWork, srcDir: join(ROOT, "src"), serverArgs: (name) => ["--import", "tsx", serverSource(name)] };
+    return {
+      kind,
+      script: BIN,
+      workDir,
+      cleanup: cleanupWork,
+      srcDir: join(ROOT, "src"),
+      serverArgs: (name) => ["--import", "tsx", serverSource(name)],
+    };
   }
 
   const buildDir = join(workDir, "build");
   const started = Date.now();
   const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-  const r = spawnSync(process.execPath, [tsc, "-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(buildDir, "dist")], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [tsc, "-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(buildDir, "dist")], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`tsc build failed (${r.status}):\n${r.stdout}${r.stderr}`);
   // src/version.ts reads ../package.json relative to the compiled file; give the build its own copy.
   copyFileSync(join(ROOT, "package.json"), join(buildDir, "package.json"));
@@ -49,13 +59,22 @@ export function prepareRuntime(kind: "compiled" | "source"): Runtime {
   // The comparison servers get the same treatment: plain CommonJS produced by the TypeScript compiler, laid out as in
   // bench/ so their relative imports resolve.
   const transpile = (from: string, to: string) => {
-    const out = ts.transpileModule(readFileSync(from, "utf8"), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+    const out = ts.transpileModule(readFileSync(from, "utf8"), {
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    });
     writeFileSync(to, out.outputText);
   };
   mkdirSync(join(buildDir, "servers"), { recursive: true });
   for (const name of SERVERS) transpile(serverSource(name), join(buildDir, "servers", `${name}.js`));
   console.error(`bench: compiled src/ into ${buildDir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { kind, script, workDir, cleanup: cleanupWork, srcDir: join(buildDir, "dist"), serverArgs: (name) => [join(buildDir, "servers", `${name}.js`)] };
+  return {
+    kind,
+    script,
+    workDir,
+    cleanup: cleanupWork,
+    srcDir: join(buildDir, "dist"),
+    serverArgs: (name) => [join(buildDir, "servers", `${name}.js`)],
+  };
 }
 
 export interface Proc {
@@ -114,7 +133,8 @@ async function waitReady(url: string, proc: ChildProcess, deadlineMs: number, lo
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${url} not ready after ${deadlineMs} ms; log ${logFile}:\n${safeRead(logFile).slice(-4000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${url} not ready after ${deadlineMs} ms; log ${logFile}:\n${safeRead(logFile).slice(-4000)}`);
     // Fine-grained polling: start-up time is one of the figures.
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -196,12 +216,25 @@ export function profileDir(rt: Runtime): string {
  * Starts `wechat-token-broker serve` from the runtime with the given configuration. BENCH_CPU_PROF=1 profiles every
  * broker (--cpu-prof; the profile is written when it stops), for looking into any benchmark's figures.
  */
-export function spawnBroker(rt: Runtime, name: string, env: Record<string, string>, opts: { nodeArgs?: string[]; readyTimeoutMs?: number } = {}): Promise<Proc> {
+export function spawnBroker(
+  rt: Runtime,
+  name: string,
+  env: Record<string, string>,
+  opts: { nodeArgs?: string[]; readyTimeoutMs?: number } = {},
+): Promise<Proc> {
   const nodeArgs = [...(opts.nodeArgs ?? [])];
   if (process.env.BENCH_CPU_PROF === "1" && !nodeArgs.includes("--cpu-prof")) {
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profileDir(rt)}`, `--cpu-prof-name=${name}.cpuprofile`);
   }
-  return spawnServer({ name, args: [rt.script, "serve"], env: { LOG_LEVEL: "info", ...env }, nodeArgs, readyPath: "/api/health/ready", logDir: rt.workDir, readyTimeoutMs: opts.readyTimeoutMs });
+  return spawnServer({
+    name,
+    args: [rt.script, "serve"],
+    env: { LOG_LEVEL: "info", ...env },
+    nodeArgs,
+    readyPath: "/api/health/ready",
+    logDir: rt.workDir,
+    readyTimeoutMs: opts.readyTimeoutMs,
+  });
 }
 
 /** Stops every process, in parallel; never throws. */

@@ -8,7 +8,15 @@ export interface Settings {
   hot: { connections: number[]; seconds: number; warmupSeconds: number; apiKeys: number; rate: number; wrk: WrkSettings };
   storm: { requests: number; brokers: number; latencyMs: number };
   soak: { seconds: number; brokers: number; lifetimeSec: number; rate: number; latencyMs: number };
-  accounts: { sizes: number[]; hotSeconds: number; connections: number; rounds: number; windowSeconds: number; lifetimeSec: number; latencyMs: number };
+  accounts: {
+    sizes: number[];
+    hotSeconds: number;
+    connections: number;
+    rounds: number;
+    windowSeconds: number;
+    lifetimeSec: number;
+    latencyMs: number;
+  };
   profile: { seconds: number; connections: number };
   ablation: { seconds: number; connections: number[]; rounds: number };
   economy: { replicas: number[]; seconds: number; lifetimeSec: number; reportSeconds: number; restartSeconds: number; pollMs: number };

@@ -78,7 +78,8 @@ export function parseWrkSummary(stdout: string): Summary {
 }
 
 export async function wrk(o: WrkOptions): Promise<WrkResult> {
-  if (!wrkAvailable()) throw new Error("wrk is not installed: run scripts/ensure-bench-tools.sh (Debian package wrk), or set BENCH_HOT_WRK=0");
+  if (!wrkAvailable())
+    throw new Error("wrk is not installed: run scripts/ensure-bench-tools.sh (Debian package wrk), or set BENCH_HOT_WRK=0");
   const threads = o.threads ?? 1;
   const seconds = Math.max(1, Math.round(o.seconds));
   const dir = mkdtempSync(join(tmpdir(), "wtb-wrk-"));
@@ -127,6 +128,8 @@ function run(cmd: string, args: string[]): Promise<string> {
     child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
     child.stderr.on("data", (d: Buffer) => (err += d.toString("utf8")));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}:\n${err}${out}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}:\n${err}${out}`)),
+    );
   });
 }

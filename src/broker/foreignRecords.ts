@@ -8,7 +8,12 @@ import { safeErr } from "./tokenService";
 /** How long the diagnosis shows a foreign rotation after the last one: a day, so a daily fetcher keeps it red. */
 export const FOREIGN_RECORD_KEEP_MS = 24 * 3600_000;
 
-export function recordingForeignRotations<E extends BrokerEvents>(events: E, records: AdoptionRecords, logger: Logger, now: () => number = Date.now): E {
+export function recordingForeignRotations<E extends BrokerEvents>(
+  events: E,
+  records: AdoptionRecords,
+  logger: Logger,
+  now: () => number = Date.now,
+): E {
   const foreignRotation: BrokerEvents["foreignRotation"] = (accountId, via) => {
     events.foreignRotation(accountId, via);
     records

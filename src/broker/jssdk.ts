@@ -13,7 +13,9 @@ export interface JsSdkSignature {
 }
 
 /** The page URL as it is signed, or why it cannot be: WeChat signs the URL the page has, without its fragment. */
-export function signableUrl(raw: string | undefined): { ok: true; url: string } | { ok: false; why: "missing" | "too_long" | "unparsable" | "scheme" } {
+export function signableUrl(
+  raw: string | undefined,
+): { ok: true; url: string } | { ok: false; why: "missing" | "too_long" | "unparsable" | "scheme" } {
   if (raw === undefined || raw === "") return { ok: false, why: "missing" };
   if (raw.length > MAX_SIGN_URL_LENGTH) return { ok: false, why: "too_long" };
   const hash = raw.indexOf("#");
@@ -35,7 +37,9 @@ export function signString(ticket: string, nonceStr: string, timestamp: number, 
 
 export function sign(ticket: string, url: string, nowMs: number, nonceStr: string = newNonce()): JsSdkSignature {
   const timestamp = Math.floor(nowMs / 1000);
-  const signature = createHash("sha1").update(signString(ticket, nonceStr, timestamp, url), "utf8").digest("hex");
+  const signature = createHash("sha1")
+    .update(signString(ticket, nonceStr, timestamp, url), "utf8")
+    .digest("hex");
   return { timestamp, nonceStr, signature };
 }
 

@@ -132,11 +132,20 @@ export function servable(token: StoredToken | null | undefined, now: number, p: 
  * sooner than the floor either, so an answer that brings nothing new pushes the next call out instead of pulling
  * it in.
  */
-export function notBeforeAfterAnswer(fetched: Pick<StoredToken, "expiresAt" | "api">, now: number, same: boolean, p: PolicyOptions): number {
+export function notBeforeAfterAnswer(
+  fetched: Pick<StoredToken, "expiresAt" | "api">,
+  now: number,
+  same: boolean,
+  p: PolicyOptions,
+): number {
   // A ticket endpoint that hands back the ticket already held (WeCom does, like its gettoken) has nothing newer
   // before that ticket expires; a new ticket, like a classic token, has no renewal point.
   const renewal =
-    fetched.api === "stable" ? fetched.expiresAt - p.overlapMs : fetched.api === "wecom" || (fetched.api === "ticket" && same) ? fetched.expiresAt : 0;
+    fetched.api === "stable"
+      ? fetched.expiresAt - p.overlapMs
+      : fetched.api === "wecom" || (fetched.api === "ticket" && same)
+        ? fetched.expiresAt
+        : 0;
   return same ? Math.max(renewal, now + p.refetchFloorMs) : renewal;
 }
 
@@ -170,7 +179,8 @@ export function decide(input: DecisionInput, p: PolicyOptions): Decision {
   if (!token) return upstream(input, p, FETCH);
 
   if (trigger === "report") {
-    if (token.accessToken !== input.reported) return servable(token, now, p) ? { action: "serve", why: "already_replaced" } : upstream(input, p, FETCH);
+    if (token.accessToken !== input.reported)
+      return servable(token, now, p) ? { action: "serve", why: "already_replaced" } : upstream(input, p, FETCH);
     // Someone re-checked this very token with WeChat after the report arrived (a probe or a fetch that handed it
     // back): that answers this report too.
     if (input.since !== undefined && token.checkedAt > input.since && servable(token, now, p)) return { action: "serve", why: "rechecked" };

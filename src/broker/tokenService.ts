@@ -175,7 +175,12 @@ interface Flight {
   reported?: string;
 }
 
-const ENDPOINT_OF: Record<CredentialApi, UpstreamEndpoint> = { stable: "stable_token", classic: "token", wecom: "gettoken", ticket: "getticket" };
+const ENDPOINT_OF: Record<CredentialApi, UpstreamEndpoint> = {
+  stable: "stable_token",
+  classic: "token",
+  wecom: "gettoken",
+  ticket: "getticket",
+};
 
 /** The caller name under which a ticket fetch reports a token WeChat rejected (per-key report limit). */
 const TICKET_REPORTER = "ticket-fetch";
@@ -382,7 +387,10 @@ export class TokenService {
     if (cached?.token.accessToken === accessToken) this.local.delete(accountId);
     const since = this.clock.now();
     try {
-      const outcome = await this.refresh({ id: accountId, account }, { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous", via: opts.via ?? "report" });
+      const outcome = await this.refresh(
+        { id: accountId, account },
+        { trigger: "report", reported: accessToken, since, caller: opts.caller ?? "anonymous", via: opts.via ?? "report" },
+      );
       this.events.report(accountId, outcome.report);
       return { token: this.view(accountId, outcome.token, this.clock.now()), refreshed: outcome.rotated, reason: outcome.report };
     } catch (err) {
@@ -415,7 +423,8 @@ export class TokenService {
       return { token: (await this.refresh(cred, { trigger: "ahead" })).token };
     } catch (err) {
       const now = this.clock.now();
-      if (err instanceof UpstreamUnavailableError || err instanceof CallCeilingError) return { token: current, retryAt: now + Math.max(err.retryAfterMs, 1000) };
+      if (err instanceof UpstreamUnavailableError || err instanceof CallCeilingError)
+        return { token: current, retryAt: now + Math.max(err.retryAfterMs, 1000) };
       if (err instanceof BrokerError) return { token: current, retryAt: now + 5_000 };
       throw err;
     }
@@ -430,7 +439,14 @@ export class TokenService {
 
   view(accountId: string, token: StoredToken, now: number): TokenView {
     const expiresIn = expiresInSec(token, now, this.options);
-    return { accountId, accessToken: token.accessToken, expiresIn, expiresAt: now + expiresIn * 1000, fetchedAt: token.fetchedAt, api: token.api };
+    return {
+      accountId,
+      accessToken: token.accessToken,
+      expiresIn,
+      expiresAt: now + expiresIn * 1000,
+      fetchedAt: token.fetchedAt,
+      api: token.api,
+    };
   }
 
   // ---- refresh ---------------------------------------------------------------------------------------------
@@ -443,7 +459,10 @@ export class TokenService {
       const forceOnRoutine = req.trigger === "force" && existing.trigger !== "force";
       if (!forceOnRoutine && (req.reported === undefined || existing.reported === req.reported)) return existing.promise;
       return existing.promise.then(
-        (o) => (forceOnRoutine || o.token.accessToken === req.reported ? this.refresh(cred, req) : { ...o, rotated: false, report: "already_replaced" as const }),
+        (o) =>
+          forceOnRoutine || o.token.accessToken === req.reported
+            ? this.refresh(cred, req)
+            : { ...o, rotated: false, report: "already_replaced" as const },
         () => this.refresh(cred, req),
       );
     }
@@ -457,7 +476,10 @@ export class TokenService {
   }
 
   private decide(req: RefreshRequest, token: StoredToken | null, status: AccountStatus, extra: { confirmedDead?: boolean } = {}): Decision {
-    return decide({ trigger: req.trigger, token, status, now: this.clock.now(), reported: req.reported, since: req.since, ...extra }, this.options);
+    return decide(
+      { trigger: req.trigger, token, status, now: this.clock.now(), reported: req.reported, since: req.since, ...extra },
+      this.options,
+    );
   }
 
   /** A decision that needs no upstream call, as an outcome. */
@@ -508,7 +530,8 @@ export class TokenService {
 
       this.events.lockAcquire("contended");
       if (this.clock.now() >= deadline) {
-        if (req.trigger !== "report" && alive(current, this.clock.now(), this.options)) return { token: current, rotated: false, report: "already_replaced" };
+        if (req.trigger !== "report" && alive(current, this.clock.now(), this.options))
+          return { token: current, rotated: false, report: "already_replaced" };
         throw new RefreshTimeoutError(id, this.options.pollIntervalMs * 10);
       }
       await this.waitForChange(id, this.options.pollIntervalMs);
@@ -565,7 +588,8 @@ export class TokenService {
     let fetched = await this.fetch(cred, handle, status, req, d.force);
     // A stable token handed back changed although ours was not yet in its rotation window: someone force-refreshed.
     const early = current !== null && current.expiresAt - this.clock.now() > this.options.overlapMs;
-    if (req.trigger === "report" && api === "stable" && !d.force && !confirmedDead && early && fetched.accessToken !== current.accessToken) this.foreign(id, req);
+    if (req.trigger === "report" && api === "stable" && !d.force && !confirmedDead && early && fetched.accessToken !== current.accessToken)
+      this.foreign(id, req);
     if (req.trigger === "report" && fetched.accessToken === req.reported && !d.force) {
       // A normal call handed back the token the caller says is dead.
       if (!confirmedDead) confirmedDead = (await this.probe(account, fetched.accessToken)) === "dead";
@@ -615,9 +639,13 @@ export class TokenService {
 
   private async takeReportSlots(id: string, caller: string): Promise<void> {
     const now = this.clock.now();
-    const perKey = await this.storeCall(() => this.store.takeSlot({ kind: "reports", caller }, this.options.reportChecksPerKeyPerMinute, MINUTE_MS, now));
+    const perKey = await this.storeCall(() =>
+      this.store.takeSlot({ kind: "reports", caller }, this.options.reportChecksPerKeyPerMinute, MINUTE_MS, now),
+    );
     if (!perKey.ok) throw new ReportRateLimitedError(id, "key", perKey.retryInMs);
-    const perAccount = await this.storeCall(() => this.store.takeSlot({ kind: "reports", accountId: id }, this.options.reportChecksPerMinute, MINUTE_MS, now));
+    const perAccount = await this.storeCall(() =>
+      this.store.takeSlot({ kind: "reports", accountId: id }, this.options.reportChecksPerMinute, MINUTE_MS, now),
+    );
     if (!perAccount.ok) throw new ReportRateLimitedError(id, "account", perAccount.retryInMs);
   }
 
@@ -639,7 +667,13 @@ export class TokenService {
    * attempt first takes a slot of the per-account ceiling; a force call then takes the force budget, at the moment
    * of the call, so a budget is never spent on a call that is not made.
    */
-  private async fetch(cred: Credential, handle: LockHandle, status: AccountStatus, req: RefreshRequest, forceRefresh: boolean): Promise<FetchedToken> {
+  private async fetch(
+    cred: Credential,
+    handle: LockHandle,
+    status: AccountStatus,
+    req: RefreshRequest,
+    forceRefresh: boolean,
+  ): Promise<FetchedToken> {
     const { id, account } = cred;
     const endpoint = cred.ticket !== undefined ? ENDPOINT_OF.ticket : ENDPOINT_OF[tokenSourceOf(account)];
     let tokenRetried = false;
@@ -659,17 +693,25 @@ export class TokenService {
       const started = this.clock.now();
       this.countCall(id, started);
       try {
-        const fetched = withToken !== undefined ? await this.fetchTicket(cred, withToken) : await this.wechat.fetchToken(account, { forceRefresh });
+        const fetched =
+          withToken !== undefined ? await this.fetchTicket(cred, withToken) : await this.wechat.fetchToken(account, { forceRefresh });
         this.events.upstreamCall(endpoint, { ok: true }, (this.clock.now() - started) / 1000);
         return fetched;
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;
-        this.events.upstreamCall(err.endpoint, { ok: false, errcode: err.errcode, errclass: err.errclass }, (this.clock.now() - started) / 1000);
+        this.events.upstreamCall(
+          err.endpoint,
+          { ok: false, errcode: err.errcode, errclass: err.errclass },
+          (this.clock.now() - started) / 1000,
+        );
         if (withToken !== undefined && err.errclass === "token_invalid" && !tokenRetried) {
           // WeChat says the token the ticket was asked with is dead: report it (compare-and-refresh: probed, and
           // replaced only if WeChat confirms) and try once more with the token that comes back.
           tokenRetried = true;
-          this.log.warn({ accountId: id, errcode: err.errcode }, "ticket fetch rejected the account's token; reporting it and retrying once");
+          this.log.warn(
+            { accountId: id, errcode: err.errcode },
+            "ticket fetch rejected the account's token; reporting it and retrying once",
+          );
           await this.invalidate(account.id, withToken, { caller: TICKET_REPORTER });
           attempt--;
           continue;
@@ -704,21 +746,36 @@ export class TokenService {
     const slot = await this.storeCall(() => this.store.takeSlot({ kind: "calls", accountId: id }, limit, MINUTE_MS, now));
     if (slot.ok) return;
     this.events.ceilingHit(id, trigger);
-    this.log.warn({ accountId: id, trigger, limitPerMinute: limit, retryInMs: slot.retryInMs }, "upstream call ceiling reached; not calling WeChat");
+    this.log.warn(
+      { accountId: id, trigger, limitPerMinute: limit, retryInMs: slot.retryInMs },
+      "upstream call ceiling reached; not calling WeChat",
+    );
     // Shown by the diagnosis; best effort.
-    this.store.setStatus(id, { ...status, lastCeilingHit: { at: now, trigger } }).catch((err: unknown) => this.log.debug({ accountId: id, err: safeErr(err) }, "could not record the ceiling hit"));
+    this.store
+      .setStatus(id, { ...status, lastCeilingHit: { at: now, trigger } })
+      .catch((err: unknown) => this.log.debug({ accountId: id, err: safeErr(err) }, "could not record the ceiling hit"));
     throw new CallCeilingError(id, slot.retryInMs, limit);
   }
 
   private async takeForceBudget(id: string): Promise<void> {
     const now = this.clock.now();
     const r = await this.storeCall(() =>
-      this.store.takeForceBudget(id, now, quotaDay(now), { perDay: this.options.forcePerDay, minIntervalMs: this.options.forceMinIntervalMs }),
+      this.store.takeForceBudget(id, now, quotaDay(now), {
+        perDay: this.options.forcePerDay,
+        minIntervalMs: this.options.forceMinIntervalMs,
+      }),
     );
     if (!r.ok) throw new ForceBudgetError(id, r.reason ?? "daily_limit", Math.max(0, (r.retryAt ?? now) - now));
   }
 
-  private async write(id: string, handle: LockHandle, token: StoredToken, status: AccountStatus, req: RefreshRequest, rotated: boolean): Promise<StoredToken> {
+  private async write(
+    id: string,
+    handle: LockHandle,
+    token: StoredToken,
+    status: AccountStatus,
+    req: RefreshRequest,
+    rotated: boolean,
+  ): Promise<StoredToken> {
     token = { ...token, gen: handle.gen };
     const reason = REASON_OF[req.trigger];
     const result = await this.storeCall(() => this.store.write(id, token));
@@ -729,7 +786,12 @@ export class TokenService {
       const newer = await this.storeCall(() => this.store.get(id));
       return newer && alive(newer, this.clock.now(), this.options) ? newer : token;
     }
-    if (status.failures > 0 || status.openUntil > 0 || status.lastSuccessAt === undefined || this.clock.now() - status.lastSuccessAt > 60_000) {
+    if (
+      status.failures > 0 ||
+      status.openUntil > 0 ||
+      status.lastSuccessAt === undefined ||
+      this.clock.now() - status.lastSuccessAt > 60_000
+    ) {
       await this.storeCall(() => this.store.setStatus(id, afterSuccess(status, this.clock.now())));
     }
     this.events.breaker(id, false);
@@ -738,10 +800,16 @@ export class TokenService {
     // back until it expires would trip it at the end of every ticket's life.
     if (token.api !== "ticket") this.events.tokenExpiry(id, token.expiresAt);
     this.remember(id, token);
-    this.store.publishRefreshed(id, token.gen).catch((err: unknown) => this.log.warn({ accountId: id, err: safeErr(err) }, "could not publish refresh"));
+    this.store
+      .publishRefreshed(id, token.gen)
+      .catch((err: unknown) => this.log.warn({ accountId: id, err: safeErr(err) }, "could not publish refresh"));
     const fields = { accountId: id, reason, gen: token.gen, api: token.api, expiresAt: new Date(token.expiresAt).toISOString() };
     if (rotated) this.log.info(fields, "token refreshed");
-    else this.log.info({ ...fields, notBefore: new Date(token.notBefore).toISOString() }, "WeChat confirmed the current token; nothing newer before notBefore");
+    else
+      this.log.info(
+        { ...fields, notBefore: new Date(token.notBefore).toISOString() },
+        "WeChat confirmed the current token; nothing newer before notBefore",
+      );
     return token;
   }
 
@@ -749,7 +817,14 @@ export class TokenService {
     const next = afterFailure(status, err, this.clock.now(), this.options.breaker);
     this.events.breaker(id, true);
     this.log.warn(
-      { accountId: id, errcode: err.errcode, errclass: err.errclass, ip: err.ip, rid: err.rid, openUntil: new Date(next.openUntil).toISOString() },
+      {
+        accountId: id,
+        errcode: err.errcode,
+        errclass: err.errclass,
+        ip: err.ip,
+        rid: err.rid,
+        openUntil: new Date(next.openUntil).toISOString(),
+      },
       `upstream refused: ${err.message}`,
     );
     try {
@@ -761,7 +836,9 @@ export class TokenService {
 
   private countCall(id: string, now: number): void {
     // Best effort: diagnosis and metrics read it; a failed count must not fail the refresh.
-    this.store.countUpstreamCall(id, quotaDay(now)).catch((err: unknown) => this.log.debug({ accountId: id, err: safeErr(err) }, "could not count upstream call"));
+    this.store
+      .countUpstreamCall(id, quotaDay(now))
+      .catch((err: unknown) => this.log.debug({ accountId: id, err: safeErr(err) }, "could not count upstream call"));
   }
 
   private async release(id: string, handle: LockHandle): Promise<void> {
@@ -824,7 +901,8 @@ export class TokenService {
 
 /** Only the fields of an unknown error that are safe to log (never a raw axios or ioredis error object). */
 export function safeErr(err: unknown): { name?: string; message: string; code?: string } {
-  if (err instanceof UpstreamError) return { name: err.name, message: err.message, code: err.errcode !== undefined ? String(err.errcode) : err.kind };
+  if (err instanceof UpstreamError)
+    return { name: err.name, message: err.message, code: err.errcode !== undefined ? String(err.errcode) : err.kind };
   if (err instanceof Error) return { name: err.name, message: err.message, code: (err as { code?: string }).code };
   return { message: String(err) };
 }

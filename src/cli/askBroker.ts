@@ -130,9 +130,15 @@ export function askBroker(
       });
     };
     const options = { method: req.method, headers };
-    const r = url.protocol === "https:" ? httpsRequest(url, { ...options, ...tlsOptions(config) }, onResponse) : httpRequest(url, options, onResponse);
+    const r =
+      url.protocol === "https:"
+        ? httpsRequest(url, { ...options, ...tlsOptions(config) }, onResponse)
+        : httpRequest(url, options, onResponse);
     r.on("error", (err) => finish(new BrokerUnreachableError(base, reasonOf(err))));
-    const connecting = setTimeout(() => finish(new BrokerUnreachableError(base, `no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+    const connecting = setTimeout(
+      () => finish(new BrokerUnreachableError(base, `no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)),
+      CONNECT_TIMEOUT_MS,
+    );
     r.on("socket", (socket) => {
       // A reused or already-connected socket does not emit "connect".
       if (!socket.connecting) clearTimeout(connecting);
@@ -144,7 +150,9 @@ export function askBroker(
 }
 
 /** The broker's error body, when the answer is one (`{"error":{"code","message",…}}`). */
-export function brokerError(answer: BrokerAnswer): { code: string; message: string; hint?: string; hintZh?: string; errclass?: string } | undefined {
+export function brokerError(
+  answer: BrokerAnswer,
+): { code: string; message: string; hint?: string; hintZh?: string; errclass?: string } | undefined {
   const e = (answer.json as { error?: unknown } | undefined)?.error as Record<string, unknown> | undefined;
   if (typeof e !== "object" || e === null || typeof e.code !== "string" || typeof e.message !== "string") return undefined;
   return e as { code: string; message: string; hint?: string; hintZh?: string; errclass?: string };

@@ -10,7 +10,13 @@ import { installProcessGuard } from "../processGuard";
 
 /** One broker account per demo app of the simulator, named like real accounts' original ids. */
 export function demoAccounts() {
-  return DEMO_APPS.map((app) => ({ id: app.appId.replace(/^wx_/, "gh_"), type: "official", appId: app.appId, appSecret: app.secret, tokenApi: "stable" }));
+  return DEMO_APPS.map((app) => ({
+    id: app.appId.replace(/^wx_/, "gh_"),
+    type: "official",
+    appId: app.appId,
+    appSecret: app.secret,
+    tokenApi: "stable",
+  }));
 }
 
 /** A log destination that holds its lines until `release`, then writes them and everything after straight through. */

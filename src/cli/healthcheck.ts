@@ -104,8 +104,7 @@ export function checkHealth(opts: HealthcheckOptions = {}): Promise<HealthcheckR
       if (status === 200) finish({ ok: true, status, message: `healthy: HTTP 200 from ${target} in ${ms} ms` });
       else finish({ ok: false, status, message: `unhealthy: HTTP ${status} from ${target} in ${ms} ms` });
     };
-    const req =
-      url.protocol === "https:" ? https.request(url, requestOptions, onResponse) : http.request(url, requestOptions, onResponse);
+    const req = url.protocol === "https:" ? https.request(url, requestOptions, onResponse) : http.request(url, requestOptions, onResponse);
     const timer = setTimeout(() => {
       finish({ ok: false, message: `unhealthy: no answer from ${target} within ${timeoutMs} ms` });
     }, timeoutMs);

@@ -21,7 +21,10 @@ function print(io: CliIo, action: "list" | "cleanup", result: LockListing | Clea
 
 /** Embedded mode: the running broker's GET /api/locks or POST /api/locks/cleanup (admin). */
 async function locksThroughBroker(config: Config, action: "list" | "cleanup", opts: LocksCliOptions, io: CliIo): Promise<number> {
-  const req = action === "list" ? { method: "GET" as const, path: "/api/locks" } : { method: "POST" as const, path: "/api/locks/cleanup", body: { dryRun: opts.dryRun === true } };
+  const req =
+    action === "list"
+      ? { method: "GET" as const, path: "/api/locks" }
+      : { method: "POST" as const, path: "/api/locks/cleanup", body: { dryRun: opts.dryRun === true } };
   try {
     const answer = await ask(config, req, 30_000);
     const error = brokerError(answer);
@@ -68,7 +71,10 @@ Exit codes: 0 done (also when nothing was stuck), 1 Redis could not be read or w
 69 embedded mode: no broker answers at BROKER_URL, 77 embedded mode: the broker refused the API key (admin needed).`;
 
 export function registerLocks(program: Command): void {
-  const locks = program.command("locks").description("List the refresh locks, or remove stuck ones").addHelpText("after", `${LOCKS_HELP}\n${CONFIG_HELP}`);
+  const locks = program
+    .command("locks")
+    .description("List the refresh locks, or remove stuck ones")
+    .addHelpText("after", `${LOCKS_HELP}\n${CONFIG_HELP}`);
   locks
     .command("list")
     .description("List every lock key: the broker's own and legacy ones matching LOCK_CLEANUP_PATTERNS")

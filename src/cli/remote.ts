@@ -36,7 +36,12 @@ const KEY_HINT = {
 /** Asks the broker; a missing broker, a timeout, a refused key or an answer that is not the broker's become RemoteFailure. */
 export async function ask(
   config: Config,
-  req: { method: "GET" | "POST"; path: string; body?: unknown; /** Error statuses whose body is a result, not an error (the diagnosis' 503). */ resultStatuses?: number[] },
+  req: {
+    method: "GET" | "POST";
+    path: string;
+    body?: unknown;
+    /** Error statuses whose body is a result, not an error (the diagnosis' 503). */ resultStatuses?: number[];
+  },
   timeoutMs: number,
   timeoutExit: number = EXIT.failure,
 ): Promise<BrokerAnswer> {
@@ -45,7 +50,12 @@ export async function ask(
     answer = await askBroker(config, req, timeoutMs);
   } catch (err) {
     if (err instanceof BrokerUnreachableError) {
-      throw new RemoteFailure(EXIT.noBroker, { code: "broker_unreachable", message: `${err.message}.`, hint: START_HINT.en, hintZh: START_HINT.zh });
+      throw new RemoteFailure(EXIT.noBroker, {
+        code: "broker_unreachable",
+        message: `${err.message}.`,
+        hint: START_HINT.en,
+        hintZh: START_HINT.zh,
+      });
     }
     if (err instanceof BrokerTimeoutError) throw new RemoteFailure(timeoutExit, { code: "broker_timeout", message: `${err.message}.` });
     throw err;
@@ -55,9 +65,17 @@ export async function ask(
     const e = brokerError(answer);
     const why = e?.message ?? `HTTP ${answer.status}`;
     const sent = config.brokerClient.apiKey === undefined ? "no API key was sent" : "the API key from BROKER_API_KEY(_FILE) was refused";
-    throw new RemoteFailure(EXIT.auth, { code: e?.code ?? "unauthorized", message: `The broker at ${url} refused the request (${sent}): ${why}`, hint: KEY_HINT.en, hintZh: KEY_HINT.zh });
+    throw new RemoteFailure(EXIT.auth, {
+      code: e?.code ?? "unauthorized",
+      message: `The broker at ${url} refused the request (${sent}): ${why}`,
+      hint: KEY_HINT.en,
+      hintZh: KEY_HINT.zh,
+    });
   }
-  if (answer.json === undefined || (answer.status >= 400 && brokerError(answer) === undefined && !(req.resultStatuses ?? []).includes(answer.status))) {
+  if (
+    answer.json === undefined ||
+    (answer.status >= 400 && brokerError(answer) === undefined && !(req.resultStatuses ?? []).includes(answer.status))
+  ) {
     throw new RemoteFailure(EXIT.noBroker, {
       code: "broker_unreachable",
       message: `The service at ${url} answered HTTP ${answer.status}, not like wechat-token-broker.`,

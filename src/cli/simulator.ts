@@ -143,7 +143,11 @@ Runs until SIGINT (Ctrl-C) or SIGTERM.`,
       console.log(`  WECHAT_API_BASE=${sim.url}`);
       console.log(`  WECOM_API_BASE=${sim.wecomUrl}`);
       console.log(`  admin API: ${sim.url}/__admin`);
-      console.log(apps.length > 0 ? `  apps: ${apps.map(describeApp).join("; ")}` : "  no apps yet: add some with --apps, --demo or PUT /__admin/apps/:appId");
+      console.log(
+        apps.length > 0
+          ? `  apps: ${apps.map(describeApp).join("; ")}`
+          : "  no apps yet: add some with --apps, --demo or PUT /__admin/apps/:appId",
+      );
       const signal = await stopped;
       await sim.close();
       console.log(`simulator stopped (${signal})`);

@@ -31,7 +31,8 @@ export const SYNC_EXIT: Record<ErrClass | "unknown_account" | "store" | "timeout
  * through the running broker's HTTP API end with the same code for the same error.
  */
 export function syncExitCodeOf(error: { code: string; errclass?: string }): number {
-  if (error.code === "upstream_error") return error.errclass !== undefined && error.errclass in SYNC_EXIT ? SYNC_EXIT[error.errclass as ErrClass] : EXIT.failure;
+  if (error.code === "upstream_error")
+    return error.errclass !== undefined && error.errclass in SYNC_EXIT ? SYNC_EXIT[error.errclass as ErrClass] : EXIT.failure;
   const byCode: Record<string, number> = {
     unknown_account: SYNC_EXIT.unknown_account,
     store_unavailable: SYNC_EXIT.store,
@@ -64,13 +65,23 @@ function printResult(io: CliIo, accountId: string, out: SyncOut, json: boolean):
 /** Embedded mode: the running broker's POST /api/accounts/{id}/sync, its answer printed as a local sync prints. */
 async function syncThroughBroker(config: Config, accountId: string, opts: SyncCliOptions, io: CliIo): Promise<number> {
   if (!ACCOUNT_ID_PATTERN.test(accountId)) {
-    printError(io, accountId, { code: "unknown_account", message: `No account with id ${JSON.stringify(accountId.slice(0, 80))} is configured.` }, opts.json === true);
+    printError(
+      io,
+      accountId,
+      { code: "unknown_account", message: `No account with id ${JSON.stringify(accountId.slice(0, 80))} is configured.` },
+      opts.json === true,
+    );
     return SYNC_EXIT.unknown_account;
   }
   // The broker may wait for another refresh (lock TTL + one upstream call) and then fetch itself.
   const timeoutMs = config.lockTtlMs + config.upstreamTimeoutMs * 2 + 5_000;
   try {
-    const answer = await ask(config, { method: "POST", path: `/api/accounts/${accountId}/sync`, body: { force: opts.force === true } }, timeoutMs, SYNC_EXIT.timeout);
+    const answer = await ask(
+      config,
+      { method: "POST", path: `/api/accounts/${accountId}/sync`, body: { force: opts.force === true } },
+      timeoutMs,
+      SYNC_EXIT.timeout,
+    );
     const error = brokerError(answer);
     if (answer.status >= 400 && error !== undefined) {
       printError(io, accountId, error, opts.json === true);

@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from "./variables";
 
-export const REFERENCE_BEGIN = "<!-- BEGIN GENERATED variables: edit src/config/variables.ts, then run npx tsx src/config/docs.ts --write -->";
+export const REFERENCE_BEGIN =
+  "<!-- BEGIN GENERATED variables: edit src/config/variables.ts, then run npx tsx src/config/docs.ts --write -->";
 export const REFERENCE_END = "<!-- END GENERATED variables -->";
 
 export const CONFIGURATION_DOC = resolve(__dirname, "../../docs/configuration.md");
@@ -33,7 +34,9 @@ export function renderVariableReference(): string {
         const unit = withUnit ? ` ${spec.unit ?? "—"} |` : "";
         return `| \`${n}\` | ${cell(defaultCell(spec))} |${unit} ${cell(spec.meaning + range)} |`;
       });
-      const header = withUnit ? ["| Variable | Default | Unit | Meaning |", "|---|---|---|---|"] : ["| Variable | Default | Meaning |", "|---|---|---|"];
+      const header = withUnit
+        ? ["| Variable | Default | Unit | Meaning |", "|---|---|---|---|"]
+        : ["| Variable | Default | Meaning |", "|---|---|---|"];
       return [`### ${group}`, "", ...header, ...rows].join("\n");
     })
     .join("\n\n");

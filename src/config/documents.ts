@@ -111,7 +111,8 @@ export function readListDocument(
   if (Array.isArray(value)) return { items: value, basePath: [] };
   if (wrapperKey && isMapping(value) && wrapperKey in value) {
     const others = Object.keys(value).filter((k) => k !== wrapperKey);
-    if (others.length > 0) report(origin, `unknown top-level key${others.length === 1 ? "" : "s"} next to "${wrapperKey}": only "${wrapperKey}" is allowed`);
+    if (others.length > 0)
+      report(origin, `unknown top-level key${others.length === 1 ? "" : "s"} next to "${wrapperKey}": only "${wrapperKey}" is allowed`);
     const list = value[wrapperKey];
     // `accounts:` with nothing after it: null in JSON terms, "" under the failsafe YAML schema.
     if (list === null || list === undefined || list === "") return { items: [], basePath: [wrapperKey] };

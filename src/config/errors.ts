@@ -24,10 +24,7 @@ export function formatIssue(issue: ConfigIssue): string {
 
 function formatReport(issues: readonly ConfigIssue[]): string {
   const n = issues.length;
-  return [
-    `invalid configuration (${n} problem${n === 1 ? "" : "s"}):`,
-    ...issues.map((i) => `  - ${formatIssue(i)}`),
-  ].join("\n");
+  return [`invalid configuration (${n} problem${n === 1 ? "" : "s"}):`, ...issues.map((i) => `  - ${formatIssue(i)}`)].join("\n");
 }
 
 /** `accounts[1].appId`, `[0].keyFile`, `["odd key"]`: a path into a JSON/YAML document, as an operator reads it. */

@@ -76,7 +76,10 @@ export const proxyPrefixes = z.string().transform((s, ctx) => {
   const list = s.split(",").map((p) => p.trim());
   list.forEach((p, i) => {
     if (!/^\/[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*\/$/.test(p)) {
-      ctx.addIssue({ code: "custom", message: `prefix ${i + 1} must look like /cgi-bin/ (starts and ends with /, letters, digits, _ . -)` });
+      ctx.addIssue({
+        code: "custom",
+        message: `prefix ${i + 1} must look like /cgi-bin/ (starts and ends with /, letters, digits, _ . -)`,
+      });
     } else if (RESERVED_PATHS.some((r) => p.startsWith(r) || r.startsWith(p))) {
       ctx.addIssue({ code: "custom", message: `prefix ${i + 1} overlaps the broker's own paths (${RESERVED_PATHS.join(", ")})` });
     }

@@ -60,7 +60,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadConfigOptions = {})
     problems.warn("no accounts configured (ACCOUNTS or ACCOUNTS_FILE): the broker serves no tokens, only diagnosis");
   }
 
-  if (problems.count > 0 || settings === undefined || redisTarget === undefined || host === undefined || tls === undefined || brokerClient === undefined) {
+  if (
+    problems.count > 0 ||
+    settings === undefined ||
+    redisTarget === undefined ||
+    host === undefined ||
+    tls === undefined ||
+    brokerClient === undefined
+  ) {
     throw new ConfigError(problems.issues(variableRank));
   }
   const { redis: redisTimeouts, ...rest } = settings;

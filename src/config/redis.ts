@@ -57,22 +57,23 @@ function parseRedisUrl(raw: string, problems: Problems): ParsedUrl | undefined {
 }
 
 /** `host:port,host:port`; IPv6 as `[::1]:26379`; port defaults to `defaultPort`. Host names are not secret. */
-const addressList = (defaultPort: number) => z.string().transform((s, ctx) => {
-  const out: SentinelAddress[] = [];
-  for (const item of s.split(",").map((p) => p.trim())) {
-    const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(item);
-    const host = m?.[1] ?? m?.[2];
-    const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
-    if (m === null || host === undefined) {
-      ctx.addIssue({ code: "custom", message: item === "" ? "has an empty entry" : `"${item}" is not host:port` });
-    } else if ((m[1] !== undefined && isIP(host) !== 6) || hostProblem(host) !== undefined) {
-      ctx.addIssue({ code: "custom", message: `"${item}" does not have a valid host` });
-    } else if (port < 1 || port > 65535) {
-      ctx.addIssue({ code: "custom", message: `"${item}" does not have a port from 1 to 65535` });
-    } else out.push({ host, port });
-  }
-  return out;
-});
+const addressList = (defaultPort: number) =>
+  z.string().transform((s, ctx) => {
+    const out: SentinelAddress[] = [];
+    for (const item of s.split(",").map((p) => p.trim())) {
+      const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(item);
+      const host = m?.[1] ?? m?.[2];
+      const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
+      if (m === null || host === undefined) {
+        ctx.addIssue({ code: "custom", message: item === "" ? "has an empty entry" : `"${item}" is not host:port` });
+      } else if ((m[1] !== undefined && isIP(host) !== 6) || hostProblem(host) !== undefined) {
+        ctx.addIssue({ code: "custom", message: `"${item}" does not have a valid host` });
+      } else if (port < 1 || port > 65535) {
+        ctx.addIssue({ code: "custom", message: `"${item}" does not have a port from 1 to 65535` });
+      } else out.push({ host, port });
+    }
+    return out;
+  });
 
 /**
  * REDIS_CLUSTER_NODES: `[redis://|rediss://]host:port,host:port`. The scheme, once, in front of the list says
@@ -87,7 +88,10 @@ const clusterList = z.string().transform((raw, ctx) => {
     return z.NEVER;
   }
   if (/[a-z]+:\/\//i.test(body)) {
-    ctx.addIssue({ code: "custom", message: "takes one scheme (redis:// or rediss://) in front of the whole list, e.g. rediss://h1:6379,h2:6379" });
+    ctx.addIssue({
+      code: "custom",
+      message: "takes one scheme (redis:// or rediss://) in front of the whole list, e.g. rediss://h1:6379,h2:6379",
+    });
     return z.NEVER;
   }
   const nodes = addressList(DEFAULT_REDIS_PORT).safeParse(body);

@@ -31,8 +31,15 @@ function applyRules(v: Values, inputs: Inputs): void {
     }
   }
   // Stable tokens only rotate inside the overlap: an earlier refresh-ahead would get the same token back.
-  if (v.WECHAT_OVERLAP_SEC !== undefined && v.STABLE_REFRESH_AHEAD_SEC !== undefined && v.STABLE_REFRESH_AHEAD_SEC >= v.WECHAT_OVERLAP_SEC) {
-    report("STABLE_REFRESH_AHEAD_SEC", `must be less than WECHAT_OVERLAP_SEC (${v.WECHAT_OVERLAP_SEC}): stable tokens only rotate in their last WECHAT_OVERLAP_SEC`);
+  if (
+    v.WECHAT_OVERLAP_SEC !== undefined &&
+    v.STABLE_REFRESH_AHEAD_SEC !== undefined &&
+    v.STABLE_REFRESH_AHEAD_SEC >= v.WECHAT_OVERLAP_SEC
+  ) {
+    report(
+      "STABLE_REFRESH_AHEAD_SEC",
+      `must be less than WECHAT_OVERLAP_SEC (${v.WECHAT_OVERLAP_SEC}): stable tokens only rotate in their last WECHAT_OVERLAP_SEC`,
+    );
   }
   // Refresh must begin while tokens still count as valid, or callers wait for WeChat.
   const margin = v.TOKEN_SAFETY_MARGIN_SEC;
@@ -77,9 +84,13 @@ export function loadSettings(inputs: Inputs): Settings | undefined {
 export function defaultSettings(): Settings {
   const problems = new Problems();
   const settings = loadSettings(
-    new Inputs({}, () => {
-      throw new Error("settings read no files");
-    }, problems),
+    new Inputs(
+      {},
+      () => {
+        throw new Error("settings read no files");
+      },
+      problems,
+    ),
   );
   if (settings === undefined) throw new Error(`the variables table's defaults are invalid: ${JSON.stringify(problems.issues())}`);
   return settings;

@@ -42,7 +42,10 @@ export function loadTls(inputs: Inputs): TlsConfig | undefined {
     problems.add("TLS_CERT_FILE", "required with TLS_KEY_FILE");
   }
   if (passphraseSet && pfxPath === undefined) {
-    problems.add(inputs.get("TLS_PFX_PASSPHRASE_FILE") !== undefined ? "TLS_PFX_PASSPHRASE_FILE" : "TLS_PFX_PASSPHRASE", "is only used with TLS_PFX_FILE");
+    problems.add(
+      inputs.get("TLS_PFX_PASSPHRASE_FILE") !== undefined ? "TLS_PFX_PASSPHRASE_FILE" : "TLS_PFX_PASSPHRASE",
+      "is only used with TLS_PFX_FILE",
+    );
   }
   if (problems.count !== before) return undefined;
 
@@ -66,7 +69,10 @@ export function loadTls(inputs: Inputs): TlsConfig | undefined {
   if (key !== undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString("latin1"))) {
     problems.add("TLS_KEY_FILE", `${keyPath} is not a PEM private key`);
   } else if (key !== undefined && key.includes("ENCRYPTED")) {
-    problems.add("TLS_KEY_FILE", `${keyPath} is encrypted: use an unencrypted key (protect the file instead), or a PKCS#12 file with a passphrase`);
+    problems.add(
+      "TLS_KEY_FILE",
+      `${keyPath} is encrypted: use an unencrypted key (protect the file instead), or a PKCS#12 file with a passphrase`,
+    );
   }
   if (cert === undefined || key === undefined || problems.count !== before) return undefined;
   const failure = tryContext({ cert, key });

@@ -108,7 +108,8 @@ export const VARIABLES = {
     unit: "ms",
     default: 500,
     range: [1, 60000],
-    meaning: "Timeout of one Redis command. A read that times out while the broker's event loop was mostly busy (a burst of requests, not a slow Redis) is asked up to twice more.",
+    meaning:
+      "Timeout of one Redis command. A read that times out while the broker's event loop was mostly busy (a burst of requests, not a slow Redis) is asked up to twice more.",
   },
   REDIS_CONNECT_TIMEOUT_MS: {
     group: "Redis",

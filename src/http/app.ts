@@ -87,7 +87,8 @@ function unserved(s: RouteServices): RequestHandler {
     res.once("close", () => {
       const seconds = (performance.now() - started) / 1000;
       s.metrics.observeHttp(req.method, "unmatched", res.statusCode, seconds);
-      if (s.logger.isLevelEnabled(res.statusCode >= 400 ? "warn" : "debug")) logFinished(s.logger.child(requestBindings(id, req)), res.statusCode, Math.round(seconds * 1000));
+      if (s.logger.isLevelEnabled(res.statusCode >= 400 ? "warn" : "debug"))
+        logFinished(s.logger.child(requestBindings(id, req)), res.statusCode, Math.round(seconds * 1000));
     });
     next();
   };

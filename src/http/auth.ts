@@ -52,19 +52,34 @@ export class Authenticator {
     if (known !== undefined) return known;
     if (header === undefined || header === "") {
       this.events.authFailure("missing");
-      throw new HttpError(401, "unauthorized", "An API key is required.", "Send it as `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
+      throw new HttpError(401, "unauthorized", "An API key is required.", "Send it as `Authorization: Bearer <key>`.", {
+        "WWW-Authenticate": "Bearer",
+      });
     }
     const m = BEARER.exec(header);
     if (!m) {
       this.events.authFailure("malformed");
-      throw new HttpError(401, "unauthorized", "The Authorization header is malformed.", "Send `Authorization: Bearer <key>`.", { "WWW-Authenticate": "Bearer" });
+      throw new HttpError(401, "unauthorized", "The Authorization header is malformed.", "Send `Authorization: Bearer <key>`.", {
+        "WWW-Authenticate": "Bearer",
+      });
     }
     const found = this.find(m[1]!);
     if (!found) {
       this.events.authFailure("invalid");
-      throw new HttpError(401, "unauthorized", "The API key is not valid.", "Check the key; revoked keys are removed from API_KEYS / API_KEYS_FILE.", { "WWW-Authenticate": "Bearer" });
+      throw new HttpError(
+        401,
+        "unauthorized",
+        "The API key is not valid.",
+        "Check the key; revoked keys are removed from API_KEYS / API_KEYS_FILE.",
+        { "WWW-Authenticate": "Bearer" },
+      );
     }
-    const principal: Principal = { name: found.name, role: found.role, accounts: found.accounts, ...(found.scopes === undefined ? {} : { scopes: found.scopes }) };
+    const principal: Principal = {
+      name: found.name,
+      role: found.role,
+      accounts: found.accounts,
+      ...(found.scopes === undefined ? {} : { scopes: found.scopes }),
+    };
     this.known.set(header, principal);
     return principal;
   }

@@ -80,7 +80,12 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
         headers: { "Retry-After": String(retryAfter) },
       };
     }
-    if (err instanceof ForceBudgetError || err instanceof ReportRateLimitedError || err instanceof RefreshTimeoutError || err instanceof CallCeilingError) {
+    if (
+      err instanceof ForceBudgetError ||
+      err instanceof ReportRateLimitedError ||
+      err instanceof RefreshTimeoutError ||
+      err instanceof CallCeilingError
+    ) {
       const retryAfter = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
       const status = err instanceof ForceBudgetError || err instanceof ReportRateLimitedError ? 429 : 503;
       return { status, body: { error: { ...base, accountId: err.accountId, retryAfter } }, headers: { "Retry-After": String(retryAfter) } };
@@ -103,12 +108,21 @@ export function toHttp(err: unknown): { status: number; body: ErrorBody; headers
       "stream.encoding.set": ["invalid_body", "The request body could not be read."],
       "parameters.too.many": ["invalid_body", "The request body has too many parameters."],
     };
-    const [code, message] = (typeof e.type === "string" ? byType[e.type] : undefined) ?? ["bad_request", "The request could not be read (malformed URL or body)."];
+    const [code, message] = (typeof e.type === "string" ? byType[e.type] : undefined) ?? [
+      "bad_request",
+      "The request could not be read (malformed URL or body).",
+    ];
     return { status, body: { error: { code, message } }, headers: {} };
   }
   return {
     status: 500,
-    body: { error: { code: "internal_error", message: "Internal error. The broker logged the details.", hint: "Check the broker's log for this request id." } },
+    body: {
+      error: {
+        code: "internal_error",
+        message: "Internal error. The broker logged the details.",
+        hint: "Check the broker's log for this request id.",
+      },
+    },
     headers: {},
   };
 }
@@ -122,7 +136,13 @@ export const JSON_TYPE = "application/json; charset=utf-8";
 
 /** A text answer (JSON already serialised, or plain text; a Buffer is written as it is) with the headers every
  * answer carries. */
-export function writeText(res: ServerResponse, status: number, text: string | Buffer, contentType: string, headers: Record<string, string> = {}): void {
+export function writeText(
+  res: ServerResponse,
+  status: number,
+  text: string | Buffer,
+  contentType: string,
+  headers: Record<string, string> = {},
+): void {
   const length = typeof text === "string" ? Buffer.byteLength(text) : text.length;
   res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": contentType, "Content-Length": length });
   res.end(text);

@@ -61,5 +61,10 @@ function compile(def: RouteDef, path: string, s: RouteServices): FastRoute {
 /** A body the fast path may read: plain JSON, not compressed, of a stated length. */
 function plainJsonBody(req: IncomingMessage): boolean {
   const h = req.headers;
-  return PLAIN_JSON.test(h["content-type"] ?? "") && h["content-encoding"] === undefined && h["transfer-encoding"] === undefined && Number(h["content-length"]) > 0;
+  return (
+    PLAIN_JSON.test(h["content-type"] ?? "") &&
+    h["content-encoding"] === undefined &&
+    h["transfer-encoding"] === undefined &&
+    Number(h["content-length"]) > 0
+  );
 }

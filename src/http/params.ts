@@ -12,7 +12,12 @@ export function accountIdFrom(value: unknown, where: string): string {
     throw new HttpError(400, "missing_account_id", `${where} is required.`, "Pass the account id, e.g. gh_e4b07b2a992e6669.");
   }
   if (!ACCOUNT_ID_PATTERN.test(value)) {
-    throw new HttpError(400, "invalid_account_id", `${where} must match [A-Za-z0-9_-]{1,64}.`, "Use the account id configured in ACCOUNTS / ACCOUNTS_FILE.");
+    throw new HttpError(
+      400,
+      "invalid_account_id",
+      `${where} must match [A-Za-z0-9_-]{1,64}.`,
+      "Use the account id configured in ACCOUNTS / ACCOUNTS_FILE.",
+    );
   }
   return value;
 }

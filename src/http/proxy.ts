@@ -6,7 +6,13 @@
 // Bodies stream both ways (node:http/https with pipes and backpressure). A request body up to the keep limit is also
 // kept, so that when WeChat answers 40001/40014/42001 to the injected token the broker reports it
 // (compare-and-refresh) and retries the call once with the token it gets back. Nothing logs a token or a query.
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import {
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Request, Response } from "express";
 import { ticketTypesOf, type TicketType } from "../accounts";
@@ -18,7 +24,6 @@ import type { ProxyMetrics, ProxyOutcome } from "../ops/proxyMetrics";
 import { HttpError, writeJson } from "./errors";
 import type { RouteDef } from "./route";
 import { errorAsWeChat, reportToken, wechatError, type Platform } from "./wechatShape";
-
 
 export interface ProxyOptions {
   service: TokenService;
@@ -41,7 +46,20 @@ const INSPECT_BYTES = 64 * 1024;
 
 // Hop-by-hop fields (RFC 9110, section 7.6.1), plus what must not travel on: the broker's own API key, and Expect (node:http
 // has already answered 100-continue to the caller).
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "authorization", "expect"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "authorization",
+  "expect",
+]);
 
 function forwardable(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const listed = new Set(
@@ -149,7 +167,8 @@ interface Attempt {
  */
 export function ticketAsked(platform: Platform, upstreamPath: string, rawQuery: string): TicketType | undefined | null {
   const type = new URLSearchParams(rawQuery).get("type");
-  const known = (t: string | null, allowed: readonly TicketType[]): TicketType | undefined => (allowed.includes(t as TicketType) ? (t as TicketType) : undefined);
+  const known = (t: string | null, allowed: readonly TicketType[]): TicketType | undefined =>
+    allowed.includes(t as TicketType) ? (t as TicketType) : undefined;
   if (platform === "wechat" && upstreamPath === "/cgi-bin/ticket/getticket") return known(type, ["jsapi", "wx_card"]);
   if (platform === "wecom" && upstreamPath === "/cgi-bin/get_jsapi_ticket") return "jsapi";
   if (platform === "wecom" && upstreamPath === "/cgi-bin/ticket/get") return known(type, ["agent_config"]);
@@ -161,7 +180,11 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
   /** The relayed path's prefix, its metrics label: `/wecom/cgi-bin/` or `/wecom/` (WeCom), or a configured one
    * (WeChat); undefined when not relayed. */
   const prefixOf = (path: string) =>
-    path.startsWith("/wecom/") ? (path.startsWith("/wecom/cgi-bin/") ? "/wecom/cgi-bin/" : "/wecom/") : prefixes.find((p) => path.startsWith(p));
+    path.startsWith("/wecom/")
+      ? path.startsWith("/wecom/cgi-bin/")
+        ? "/wecom/cgi-bin/"
+        : "/wecom/"
+      : prefixes.find((p) => path.startsWith(p));
 
   return [
     {
@@ -181,7 +204,8 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
   async function relay(req: Request, res: Response, platform: Platform, upstreamPath: string, log: Logger): Promise<void> {
     const started = performance.now();
     const api = `${platform === "wecom" ? "/wecom" : ""}${apiLabel(upstreamPath)}`;
-    const count = (outcome: ProxyOutcome, errcode?: number) => o.metrics?.request(api, outcome, errcode, (performance.now() - started) / 1000);
+    const count = (outcome: ProxyOutcome, errcode?: number) =>
+      o.metrics?.request(api, outcome, errcode, (performance.now() - started) / 1000);
 
     const raw = req.originalUrl;
     const q = raw.indexOf("?");
@@ -195,8 +219,13 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
     try {
       query = splitQuery(q === -1 ? "" : raw.slice(q + 1));
       accountId = await o.issued.accountOf(query.token);
-      if (accountId === null) throw new TokenProblem(40001, "this access_token was not issued by the broker (or is past WeChat's overlap): fetch a token from the broker's /cgi-bin/token");
-      if ((o.service.account(accountId).type === "wecom") !== (platform === "wecom")) throw new TokenProblem(40014, "the access_token belongs to an account of the other platform");
+      if (accountId === null)
+        throw new TokenProblem(
+          40001,
+          "this access_token was not issued by the broker (or is past WeChat's overlap): fetch a token from the broker's /cgi-bin/token",
+        );
+      if ((o.service.account(accountId).type === "wecom") !== (platform === "wecom"))
+        throw new TokenProblem(40014, "the access_token belongs to an account of the other platform");
     } catch (err) {
       if (!(err instanceof TokenProblem)) throw err;
       count("refused", err.errcode);
@@ -212,7 +241,11 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
       try {
         if (ticketType === undefined || !ticketTypesOf(o.service.account(accountId)).includes(ticketType)) {
           count("bad_request", 40097);
-          return writeJson(res, 200, wechatError(platform, 40097, "the ticket type must be jsapi or wx_card (WeChat), or agent_config on WeCom's ticket/get"));
+          return writeJson(
+            res,
+            200,
+            wechatError(platform, 40097, "the ticket type must be jsapi or wx_card (WeChat), or agent_config on WeCom's ticket/get"),
+          );
         }
         const t = await o.service.getTicket(accountId, ticketType);
         count("cached");
@@ -237,7 +270,10 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
     }
 
     const base = platform === "wecom" ? o.wecomApiBase : o.wechatApiBase;
-    const hasBody = req.headers["content-length"] !== undefined ? Number(req.headers["content-length"]) > 0 : req.headers["transfer-encoding"] !== undefined;
+    const hasBody =
+      req.headers["content-length"] !== undefined
+        ? Number(req.headers["content-length"]) > 0
+        : req.headers["transfer-encoding"] !== undefined;
     const tap = new BodyTap(hasBody ? o.bodyKeepBytes : 0);
     const headers = forwardable(req.headers);
     const url = (t: string) => new URL(`${base}${upstreamPath}?${query.rebuild(t)}`);
@@ -269,7 +305,12 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
         attempt.res.resume();
         o.metrics?.retry(api);
         try {
-          attempt = await send(url(fresh!), req.method, { ...headers, ...(hasBody ? { "content-length": String(tap.size) } : {}) }, hasBody ? { buffered: tap.chunks } : undefined);
+          attempt = await send(
+            url(fresh!),
+            req.method,
+            { ...headers, ...(hasBody ? { "content-length": String(tap.size) } : {}) },
+            hasBody ? { buffered: tap.chunks } : undefined,
+          );
         } catch (err) {
           return upstreamFailed(res, platform, api, err, count, log, clientGone);
         }
@@ -281,7 +322,12 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
   }
 
   /** One upstream call; resolves once the answer's headers (and, for a small JSON answer, its body) are in. */
-  function send(url: URL, method: string, headers: OutgoingHttpHeaders, body?: { stream: IncomingMessage; tap: BodyTap } | { buffered: Buffer[] }): Promise<Attempt> {
+  function send(
+    url: URL,
+    method: string,
+    headers: OutgoingHttpHeaders,
+    body?: { stream: IncomingMessage; tap: BodyTap } | { buffered: Buffer[] },
+  ): Promise<Attempt> {
     return new Promise<Attempt>((resolve, reject) => {
       const requester = url.protocol === "https:" ? httpsRequest : httpRequest;
       const out = requester(url, { method, headers: { ...headers, host: url.host }, timeout: o.timeoutMs });
@@ -375,7 +421,15 @@ export function proxyRoutes(o: ProxyOptions): RouteDef[] {
     });
   }
 
-  function upstreamFailed(res: Response, platform: Platform, api: string, err: unknown, count: (o: ProxyOutcome, e?: number) => void, log: Logger, clientGone: boolean): void {
+  function upstreamFailed(
+    res: Response,
+    platform: Platform,
+    api: string,
+    err: unknown,
+    count: (o: ProxyOutcome, e?: number) => void,
+    log: Logger,
+    clientGone: boolean,
+  ): void {
     if (clientGone) {
       count("client_aborted");
       return;

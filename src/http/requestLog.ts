@@ -37,5 +37,8 @@ export function requestBindings(id: string, req: IncomingMessage): { req: { id: 
 export function logFinished(log: Logger, status: number, responseTimeMs: number): void {
   const level = status >= 400 ? "warn" : "debug";
   if (!log.isLevelEnabled(level)) return;
-  log[level]({ res: { statusCode: status }, responseTime: responseTimeMs }, status >= 500 ? `request failed with status ${status}` : "request completed");
+  log[level](
+    { res: { statusCode: status }, responseTime: responseTimeMs },
+    status >= 500 ? `request failed with status ${status}` : "request completed",
+  );
 }

@@ -149,12 +149,18 @@ class RouteCall implements Call {
       const where = this.def.account;
       if (where !== undefined) {
         this.accountId =
-          where === "path" ? accountIdFrom(this.params.accountId, "accountId") : accountIdFrom(this.req.query.accountId, "The query parameter accountId");
+          where === "path"
+            ? accountIdFrom(this.params.accountId, "accountId")
+            : accountIdFrom(this.req.query.accountId, "The query parameter accountId");
         this.authorize({ accountId: this.accountId, scope: this.def.scope });
         this.timedAccount = this.accountId;
       }
       const out = this.def.handle(this);
-      if (out instanceof Promise) out.then((reply) => this.answer(reply), (err: unknown) => this.fail(err));
+      if (out instanceof Promise)
+        out.then(
+          (reply) => this.answer(reply),
+          (err: unknown) => this.fail(err),
+        );
       else this.answer(out);
     } catch (err) {
       this.fail(err);
@@ -188,6 +194,7 @@ class RouteCall implements Call {
     const { metrics, logger } = this.s;
     metrics.observeHttp(this.request.method!, this.label, status, seconds);
     if (this.def.timedPerAccount && this.timedAccount !== "") metrics.observeAccountToken?.(this.timedAccount, seconds);
-    if (!this.def.quiet && logger.isLevelEnabled(status >= 400 ? "warn" : "debug")) logFinished(this.log(), status, Math.round(seconds * 1000));
+    if (!this.def.quiet && logger.isLevelEnabled(status >= 400 ? "warn" : "debug"))
+      logFinished(this.log(), status, Math.round(seconds * 1000));
   }
 }

@@ -59,12 +59,18 @@ export function errorAsWeChat(platform: Platform, err: unknown): WeChatError {
   }
   if (err instanceof ForceBudgetError) return { errcode: 45009, errmsg: withHint("reach max api daily quota limit", err.hint) };
   if (err instanceof UnknownAccountError) return wechatError(platform, 40013, err.hint);
-  if (err instanceof BrokerError) return { errcode: -1, errmsg: withHint(`${platform === "wecom" ? "system busy" : "system error"}: ${err.message}`, err.hint) };
+  if (err instanceof BrokerError)
+    return { errcode: -1, errmsg: withHint(`${platform === "wecom" ? "system busy" : "system error"}: ${err.message}`, err.hint) };
   return wechatError(platform, -1, "internal error; the broker logged the details");
 }
 
 /** A report of a token that failed (compare-and-refresh, under the refresh policy), as the compatible endpoints and
  * the proxy make it: the token to use now. */
-export async function reportToken(service: TokenService, accountId: string, accessToken: string, opts: InvalidateOptions): Promise<TokenView> {
+export async function reportToken(
+  service: TokenService,
+  accountId: string,
+  accessToken: string,
+  opts: InvalidateOptions,
+): Promise<TokenView> {
   return (await service.invalidate(accountId, accessToken, opts)).token;
 }

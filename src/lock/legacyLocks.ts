@@ -27,7 +27,18 @@ export interface LegacyLockInfo {
 
 export type LegacyVerdict = { stuck: true; reason: StuckReason; why: string } | { stuck: false; reason: KeepReason; why: string };
 
-const EXPIRY_FIELDS = ["expires_at", "expiresAt", "expire_at", "expireAt", "expire", "expires", "expiry", "expired_at", "until", "deadline"];
+const EXPIRY_FIELDS = [
+  "expires_at",
+  "expiresAt",
+  "expire_at",
+  "expireAt",
+  "expire",
+  "expires",
+  "expiry",
+  "expired_at",
+  "until",
+  "deadline",
+];
 const ACQUIRED_FIELDS = ["acquired_at", "acquiredAt", "created_at", "createdAt", "locked_at", "lockedAt", "time", "timestamp"];
 const OWNER_FIELDS = ["owner", "holder", "locked_by", "lockedBy", "hostname", "host", "instance", "worker", "server"];
 const NUMBER = /^\d{1,16}(\.\d+)?$/;
@@ -59,7 +70,13 @@ export function parseLegacyLockValue(value: string): LegacyLockInfo {
   for (const f of OWNER_FIELDS) {
     const v = rec[f];
     const s = typeof v === "string" ? v : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined;
-    const clean = s === undefined ? "" : s.replace(/[^\x20-\x7e]/g, "").trim().slice(0, 100);
+    const clean =
+      s === undefined
+        ? ""
+        : s
+            .replace(/[^\x20-\x7e]/g, "")
+            .trim()
+            .slice(0, 100);
     if (clean !== "") {
       info.owner = clean;
       break;
@@ -79,7 +96,8 @@ export function judgeLegacyLock(ttlMs: number, info: LegacyLockInfo, now: number
   }
   if (info.bareTimeMs !== undefined) {
     const t = info.bareTimeMs;
-    if (t > now) return { stuck: false, reason: "expiry_in_future", why: `no TTL; its value is a time ${ago(t - now)} ahead, read as its expiry` };
+    if (t > now)
+      return { stuck: false, reason: "expiry_in_future", why: `no TTL; its value is a time ${ago(t - now)} ahead, read as its expiry` };
     return now - t > maxHoldMs
       ? { stuck: true, reason: "older_than_max_hold", why: `no TTL; its value is a time ${ago(now - t)} ago, more than ${hold}` }
       : {

@@ -73,7 +73,11 @@ export class RedisLockInventory implements LockInventory {
     this.patterns = [...(o.legacyPatterns ?? [])];
     this.clock = o.clock ?? systemClock;
     const maxKeys = o.maxKeys ?? 10_000;
-    this.fullWalk = { scanCount: o.scanCount ?? FULL_WALK_DEFAULTS.scanCount, visitBudget: o.visitBudget ?? FULL_WALK_DEFAULTS.visitBudget, maxKeys };
+    this.fullWalk = {
+      scanCount: o.scanCount ?? FULL_WALK_DEFAULTS.scanCount,
+      visitBudget: o.visitBudget ?? FULL_WALK_DEFAULTS.visitBudget,
+      maxKeys,
+    };
     this.sweepLimits = { ...SWEEP_DEFAULTS, ...o.sweep, maxKeys };
     this.legacyMaxHoldMs = o.legacyMaxHoldMs ?? 3_600_000;
   }
@@ -205,7 +209,9 @@ export class RedisLockInventory implements LockInventory {
       entry.valueType = type !== "string" ? type : "string (large)";
       entry.keepReason = "not_a_string";
       entry.why =
-        type !== "string" ? `a ${type}, not a plain string lock value: never removed automatically` : "a value too large to be a lock record: never removed automatically";
+        type !== "string"
+          ? `a ${type}, not a plain string lock value: never removed automatically`
+          : "a value too large to be a lock record: never removed automatically";
       return { entry };
     }
     const info = parseLegacyLockValue(value);

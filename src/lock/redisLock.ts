@@ -60,7 +60,8 @@ export class RedisRefreshLock implements RefreshLock {
     const k = this.keys.account(accountId);
     // A cheap check first: while the connection is down, fail now instead of after commandTimeout (twice: redlock
     // follows a failed acquire with a release attempt).
-    if (DOWN_STATES.has(this.redis.status)) throw new LockUnavailableError(`refresh lock unavailable: redis connection is ${this.redis.status}`);
+    if (DOWN_STATES.has(this.redis.status))
+      throw new LockUnavailableError(`refresh lock unavailable: redis connection is ${this.redis.status}`);
 
     const startedAt = Date.now();
     let lock: Lock;
@@ -131,7 +132,10 @@ export class RedisRefreshLock implements RefreshLock {
       if (!why.contended) {
         // Redis unreachable: the outcome is unknown. The key lapses at its TTL; for the caller the lock is gone
         // either way, and a throwing release would only mask the refresh's own result.
-        this.logger.warn({ accountId, error: sanitizeRedisError(why.cause).message }, "could not release refresh lock; it will lapse at its TTL");
+        this.logger.warn(
+          { accountId, error: sanitizeRedisError(why.cause).message },
+          "could not release refresh lock; it will lapse at its TTL",
+        );
       }
       // Contended: our value is gone, the lock expired (and someone else may hold it now). Not an error.
       result = "expired";

@@ -30,9 +30,9 @@ export function configCheck(c: Config): DiagnosisCheck {
       n === 0
         ? both(
             "Configure the accounts: set ACCOUNTS_FILE=/path/to/accounts.yaml (a list of id, appId, appSecretFile; see " +
-            "examples/accounts.example.yaml and docs/configuration.md), or ACCOUNTS inline as JSON, then restart the broker.",
+              "examples/accounts.example.yaml and docs/configuration.md), or ACCOUNTS inline as JSON, then restart the broker.",
             "请配置账号：设置 ACCOUNTS_FILE=/path/to/accounts.yaml（每项含 id、appId、appSecretFile，参见 examples/accounts.example.yaml " +
-            "与 docs/configuration.md），或用 ACCOUNTS 直接写 JSON，然后重启 broker。",
+              "与 docs/configuration.md），或用 ACCOUNTS 直接写 JSON，然后重启 broker。",
           )
         : both(`Review the configuration: ${c.warnings.join("; ")}`, `请检查配置警告：${c.warnings.join("；")}`);
   }
@@ -62,7 +62,10 @@ export async function storeCheck(store: TokenStore, c: Config): Promise<Diagnosi
       id: "store",
       status: slow ? "warn" : "ok",
       title: TITLES.store,
-      detail: both(`Redis ${target} answered PING in ${ms} ms${slow ? " (slow)" : ""}`, `Redis ${target} 可达，PING 耗时 ${ms} ms${slow ? "（偏慢）" : ""}`),
+      detail: both(
+        `Redis ${target} answered PING in ${ms} ms${slow ? " (slow)" : ""}`,
+        `Redis ${target} 可达，PING 耗时 ${ms} ms${slow ? "（偏慢）" : ""}`,
+      ),
       ...(slow
         ? {
             fix: both(
@@ -100,13 +103,29 @@ export function locksCheck(listing: LockListing, url: string): DiagnosisCheck {
     locks: listing.locks,
   };
   const partial = listing.census && !listing.census.complete;
-  const heldEn = held.length === 0 ? "no lock held" : `${held.length} held (${held.slice(0, 3).map(holderText).join("; ")}${held.length > 3 ? "; …" : ""})`;
-  const heldZh = held.length === 0 ? "无锁被持有" : `${held.length} 个被持有（${held.slice(0, 3).map(holderText).join("；")}${held.length > 3 ? "；…" : ""}）`;
+  const heldEn =
+    held.length === 0
+      ? "no lock held"
+      : `${held.length} held (${held.slice(0, 3).map(holderText).join("; ")}${held.length > 3 ? "; …" : ""})`;
+  const heldZh =
+    held.length === 0
+      ? "无锁被持有"
+      : `${held.length} 个被持有（${held.slice(0, 3).map(holderText).join("；")}${held.length > 3 ? "；…" : ""}）`;
   if (listing.mode === "embedded") {
-    return { id: "locks", status: "ok", title: TITLES.locks, detail: both(`in-process locks: ${heldEn}; none can be stuck`, `进程内锁：${heldZh}；不会出现卡死的锁`), data };
+    return {
+      id: "locks",
+      status: "ok",
+      title: TITLES.locks,
+      detail: both(`in-process locks: ${heldEn}; none can be stuck`, `进程内锁：${heldZh}；不会出现卡死的锁`),
+      data,
+    };
   }
   if (stuck.length > 0) {
-    const keys = stuck.slice(0, 5).map((l) => l.key).join(", ") + (stuck.length > 5 ? ", …" : "");
+    const keys =
+      stuck
+        .slice(0, 5)
+        .map((l) => l.key)
+        .join(", ") + (stuck.length > 5 ? ", …" : "");
     return {
       id: "locks",
       status: "fail",
@@ -117,10 +136,10 @@ export function locksCheck(listing: LockListing, url: string): DiagnosisCheck {
       ),
       fix: both(
         `Remove the stuck keys (locks with a TTL are never touched): curl -X POST ${url}/api/locks/cleanup — or: node ` +
-        `bin/wechat-token-broker.js locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add ` +
-        `-H "Authorization: Bearer <admin key>".`,
+          `bin/wechat-token-broker.js locks cleanup. Preview with ?dryRun=true / --dry-run. With API keys configured add ` +
+          `-H "Authorization: Bearer <admin key>".`,
         `清理卡死的锁（带过期时间的锁不会被删除）：curl -X POST ${url}/api/locks/cleanup ，或执行 node bin/wechat-token-broker.js locks ` +
-        `cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,
+          `cleanup。可先用 ?dryRun=true / --dry-run 预览。若配置了 API key，请加 -H "Authorization: Bearer <管理员 key>"。`,
       ),
       data,
     };
@@ -130,7 +149,9 @@ export function locksCheck(listing: LockListing, url: string): DiagnosisCheck {
     ? " (the key census has not walked the whole keyspace yet: legacy keys it has not reached are not shown; " +
       "node bin/wechat-token-broker.js locks list walks it all)"
     : "";
-  const partialZh = partial ? "（键扫描尚未遍历完整个键空间，尚未扫到的旧系统锁未列出；完整列表：node bin/wechat-token-broker.js locks list）" : "";
+  const partialZh = partial
+    ? "（键扫描尚未遍历完整个键空间，尚未扫到的旧系统锁未列出；完整列表：node bin/wechat-token-broker.js locks list）"
+    : "";
   return {
     id: "locks",
     status: truncated ? "warn" : "ok",
@@ -140,7 +161,12 @@ export function locksCheck(listing: LockListing, url: string): DiagnosisCheck {
       `${heldZh}；无卡死的锁${truncated ? "（扫描达到键数上限，结果可能不完整）" : ""}${partialZh}`,
     ),
     ...(truncated
-      ? { fix: both("A LOCK_CLEANUP_PATTERNS entry matches too many keys: make it narrower.", "LOCK_CLEANUP_PATTERNS 中的模式匹配的键过多，请缩小范围。") }
+      ? {
+          fix: both(
+            "A LOCK_CLEANUP_PATTERNS entry matches too many keys: make it narrower.",
+            "LOCK_CLEANUP_PATTERNS 中的模式匹配的键过多，请缩小范围。",
+          ),
+        }
       : {}),
     data,
   };
@@ -153,7 +179,9 @@ function holderText(l: LockEntry): string {
 }
 
 /** Config summary without API key names: the diagnosis is readable without a key. */
-function publicSummary(s: ConfigSummary): Omit<ConfigSummary, "auth"> & { auth: { required: boolean; keys: { admin: number; client: number } } } {
+function publicSummary(
+  s: ConfigSummary,
+): Omit<ConfigSummary, "auth"> & { auth: { required: boolean; keys: { admin: number; client: number } } } {
   const { auth, ...rest } = s;
   return {
     ...rest,

@@ -47,7 +47,10 @@ export async function clusterCheck(store: TokenStore, target: string, latencyMs:
     id: "store",
     status: "ok",
     title,
-    detail: { en: `Redis Cluster ${target} answered PING in ${latencyMs} ms; ${facts}`, zh: `Redis 集群 ${target} 可达，PING 耗时 ${latencyMs} ms；${factsZh}` },
+    detail: {
+      en: `Redis Cluster ${target} answered PING in ${latencyMs} ms; ${facts}`,
+      zh: `Redis 集群 ${target} 可达，PING 耗时 ${latencyMs} ms；${factsZh}`,
+    },
     data,
   };
 }

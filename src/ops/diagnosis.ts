@@ -82,7 +82,9 @@ export class Diagnosis {
 
   private async build(opts: DiagnoseOptions): Promise<DiagnosisReport> {
     const accounts =
-      opts.accountId !== undefined ? [this.d.service.account(opts.accountId)] : this.d.service.accountIds().map((id) => this.d.service.account(id));
+      opts.accountId !== undefined
+        ? [this.d.service.account(opts.accountId)]
+        : this.d.service.accountIds().map((id) => this.d.service.account(id));
     const checks: DiagnosisCheck[] = [configCheck(this.d.config)];
 
     const store = await storeCheck(this.d.store, this.d.config);
@@ -264,7 +266,11 @@ export class Diagnosis {
 /** The operator hint for a recorded error: from the errcode table (current wording), else the one stored with it. */
 function tableHint(a: Account, last: NonNullable<AccountStatus["lastError"]>): Hint {
   if (last.kind === "errcode" && last.errcode !== undefined) {
-    const d = describeErrcode(last.errcode, a.type === "wecom" ? "wecom" : "wechat", { ip: last.ip, appId: a.appId, endpoint: last.endpoint });
+    const d = describeErrcode(last.errcode, a.type === "wecom" ? "wecom" : "wechat", {
+      ip: last.ip,
+      appId: a.appId,
+      endpoint: last.endpoint,
+    });
     if (d) return d.hint;
   }
   return last.hint;

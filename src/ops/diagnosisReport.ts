@@ -5,7 +5,8 @@ import type { ErrClass, Hint, UpstreamEndpoint, UpstreamFailureKind } from "../w
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
-export type CheckId = "config" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign" | "ticket";
+export type CheckId =
+  "config" | "store" | "locks" | "token" | "upstream" | "breaker" | "quota" | "ceiling" | "probe" | "foreign" | "ticket";
 
 /** One line of the report. Texts are bilingual; `data` holds the machine-readable facts behind the line. */
 export interface DiagnosisCheck {

@@ -12,7 +12,11 @@ export const REPORT_LANGS: readonly ReportLang[] = ["zh", "en"];
 export const TEXT_WIDTH = 80;
 
 const MARK: Record<CheckStatus, string> = { ok: "✓", warn: "!", fail: "✗" };
-const API_LABEL: Record<AccountDiagnosis["tokenApi"], string> = { stable: "stable_token", classic: "cgi-bin/token", wecom: "WeCom gettoken" };
+const API_LABEL: Record<AccountDiagnosis["tokenApi"], string> = {
+  stable: "stable_token",
+  classic: "cgi-bin/token",
+  wecom: "WeCom gettoken",
+};
 
 const WORDS = {
   zh: {

@@ -101,7 +101,11 @@ export class LockInspector {
       clock: this.clock,
     });
     this.mode = this.inventory.mode;
-    this.censusCache = new Refreshing(() => this.takeCensus(), refreshMs, () => this.clock.now());
+    this.censusCache = new Refreshing(
+      () => this.takeCensus(),
+      refreshMs,
+      () => this.clock.now(),
+    );
   }
 
   /**

@@ -36,7 +36,9 @@ function entryLine(e: LockEntry): string {
 export function renderLockListingText(l: LockListing): string {
   const out: string[] = [];
   const stuck = l.locks.filter((e) => e.stuck).length;
-  out.push(`锁列表 Locks (${l.mode === "redis" ? "Redis" : "嵌入 embedded"}) · ${l.locks.length} 个 keys · ${stuck} 个卡死 stuck · 已检查 scanned ${l.scanned}`);
+  out.push(
+    `锁列表 Locks (${l.mode === "redis" ? "Redis" : "嵌入 embedded"}) · ${l.locks.length} 个 keys · ${stuck} 个卡死 stuck · 已检查 scanned ${l.scanned}`,
+  );
   if (l.patterns.length > 0) out.push(`旧系统锁模式 Legacy patterns: ${l.patterns.join(", ")}`);
   if (l.note) out.push(`说明 Note: ${l.note}`);
   if (l.truncated) out.push("! 扫描达到键数上限，结果不完整 the scan stopped at its key limit: the list is incomplete");
@@ -48,12 +50,15 @@ export function renderLockListingText(l: LockListing): string {
 export function renderCleanupText(r: CleanupResult): string {
   const out: string[] = [];
   const verb = r.dryRun ? "将删除 would remove" : "已删除 removed";
-  out.push(`清理卡死的锁 Stuck lock cleanup${r.dryRun ? "（预览 dry run：未删除任何键 nothing removed）" : ""} · 已检查 scanned ${r.scanned}`);
+  out.push(
+    `清理卡死的锁 Stuck lock cleanup${r.dryRun ? "（预览 dry run：未删除任何键 nothing removed）" : ""} · 已检查 scanned ${r.scanned}`,
+  );
   if (r.note) out.push(`说明 Note: ${r.note}`);
   if (r.truncated) out.push("! 扫描达到键数上限，可再次执行 the scan stopped at its key limit: run it again");
   out.push(`${verb}: ${r.removed.length}`);
   for (const x of r.removed) out.push(`  ✗ ${x.key} — ${STUCK[x.reason]}`, `      ${x.why}`);
   out.push(`保留 kept: ${r.kept.length}`);
-  for (const k of r.kept) out.push(`  ✓ ${k.key} — ${KEPT[k.reason]} · ${ttl(k.ttlMs)}${k.owner ? ` · owner ${k.owner}` : ""}`, `      ${k.why}`);
+  for (const k of r.kept)
+    out.push(`  ✓ ${k.key} — ${KEPT[k.reason]} · ${ttl(k.ttlMs)}${k.owner ? ` · owner ${k.owner}` : ""}`, `      ${k.why}`);
   return `${out.join("\n")}\n`;
 }

@@ -85,14 +85,55 @@ export class Metrics implements BrokerEvents {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [r],
     });
-    this.upstreamCalls = new Counter({ name: `${PREFIX}upstream_requests_total`, help: "Calls to WeChat by endpoint, errcode (0 = success, none = no errcode) and error class.", labelNames: ["endpoint", "errcode", "errclass"], registers: [r] });
-    this.upstreamDuration = new Histogram({ name: `${PREFIX}upstream_request_duration_seconds`, help: "Duration of calls to WeChat.", labelNames: ["endpoint"], buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [r] });
-    this.refreshes = new Counter({ name: `${PREFIX}token_refreshes_total`, help: "Token refreshes by reason (ahead, expired, invalidated, forced, sync) and result.", labelNames: ["reason", "result"], registers: [r] });
-    this.locks = new Counter({ name: `${PREFIX}lock_acquisitions_total`, help: "Refresh lock acquisition attempts by result (acquired, contended, error).", labelNames: ["result"], registers: [r] });
-    this.fenced = new Counter({ name: `${PREFIX}fenced_writes_total`, help: "Token writes refused because a newer lock holder had written (the writer's lock had expired).", labelNames: ["account"], registers: [r] });
-    this.expiry = new Gauge({ name: `${PREFIX}token_expiry_timestamp_seconds`, help: "When the account's current token expires at WeChat (unix seconds); 0 when unknown.", labelNames: ["account"], registers: [r] });
-    this.breakerOpen = new Gauge({ name: `${PREFIX}breaker_open`, help: "1 while upstream calls for the account are paused after an error.", labelNames: ["account"], registers: [r] });
-    this.authFailures = new Counter({ name: `${PREFIX}auth_failures_total`, help: "Requests refused by authentication or authorisation, by reason.", labelNames: ["reason"], registers: [r] });
+    this.upstreamCalls = new Counter({
+      name: `${PREFIX}upstream_requests_total`,
+      help: "Calls to WeChat by endpoint, errcode (0 = success, none = no errcode) and error class.",
+      labelNames: ["endpoint", "errcode", "errclass"],
+      registers: [r],
+    });
+    this.upstreamDuration = new Histogram({
+      name: `${PREFIX}upstream_request_duration_seconds`,
+      help: "Duration of calls to WeChat.",
+      labelNames: ["endpoint"],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers: [r],
+    });
+    this.refreshes = new Counter({
+      name: `${PREFIX}token_refreshes_total`,
+      help: "Token refreshes by reason (ahead, expired, invalidated, forced, sync) and result.",
+      labelNames: ["reason", "result"],
+      registers: [r],
+    });
+    this.locks = new Counter({
+      name: `${PREFIX}lock_acquisitions_total`,
+      help: "Refresh lock acquisition attempts by result (acquired, contended, error).",
+      labelNames: ["result"],
+      registers: [r],
+    });
+    this.fenced = new Counter({
+      name: `${PREFIX}fenced_writes_total`,
+      help: "Token writes refused because a newer lock holder had written (the writer's lock had expired).",
+      labelNames: ["account"],
+      registers: [r],
+    });
+    this.expiry = new Gauge({
+      name: `${PREFIX}token_expiry_timestamp_seconds`,
+      help: "When the account's current token expires at WeChat (unix seconds); 0 when unknown.",
+      labelNames: ["account"],
+      registers: [r],
+    });
+    this.breakerOpen = new Gauge({
+      name: `${PREFIX}breaker_open`,
+      help: "1 while upstream calls for the account are paused after an error.",
+      labelNames: ["account"],
+      registers: [r],
+    });
+    this.authFailures = new Counter({
+      name: `${PREFIX}auth_failures_total`,
+      help: "Requests refused by authentication or authorisation, by reason.",
+      labelNames: ["reason"],
+      registers: [r],
+    });
     this.processErrors = new Counter({
       name: `${PREFIX}process_errors_total`,
       help: "Errors nothing handled, by kind: unhandled_rejection (logged; the broker keeps running) or uncaught_exception (logged; the process then exits). Any increase is a bug to report.",
@@ -168,7 +209,11 @@ export class Metrics implements BrokerEvents {
   }
   private readonly accountDurations = new Map<string, { observe(v: number): void }>();
   upstreamCall(endpoint: UpstreamEndpoint, o: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void {
-    this.upstreamCalls.inc({ endpoint, errcode: o.ok ? "0" : o.errcode !== undefined ? String(o.errcode) : "none", errclass: o.ok ? "ok" : (o.errclass ?? "unknown") });
+    this.upstreamCalls.inc({
+      endpoint,
+      errcode: o.ok ? "0" : o.errcode !== undefined ? String(o.errcode) : "none",
+      errclass: o.ok ? "ok" : (o.errclass ?? "unknown"),
+    });
     this.upstreamDuration.observe({ endpoint }, seconds);
   }
   refresh(_accountId: string, reason: RefreshReason, ok: boolean): void {

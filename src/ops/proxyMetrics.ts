@@ -3,7 +3,8 @@
 // "other"; errcodes are folded into a few classes.
 import { Counter, Histogram, type Registry } from "prom-client";
 
-export type ProxyOutcome = "ok" | "cached" | "wechat_error" | "refused" | "no_token" | "bad_request" | "upstream_error" | "upstream_timeout" | "client_aborted";
+export type ProxyOutcome =
+  "ok" | "cached" | "wechat_error" | "refused" | "no_token" | "bad_request" | "upstream_error" | "upstream_timeout" | "client_aborted";
 
 /** WeChat has a few hundred APIs; a caller making up paths must not grow the series without bound. */
 const MAX_APIS = 300;

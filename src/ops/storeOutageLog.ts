@@ -20,7 +20,8 @@ export interface StoreOutageLogOptions {
 const CONNECTION_ERROR = "redis connection error";
 const CONNECTION_READY = "redis connection ready again";
 // A store or connection failure, as the retrying modules write it (their err/error fields).
-const STORE_FAILURE = /store|redis|connection|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|timed out|closed|writeable|not connected|subscribe/i;
+const STORE_FAILURE =
+  /store|redis|connection|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|timed out|closed|writeable|not connected|subscribe/i;
 
 export class StoreOutageLog {
   /** The logger to hand to the parts that talk to the store. */
@@ -77,7 +78,10 @@ export class StoreOutageLog {
     if (this.downSince === null) return;
     const downForSec = Math.round((this.now() - this.downSince) / 1000);
     const n = this.suppressedTotal;
-    this.base.warn({ downForSec, suppressed: this.take() }, `token store still unreachable (${downForSec} s); ${n} retry warning(s) held back`);
+    this.base.warn(
+      { downForSec, suppressed: this.take() },
+      `token store still unreachable (${downForSec} s); ${n} retry warning(s) held back`,
+    );
   }
 
   private take(): Record<string, number> {

@@ -25,7 +25,12 @@ const NO_LINE_START = new Set([..."，。、；：？！）」』】》…"]);
 
 // Commands an operator copies are never broken across lines: `curl [-X POST] <url>`, `wechat-token-broker <sub>
 // [--flag]`, `redis-cli DEL <key>`, and a double-quoted string such as a header.
-const KEEP_TOGETHER = [/curl(?: -[A-Za-z]+(?: [A-Z]+)?)* \S+/g, /wechat-token-broker(?: --?[a-z][a-z-]*| [a-z][a-z-]*)+/g, /redis-cli DEL \S+/g, /"[^"\n]{1,60}"/g];
+const KEEP_TOGETHER = [
+  /curl(?: -[A-Za-z]+(?: [A-Z]+)?)* \S+/g,
+  /wechat-token-broker(?: --?[a-z][a-z-]*| [a-z][a-z-]*)+/g,
+  /redis-cli DEL \S+/g,
+  /"[^"\n]{1,60}"/g,
+];
 const GLUE = "\u0000";
 
 /** Pieces that may be separated by a line break: a space, a run of non-wide characters, or one wide character

@@ -49,8 +49,8 @@ export function tokenCheck(
         detail: { en: `${detail.en}; the refresh is ${durEn(now - due)} overdue`, zh: `${detail.zh}；刷新已逾期 ${durZh(now - due)}` },
         fix: both(
           "The broker has not managed to refresh ahead of expiry: see the WeChat, breaker and lock lines of this " +
-          "account, and the broker log (\"refresh-ahead failed\").",
-          "broker 未能提前刷新：请查看该账号的微信接口、熔断与锁检查项，以及 broker 日志（\"refresh-ahead failed\"）。",
+            'account, and the broker log ("refresh-ahead failed").',
+          'broker 未能提前刷新：请查看该账号的微信接口、熔断与锁检查项，以及 broker 日志（"refresh-ahead failed"）。',
         ),
       };
     }
@@ -68,15 +68,26 @@ export function tokenCheck(
       fix: failing ? SEE_UPSTREAM : undefined,
     };
   }
-  const what = token ? both(`expired ${durEn(now - token.expiresAt)} ago`, `已于 ${durZh(now - token.expiresAt)}前过期`) : both("no token stored", "没有已存储的 token");
+  const what = token
+    ? both(`expired ${durEn(now - token.expiresAt)} ago`, `已于 ${durZh(now - token.expiresAt)}前过期`)
+    : both("no token stored", "没有已存储的 token");
   if (failing) {
-    return { id: "token", status: "fail", title, detail: both(`${what.en}: callers cannot get one`, `${what.zh}：调用方无法获取 token`), fix: SEE_UPSTREAM };
+    return {
+      id: "token",
+      status: "fail",
+      title,
+      detail: both(`${what.en}: callers cannot get one`, `${what.zh}：调用方无法获取 token`),
+      fix: SEE_UPSTREAM,
+    };
   }
   return {
     id: "token",
     status: "warn",
     title,
-    detail: both(`${what.en}; it is fetched on the first request or by the refresh scheduler`, `${what.zh}；将在首次请求时或由定时刷新获取`),
+    detail: both(
+      `${what.en}; it is fetched on the first request or by the refresh scheduler`,
+      `${what.zh}；将在首次请求时或由定时刷新获取`,
+    ),
   };
 }
 
@@ -90,7 +101,10 @@ export async function probeCheck(
 ): Promise<{ facts: ProbeFacts; check: Omit<DiagnosisCheck, "accountId"> }> {
   const title = TITLES.probe;
   if (!alive(token, now, o)) {
-    return { facts: { result: "skipped" }, check: { id: "probe", status: "warn", title, detail: both("no live token to test", "没有可测试的有效 token") } };
+    return {
+      facts: { result: "skipped" },
+      check: { id: "probe", status: "warn", title, detail: both("no live token to test", "没有可测试的有效 token") },
+    };
   }
   try {
     const r = await wechat.probe(a, token.accessToken);
@@ -107,7 +121,10 @@ export async function probeCheck(
         id: "probe",
         status: "fail",
         title,
-        detail: both(`WeChat rejects the stored token: ${e.message}`, `微信拒绝当前存储的 token：${e.errcode ?? ""} ${e.errmsg ?? ""}`.trim()),
+        detail: both(
+          `WeChat rejects the stored token: ${e.message}`,
+          `微信拒绝当前存储的 token：${e.errcode ?? ""} ${e.errmsg ?? ""}`.trim(),
+        ),
         fix: {
           en: `${e.hint.en} Callers that see the rejection should report it (POST /api/accounts/${a.id}/token/invalidate); the broker then refreshes once.`,
           zh: `${e.hint.zh} 调用方遇到该错误时应上报（POST /api/accounts/${a.id}/token/invalidate），broker 会据此刷新一次。`,
@@ -124,7 +141,12 @@ export async function probeCheck(
 }
 
 /** A requested JS-SDK ticket: its age and lifetime left, and the last refusal of its endpoint while unresolved. */
-export function ticketCheck(type: TicketType, token: StoredToken | null, status: AccountStatus, now: number): Omit<DiagnosisCheck, "accountId"> {
+export function ticketCheck(
+  type: TicketType,
+  token: StoredToken | null,
+  status: AccountStatus,
+  now: number,
+): Omit<DiagnosisCheck, "accountId"> {
   const title = { en: `${TITLES.ticket.en} (${type})`, zh: `${TITLES.ticket.zh}（${type}）` };
   const last = status.lastError;
   const unresolved = last !== undefined && (status.lastSuccessAt === undefined || last.at > status.lastSuccessAt);

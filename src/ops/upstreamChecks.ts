@@ -59,7 +59,10 @@ export function breakerCheck(b: AccountDiagnosis["breaker"], status: AccountStat
         `no WeChat call for this account until then`,
       zh: `熔断中，至北京时间 ${beijing(status.openUntil)}（还剩 ${durZh(left)}），已连续失败 ${b.failures} 次：在此之前不会为该账号调用微信`,
     },
-    fix: both("It closes by itself at that time. Fix the cause shown on the WeChat line first.", "到期后自动恢复。请先按「微信接口」一行的提示修复根因。"),
+    fix: both(
+      "It closes by itself at that time. Fix the cause shown on the WeChat line first.",
+      "到期后自动恢复。请先按「微信接口」一行的提示修复根因。",
+    ),
   };
 }
 
@@ -80,7 +83,7 @@ export function ceilingCheck(status: AccountStatus, now: number, limit: number):
     fix: both(
       hit.trigger === "report"
         ? "A caller keeps reporting tokens as rejected: find it in the logs (caller reports, API key name) and make it " +
-          "report once per 40001/42001, then use the token it gets back."
+            "report once per 40001/42001, then use the token it gets back."
         : "Something keeps asking for new tokens: check the logs for the trigger named here, and the clock of the broker hosts.",
       hit.trigger === "report"
         ? "有调用方在不断上报 token 失效：请在日志中找到它（上报记录与 API Key 名称），让它每次 40001/42001 只上报一次，并使用返回的新 token。"
@@ -92,8 +95,10 @@ export function ceilingCheck(status: AccountStatus, now: number, limit: number):
 
 export function quotaCheck(a: Account, u: UsageFacts): Omit<DiagnosisCheck, "accountId"> {
   const title = TITLES.quota;
-  const limitEn = u.dailyLimit === null ? `${u.upstreamCalls} ${u.endpoint} calls` : `${u.upstreamCalls} of ${u.dailyLimit} ${u.endpoint} calls`;
-  const limitZh = u.dailyLimit === null ? `${u.endpoint} 调用 ${u.upstreamCalls} 次` : `${u.endpoint} 调用 ${u.upstreamCalls} / ${u.dailyLimit} 次`;
+  const limitEn =
+    u.dailyLimit === null ? `${u.upstreamCalls} ${u.endpoint} calls` : `${u.upstreamCalls} of ${u.dailyLimit} ${u.endpoint} calls`;
+  const limitZh =
+    u.dailyLimit === null ? `${u.endpoint} 调用 ${u.upstreamCalls} 次` : `${u.endpoint} 调用 ${u.upstreamCalls} / ${u.dailyLimit} 次`;
   const forceEn = u.forceLimit !== null ? `; force refreshes ${u.forceRefreshes ?? 0} of ${u.forceLimit}` : "";
   const forceZh = u.forceLimit !== null ? `；强制刷新 ${u.forceRefreshes ?? 0} / ${u.forceLimit} 次` : "";
   const detail = {
@@ -102,7 +107,8 @@ export function quotaCheck(a: Account, u: UsageFacts): Omit<DiagnosisCheck, "acc
   };
   const quotaHint = describeErrcode(45009, a.type === "wecom" ? "wecom" : "wechat", { appId: a.appId })?.hint;
   if (u.dailyLimit !== null && u.upstreamCalls >= u.dailyLimit) return { id: "quota", status: "fail", title, detail, fix: quotaHint };
-  if (u.dailyLimit !== null && u.upstreamCalls >= u.dailyLimit * QUOTA_WARN_RATIO) return { id: "quota", status: "warn", title, detail, fix: quotaHint };
+  if (u.dailyLimit !== null && u.upstreamCalls >= u.dailyLimit * QUOTA_WARN_RATIO)
+    return { id: "quota", status: "warn", title, detail, fix: quotaHint };
   if (u.forceLimit !== null && (u.forceRefreshes ?? 0) >= u.forceLimit) {
     return { id: "quota", status: "warn", title, detail, fix: new ForceBudgetError(a.id, "daily_limit", 0).hint };
   }

@@ -65,7 +65,11 @@ export class SimulatorAdminClient implements SimulatorAdminAsync {
   }
 
   async apiCalls(appId: string): Promise<{ calls: Record<string, number>; rejected: number; uploadBytes: number }> {
-    return (await this.call("GET", `/apps/${encodeURIComponent(appId)}/api-calls`)) as { calls: Record<string, number>; rejected: number; uploadBytes: number };
+    return (await this.call("GET", `/apps/${encodeURIComponent(appId)}/api-calls`)) as {
+      calls: Record<string, number>;
+      rejected: number;
+      uploadBytes: number;
+    };
   }
 
   async checkTicket(ticket: string): Promise<SimTicketCheck> {
@@ -73,7 +77,9 @@ export class SimulatorAdminClient implements SimulatorAdminAsync {
   }
 
   async currentTicket(appId: string, type: "jsapi" | "wx_card" | "agent_config"): Promise<string | undefined> {
-    return ((await this.call("GET", `/apps/${encodeURIComponent(appId)}/tickets/${type}`)) as { ticket: string | null }).ticket ?? undefined;
+    return (
+      ((await this.call("GET", `/apps/${encodeURIComponent(appId)}/tickets/${type}`)) as { ticket: string | null }).ticket ?? undefined
+    );
   }
 
   /** Every app's configuration, without secrets. */

@@ -41,10 +41,11 @@ const appShape = {
   appId: z.string().min(1).max(128),
   secret: z.string().min(1).max(256),
   platform: z.enum(["wechat", "wecom"]).optional(),
-  ipWhitelist: z
-    .array(z.string().refine((s) => parseCidr(s) !== undefined, "must be an IPv4 address or a.b.c.d/n"))
+  ipWhitelist: z.array(z.string().refine((s) => parseCidr(s) !== undefined, "must be an IPv4 address or a.b.c.d/n")).optional(),
+  callerIp: z
+    .string()
+    .refine((s) => isIPv4(s), "must be an IPv4 address")
     .optional(),
-  callerIp: z.string().refine((s) => isIPv4(s), "must be an IPv4 address").optional(),
   tokenLifetimeSec: z.number().int().min(1).optional(),
   overlapSec: nonNegInt.optional(),
   dailyQuota: nonNegInt.optional(),

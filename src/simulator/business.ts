@@ -30,7 +30,13 @@ interface Media {
   data: Buffer;
 }
 
-type Handler = (ctx: { appId: string; platform: SimPlatform; req: IncomingMessage; res: ServerResponse; query: URLSearchParams }) => Promise<void>;
+type Handler = (ctx: {
+  appId: string;
+  platform: SimPlatform;
+  req: IncomingMessage;
+  res: ServerResponse;
+  query: URLSearchParams;
+}) => Promise<void>;
 
 const MP_JSON = "application/json; encoding=utf-8";
 const WECOM_JSON = "application/json; charset=UTF-8";
@@ -96,14 +102,21 @@ export class SimBusinessApi {
     private readonly state: SimulatorState,
     private readonly now: () => number,
   ) {
-    const json = (body: (q: URLSearchParams, appId: string) => Record<string, unknown>): Handler => async ({ res, platform, query, appId }) =>
-      send(res, platform, platform === "wecom" ? { errcode: 0, errmsg: "ok", ...body(query, appId) } : body(query, appId));
+    const json =
+      (body: (q: URLSearchParams, appId: string) => Record<string, unknown>): Handler =>
+      async ({ res, platform, query, appId }) =>
+        send(res, platform, platform === "wecom" ? { errcode: 0, errmsg: "ok", ...body(query, appId) } : body(query, appId));
     const ok: Handler = async ({ req, res, platform }) => {
       await readAll(req, 1024 * 1024);
       send(res, platform, { errcode: 0, errmsg: "ok" });
     };
     this.handlers = {
-      "GET /cgi-bin/user/info": json((q) => ({ subscribe: 1, openid: q.get("openid") ?? "", nickname: "sim-user", language: q.get("lang") ?? "zh_CN" })),
+      "GET /cgi-bin/user/info": json((q) => ({
+        subscribe: 1,
+        openid: q.get("openid") ?? "",
+        nickname: "sim-user",
+        language: q.get("lang") ?? "zh_CN",
+      })),
       "POST /cgi-bin/menu/create": async ({ req, res, platform, appId }) => {
         const body = await readAll(req, 1024 * 1024);
         try {
@@ -150,9 +163,10 @@ export class SimBusinessApi {
     const token = query.get("access_token") ?? "";
     const info = token === "" ? undefined : this.state.tokenInfo(token);
     const ip = this.state.callerIpOf(info?.appId ?? "");
-    const fail = (code: number) => send(res, platform, platform === "wecom" ? wecomError(code, this.now(), ip) : mpError(code, this.now(), ip));
-    if (token === "") return fail(41001), true;
-    if (info === undefined || info.platform !== platform) return fail(40014), true;
+    const fail = (code: number) =>
+      send(res, platform, platform === "wecom" ? wecomError(code, this.now(), ip) : mpError(code, this.now(), ip));
+    if (token === "") return (fail(41001), true);
+    if (info === undefined || info.platform !== platform) return (fail(40014), true);
     const stats = this.stats.get(info.appId) ?? { calls: {}, rejected: 0, uploadBytes: 0 };
     this.stats.set(info.appId, stats);
     stats.calls[path] = (stats.calls[path] ?? 0) + 1;
@@ -161,9 +175,9 @@ export class SimBusinessApi {
       if (--reject.remaining <= 0) this.rejects.delete(token);
       stats.rejected++;
       req.resume();
-      return fail(reject.errcode), true;
+      return (fail(reject.errcode), true);
     }
-    if (!info.valid) return fail(info.reason === "expired" ? 42001 : platform === "wecom" ? 40014 : 40001), true;
+    if (!info.valid) return (fail(info.reason === "expired" ? 42001 : platform === "wecom" ? 40014 : 40001), true);
     await handler({ appId: info.appId, platform, req, res, query });
     return true;
   }
@@ -177,7 +191,11 @@ export class SimBusinessApi {
     if (body === null) return send(res, platform, { errcode: 40005, errmsg: `invalid file size rid: ${makeRid(this.now())}` });
     const part = firstFilePart(body, req.headers["content-type"] ?? "");
     if (part === null) {
-      return send(res, platform, platform === "wecom" ? wecomError(44001, this.now(), ip) : mpError(44001, this.now(), ip, "empty media data"));
+      return send(
+        res,
+        platform,
+        platform === "wecom" ? wecomError(44001, this.now(), ip) : mpError(44001, this.now(), ip, "empty media data"),
+      );
     }
     const mediaId = randomBytes(24).toString("base64url");
     this.media.set(mediaId, { appId, contentType: part.type, filename: part.filename, data: Buffer.from(part.data) });
@@ -187,7 +205,9 @@ export class SimBusinessApi {
     send(
       res,
       platform,
-      platform === "wecom" ? { errcode: 0, errmsg: "ok", type, media_id: mediaId, created_at: String(created_at) } : { type, media_id: mediaId, created_at },
+      platform === "wecom"
+        ? { errcode: 0, errmsg: "ok", type, media_id: mediaId, created_at: String(created_at) }
+        : { type, media_id: mediaId, created_at },
     );
   }
 
@@ -195,7 +215,11 @@ export class SimBusinessApi {
     const m = this.media.get(query.get("media_id") ?? "");
     if (m === undefined || m.appId !== appId) {
       const ip = this.state.callerIpOf(appId);
-      return send(res, platform, platform === "wecom" ? wecomError(40007, this.now(), ip) : mpError(40007, this.now(), ip, "invalid media_id"));
+      return send(
+        res,
+        platform,
+        platform === "wecom" ? wecomError(40007, this.now(), ip) : mpError(40007, this.now(), ip, "invalid media_id"),
+      );
     }
     res.writeHead(200, {
       "Content-Type": m.contentType,

@@ -24,6 +24,6 @@ export function ipInWhitelist(ip: string, whitelist: readonly string[]): boolean
   const n = ipv4ToInt(ip);
   return whitelist.some((entry) => {
     const c = parseCidr(entry);
-    return c !== undefined && ((n & c.mask) >>> 0) === c.base;
+    return c !== undefined && (n & c.mask) >>> 0 === c.base;
   });
 }

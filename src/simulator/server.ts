@@ -117,7 +117,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       case "http": {
         const status = fault.status ?? 502;
         const text = `${status} ${STATUS_CODES[status] ?? "Error"}`;
-        sendHtml(res, status, `<html>\r\n<head><title>${text}</title></head>\r\n<body>\r\n<center><h1>${text}</h1></center>\r\n</body>\r\n</html>\r\n`);
+        sendHtml(
+          res,
+          status,
+          `<html>\r\n<head><title>${text}</title></head>\r\n<body>\r\n<center><h1>${text}</h1></center>\r\n</body>\r\n</html>\r\n`,
+        );
         return;
       }
       case "non_json":
@@ -140,7 +144,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     let answer: SimAnswer | undefined;
     switch (path) {
       case "/cgi-bin/token":
-        answer = state.token({ method, appid: opt(query.get("appid")), secret: opt(query.get("secret")), grantType: opt(query.get("grant_type")) });
+        answer = state.token({
+          method,
+          appid: opt(query.get("appid")),
+          secret: opt(query.get("secret")),
+          grantType: opt(query.get("grant_type")),
+        });
         break;
       case "/cgi-bin/stable_token": {
         const body = await readBody(req);
@@ -156,13 +165,19 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
         answer = state.wecomGettoken({ method, corpid: opt(query.get("corpid")), corpsecret: opt(query.get("corpsecret")) });
         break;
       case "/cgi-bin/ticket/getticket":
-        answer = state.ticket({ platform: "wechat", method, accessToken: opt(query.get("access_token")), type: opt(query.get("type")) }, "getticket");
+        answer = state.ticket(
+          { platform: "wechat", method, accessToken: opt(query.get("access_token")), type: opt(query.get("type")) },
+          "getticket",
+        );
         break;
       case "/wecom/cgi-bin/get_jsapi_ticket":
         answer = state.ticket({ platform: "wecom", method, accessToken: opt(query.get("access_token")) }, "get_jsapi_ticket");
         break;
       case "/wecom/cgi-bin/ticket/get":
-        answer = state.ticket({ platform: "wecom", method, accessToken: opt(query.get("access_token")), type: opt(query.get("type")) }, "ticket/get");
+        answer = state.ticket(
+          { platform: "wecom", method, accessToken: opt(query.get("access_token")), type: opt(query.get("type")) },
+          "ticket/get",
+        );
         break;
       case "/wecom/cgi-bin/get_api_domain_ip":
       case "/wecom/cgi-bin/getcallbackip":
@@ -244,8 +259,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       const body = await jsonBody();
       if (!body.ok) return;
       const v = (body.value ?? {}) as { accessToken?: unknown; errcode?: unknown; times?: unknown };
-      if (typeof v.accessToken !== "string" || v.accessToken === "") return adminError(res, 400, "bad_request", "accessToken: must be a string");
-      if (v.errcode !== undefined && !Number.isInteger(v.errcode)) return adminError(res, 400, "bad_request", "errcode: must be an integer");
+      if (typeof v.accessToken !== "string" || v.accessToken === "")
+        return adminError(res, 400, "bad_request", "accessToken: must be a string");
+      if (v.errcode !== undefined && !Number.isInteger(v.errcode))
+        return adminError(res, 400, "bad_request", "errcode: must be an integer");
       if (v.times !== undefined && !(Number.isInteger(v.times) && (v.times as number) >= 1)) {
         return adminError(res, 400, "bad_request", "times: must be an integer ≥ 1");
       }
@@ -268,7 +285,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     }
     if (a === "apps" && b !== undefined && c === "tickets" && d !== undefined && parts[4] === undefined) {
       if (method !== "GET") return notAllowed();
-      if (d !== "jsapi" && d !== "wx_card" && d !== "agent_config") return adminError(res, 400, "bad_request", "ticket type: jsapi, wx_card or agent_config");
+      if (d !== "jsapi" && d !== "wx_card" && d !== "agent_config")
+        return adminError(res, 400, "bad_request", "ticket type: jsapi, wx_card or agent_config");
       if (!state.hasApp(b)) return adminError(res, 404, "not_found", `no app ${JSON.stringify(b)} in the simulator`);
       return ok({ ticket: state.currentTicket(b, d) ?? null });
     }

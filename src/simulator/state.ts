@@ -135,7 +135,8 @@ export class SimulatorState implements SimulatorAdmin {
 
   stableToken(req: StableTokenRequest): SimAnswer {
     const now = this.now();
-    const body = typeof req.body === "object" && req.body !== null && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : undefined;
+    const body =
+      typeof req.body === "object" && req.body !== null && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : undefined;
     const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
     const appid = str(body?.appid);
     const secret = str(body?.secret);
@@ -209,7 +210,8 @@ export class SimulatorState implements SimulatorAdmin {
       }
       const chain = app.chains.wecom;
       // WeCom returns the same token while it is valid (docs/wechat-api.md §5.2) and never cuts older ones short.
-      const rec = chain.current !== undefined && tokenStatus(chain.current, now).valid ? chain.current : this.tokens.issue(app, "wecom", now, "keep");
+      const rec =
+        chain.current !== undefined && tokenStatus(chain.current, now).valid ? chain.current : this.tokens.issue(app, "wecom", now, "keep");
       return {
         kind: "json",
         body: { errcode: 0, errmsg: "ok", access_token: rec.value, expires_in: Math.max(0, Math.floor((rec.expiresAt - now) / 1000)) },
@@ -256,7 +258,10 @@ export class SimulatorState implements SimulatorAdmin {
     const app = rec === undefined ? undefined : this.apps.get(rec.appId);
     return this.answer(app, "getticket", req.platform, now, () => {
       const ip = app?.config.callerIp ?? SIM_DEFAULTS.callerIp;
-      const err = (code: number): SimReply => ({ kind: "json", body: req.platform === "wecom" ? wecomError(code, now, ip) : mpError(code, now, ip) });
+      const err = (code: number): SimReply => ({
+        kind: "json",
+        body: req.platform === "wecom" ? wecomError(code, now, ip) : mpError(code, now, ip),
+      });
       if (req.method !== "GET") return err(43001);
       if (token === undefined) return err(41001);
       if (rec === undefined || app === undefined) return err(40001);
@@ -294,7 +299,13 @@ export class SimulatorState implements SimulatorAdmin {
   }
 
   /** Counts the call, fires a pending fault if one matches, else runs the normal handler. */
-  private answer(app: AppRuntime | undefined, endpoint: SimEndpoint, platform: SimPlatform, now: number, handle: () => SimReply): SimAnswer {
+  private answer(
+    app: AppRuntime | undefined,
+    endpoint: SimEndpoint,
+    platform: SimPlatform,
+    now: number,
+    handle: () => SimReply,
+  ): SimAnswer {
     if (app === undefined) return { reply: handle(), platform, latencyMs: 0 };
     app.counters.calls[endpoint]++;
     const base = { platform, latencyMs: app.config.latencyMs, appId: app.config.appId };

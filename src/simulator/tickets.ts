@@ -68,7 +68,9 @@ export class TicketBook {
   check(ticket: string, now: number): SimTicketCheck {
     const rec = this.all.get(ticket);
     if (rec === undefined) return { valid: false, reason: "unknown" };
-    return rec.expiresAt > now ? { valid: true, appId: rec.appId, type: rec.type } : { valid: false, reason: "expired", appId: rec.appId, type: rec.type };
+    return rec.expiresAt > now
+      ? { valid: true, appId: rec.appId, type: rec.type }
+      : { valid: false, reason: "expired", appId: rec.appId, type: rec.type };
   }
 
   forget(appId: string): void {

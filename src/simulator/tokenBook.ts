@@ -59,9 +59,7 @@ export class TokenBook {
     const leaks = (v: string) => (c.appId.length >= 4 && v.includes(c.appId)) || (c.secret.length >= 4 && v.includes(c.secret));
     for (;;) {
       const v =
-        c.platform === "wecom"
-          ? randomBytes(129).toString("base64url")
-          : `${randomInt(10, 100)}_${randomBytes(102).toString("base64url")}`;
+        c.platform === "wecom" ? randomBytes(129).toString("base64url") : `${randomInt(10, 100)}_${randomBytes(102).toString("base64url")}`;
       if (!leaks(v) && !this.tokens.has(v)) return v;
     }
   }

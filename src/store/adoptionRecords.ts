@@ -97,7 +97,9 @@ export class RedisAdoptionRecords implements AdoptionRecords {
   }
 
   async noteForeign(accountId: string, record: ForeignRotationRecord, keepMs: number): Promise<void> {
-    await this.run("SET foreign", () => this.redis.set(this.key(accountId, "foreign"), JSON.stringify(record), "PX", Math.max(1, Math.floor(keepMs))));
+    await this.run("SET foreign", () =>
+      this.redis.set(this.key(accountId, "foreign"), JSON.stringify(record), "PX", Math.max(1, Math.floor(keepMs))),
+    );
   }
 
   async lastForeign(accountId: string): Promise<ForeignRotationRecord | null> {
@@ -105,7 +107,9 @@ export class RedisAdoptionRecords implements AdoptionRecords {
   }
 
   async claimProbe(accountId: string, ms: number): Promise<boolean> {
-    const r = await this.run("SET probeslot", () => this.redis.set(this.key(accountId, "probeslot"), "1", "PX", Math.max(1, Math.floor(ms)), "NX"));
+    const r = await this.run("SET probeslot", () =>
+      this.redis.set(this.key(accountId, "probeslot"), "1", "PX", Math.max(1, Math.floor(ms)), "NX"),
+    );
     return r === "OK";
   }
 }

@@ -24,7 +24,8 @@ function isGen(n: unknown): n is number {
 
 /** Programming errors (a bad token object) are thrown as TypeError; messages never include the token. */
 export function assertToken(token: StoredToken): void {
-  if (typeof token.accessToken !== "string" || token.accessToken.length === 0) throw new TypeError("token.accessToken must be a non-empty string");
+  if (typeof token.accessToken !== "string" || token.accessToken.length === 0)
+    throw new TypeError("token.accessToken must be a non-empty string");
   if (!isGen(token.gen)) throw new TypeError(`token.gen must be a positive safe integer, got ${String(token.gen)}`);
   if (!isTime(token.expiresAt)) throw new TypeError(`token.expiresAt must be epoch ms, got ${String(token.expiresAt)}`);
   if (!isTime(token.fetchedAt)) throw new TypeError(`token.fetchedAt must be epoch ms, got ${String(token.fetchedAt)}`);
@@ -47,7 +48,8 @@ export function assertNowMs(nowMs: number): void {
 }
 
 export function assertForceLimits(limits: { perDay: number; minIntervalMs: number }): void {
-  if (!Number.isSafeInteger(limits.perDay) || limits.perDay < 0) throw new TypeError(`perDay must be a non-negative integer, got ${String(limits.perDay)}`);
+  if (!Number.isSafeInteger(limits.perDay) || limits.perDay < 0)
+    throw new TypeError(`perDay must be a non-negative integer, got ${String(limits.perDay)}`);
   if (!Number.isSafeInteger(limits.minIntervalMs) || limits.minIntervalMs < 0) {
     throw new TypeError(`minIntervalMs must be a non-negative integer, got ${String(limits.minIntervalMs)}`);
   }

@@ -42,7 +42,8 @@ export function assertAccountId(accountId: string): void {
   // The id goes inside the hash tag: a `}` or `:` in it would break slotting and key parsing. A credential id
   // (`<account>.<ticket type>`, see accounts.ts) is keyed exactly like an account: a ticket has its own token
   // record, lock, fence, status and ceiling.
-  if (!CREDENTIAL_ID_PATTERN.test(accountId)) throw new TypeError(`invalid account id for a store key: ${JSON.stringify(accountId.slice(0, 80))}`);
+  if (!CREDENTIAL_ID_PATTERN.test(accountId))
+    throw new TypeError(`invalid account id for a store key: ${JSON.stringify(accountId.slice(0, 80))}`);
 }
 
 export function assertDay(day: string): void {
@@ -50,7 +51,8 @@ export function assertDay(day: string): void {
 }
 
 export function assertKeyPrefix(prefix: string): void {
-  if (!PREFIX_PATTERN.test(prefix)) throw new TypeError(`invalid Redis key prefix ${JSON.stringify(prefix)} (letters, digits, _ . : - only)`);
+  if (!PREFIX_PATTERN.test(prefix))
+    throw new TypeError(`invalid Redis key prefix ${JSON.stringify(prefix)} (letters, digits, _ . : - only)`);
 }
 
 export class KeySpace {
@@ -114,7 +116,10 @@ export class KeySpace {
   parse(key: string): { accountId: string; kind: AccountKeyKind; day?: string } | null {
     if (!key.startsWith(`${this.prefix}{acct:`)) return null;
     const rest = key.slice(this.prefix.length);
-    const m = /^\{acct:([A-Za-z0-9_-]{1,64}(?:\.(?:jsapi|wx_card|agent_config))?)\}:(token|fence|lock|lockinfo|status|forcelast|calls|force|ceiling|reports)(?::(\d{4}-\d{2}-\d{2}))?$/.exec(rest);
+    const m =
+      /^\{acct:([A-Za-z0-9_-]{1,64}(?:\.(?:jsapi|wx_card|agent_config))?)\}:(token|fence|lock|lockinfo|status|forcelast|calls|force|ceiling|reports)(?::(\d{4}-\d{2}-\d{2}))?$/.exec(
+        rest,
+      );
     if (!m) return null;
     const accountId = m[1] as string;
     const kind = m[2] as AccountKeyKind;

@@ -27,7 +27,8 @@ export class LuaScript {
 
   async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
     if (keys.length !== this.numKeys) throw new Error(`lua ${this.name}: expected ${this.numKeys} keys, got ${keys.length}`);
-    if (!sameSlotTag(keys)) throw new TypeError(`lua ${this.name}: its keys must share one hash tag ({…}) so they live in one Redis Cluster slot`);
+    if (!sameSlotTag(keys))
+      throw new TypeError(`lua ${this.name}: its keys must share one hash tag ({…}) so they live in one Redis Cluster slot`);
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
@@ -348,4 +349,3 @@ export const ALL_SCRIPTS: readonly LuaScript[] = [
 export async function loadScripts(redis: RedisClient): Promise<void> {
   for (const s of ALL_SCRIPTS) await redis.script("LOAD", s.source);
 }
-

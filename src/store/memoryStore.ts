@@ -108,7 +108,12 @@ export class MemoryTokenStore implements TokenStore {
     return this.record("upstreamCalls", accountId).calls.get(day) ?? 0;
   }
 
-  async takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult> {
+  async takeForceBudget(
+    accountId: string,
+    nowMs: number,
+    day: string,
+    limits: { perDay: number; minIntervalMs: number },
+  ): Promise<ForceBudgetResult> {
     assertNowMs(nowMs);
     assertForceLimits(limits);
     assertDay(day);

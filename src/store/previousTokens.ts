@@ -21,17 +21,24 @@ export function trackPreviousTokens<S extends TokenStore>(inner: S, o: PreviousT
     const result = await inner.write(accountId, token);
     if (result === "written") {
       const at = now();
-      await o.records.indexToken(accountId, token.accessToken, token.expiresAt, at).catch((err: unknown) =>
-        o.logger.warn({ accountId, err: { message: err instanceof Error ? err.message : String(err) } }, "could not index the new token"),
-      );
+      await o.records
+        .indexToken(accountId, token.accessToken, token.expiresAt, at)
+        .catch((err: unknown) =>
+          o.logger.warn({ accountId, err: { message: err instanceof Error ? err.message : String(err) } }, "could not index the new token"),
+        );
     }
     if (result === "written" && before !== null && before.accessToken !== token.accessToken) {
       const at = now();
       const until = Math.min(before.expiresAt, at + o.overlapMs);
       // Best effort: without the record, a caller still holding the old token is refused once and fetches anew.
-      await o.records.setPrevious(accountId, before.accessToken, until, at).catch((err: unknown) =>
-        o.logger.warn({ accountId, err: { message: err instanceof Error ? err.message : String(err) } }, "could not remember the previous token"),
-      );
+      await o.records
+        .setPrevious(accountId, before.accessToken, until, at)
+        .catch((err: unknown) =>
+          o.logger.warn(
+            { accountId, err: { message: err instanceof Error ? err.message : String(err) } },
+            "could not remember the previous token",
+          ),
+        );
     }
     return result;
   };

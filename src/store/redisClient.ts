@@ -50,7 +50,9 @@ export function reconnectDelay(times: number): number {
 }
 
 /** Where the client connects, without credentials: safe for logs and diagnosis. */
-export function describeRedisTarget(cfg: Pick<RedisClientConfig, "url" | "sentinels" | "sentinelName" | "clusterNodes"> & { tls?: boolean }): string {
+export function describeRedisTarget(
+  cfg: Pick<RedisClientConfig, "url" | "sentinels" | "sentinelName" | "clusterNodes"> & { tls?: boolean },
+): string {
   if (cfg.clusterNodes && cfg.clusterNodes.length > 0) {
     return `${cfg.tls ? "rediss" : "redis"}-cluster://${cfg.clusterNodes.map((n) => `${n.host.includes(":") ? `[${n.host}]` : n.host}:${n.port}`).join(",")}`;
   }
@@ -138,7 +140,10 @@ export function attachRedisLogging(client: RedisClient, logger: Logger, target: 
       seen.suppressed++;
       return;
     }
-    logger.warn({ redis: target, role, ...(node !== undefined ? { node } : {}), code, suppressed: seen?.suppressed ?? 0, error: e.message }, "redis connection error");
+    logger.warn(
+      { redis: target, role, ...(node !== undefined ? { node } : {}), code, suppressed: seen?.suppressed ?? 0, error: e.message },
+      "redis connection error",
+    );
     if (recent.size >= 32) recent.clear(); // bounded: messages carry host:port, a few per node at most
     recent.set(e.message, { at: now, suppressed: 0 });
   };
@@ -171,7 +176,10 @@ function boundClusterCommands(cluster: Cluster, timeoutMs: number): void {
 const targets = new WeakMap<RedisClient, string>();
 
 /** A connected (or connecting) command client. Errors are logged, never thrown at the process. */
-export function createRedisClient(cfg: RedisClientConfig & { clusterNodes: NonNullable<RedisClientConfig["clusterNodes"]> }, logger: Logger): Cluster;
+export function createRedisClient(
+  cfg: RedisClientConfig & { clusterNodes: NonNullable<RedisClientConfig["clusterNodes"]> },
+  logger: Logger,
+): Cluster;
 export function createRedisClient(cfg: RedisClientConfig & { clusterNodes?: undefined }, logger: Logger): Redis;
 export function createRedisClient(cfg: RedisClientConfig, logger: Logger): RedisClient;
 export function createRedisClient(cfg: RedisClientConfig, logger: Logger): RedisClient {

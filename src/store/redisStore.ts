@@ -100,16 +100,20 @@ export class RedisTokenStore implements TokenStore {
     assertToken(token);
     const key = this.keys.account(accountId).token;
     const reply = await this.run("write", () =>
-      CAS_WRITE.run(this.redis, [key], [
-        String(token.gen),
-        token.accessToken,
-        String(token.expiresAt),
-        String(token.fetchedAt),
-        token.api,
-        String(this.retentionMs),
-        String(token.checkedAt),
-        String(token.notBefore),
-      ]),
+      CAS_WRITE.run(
+        this.redis,
+        [key],
+        [
+          String(token.gen),
+          token.accessToken,
+          String(token.expiresAt),
+          String(token.fetchedAt),
+          token.api,
+          String(this.retentionMs),
+          String(token.checkedAt),
+          String(token.notBefore),
+        ],
+      ),
     );
     const [written, storedGen] = asArray(reply, "write");
     if (Number(written) === 1) return "written";
@@ -147,12 +151,21 @@ export class RedisTokenStore implements TokenStore {
     return toCount(await this.read("upstreamCalls", () => this.redis.get(key)));
   }
 
-  async takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult> {
+  async takeForceBudget(
+    accountId: string,
+    nowMs: number,
+    day: string,
+    limits: { perDay: number; minIntervalMs: number },
+  ): Promise<ForceBudgetResult> {
     assertNowMs(nowMs);
     assertForceLimits(limits);
     const k = this.keys.account(accountId);
     const reply = await this.run("takeForceBudget", () =>
-      FORCE_TAKE.run(this.redis, [k.force(day), k.forceLast], [String(nowMs), String(limits.perDay), String(limits.minIntervalMs), String(DAILY_COUNTER_TTL_MS)]),
+      FORCE_TAKE.run(
+        this.redis,
+        [k.force(day), k.forceLast],
+        [String(nowMs), String(limits.perDay), String(limits.minIntervalMs), String(DAILY_COUNTER_TTL_MS)],
+      ),
     );
     const [ok, used, reason, last] = asArray(reply, "takeForceBudget");
     const usedToday = Number(used);
@@ -173,7 +186,10 @@ export class RedisTokenStore implements TokenStore {
 
   async takeSlot(slot: RateSlot, limit: number, windowMs: number): Promise<SlotResult> {
     assertSlot(limit, windowMs);
-    const key = "accountId" in slot ? this.keys.account(slot.accountId)[slot.kind === "calls" ? "ceiling" : "reports"] : this.keys.callerReports(slot.caller);
+    const key =
+      "accountId" in slot
+        ? this.keys.account(slot.accountId)[slot.kind === "calls" ? "ceiling" : "reports"]
+        : this.keys.callerReports(slot.caller);
     const reply = await this.run("takeSlot", () => SLOT_TAKE.run(this.redis, [key], [String(limit), String(windowMs), randomUUID()]));
     const [ok, retryIn] = asArray(reply, "takeSlot");
     return { ok: Number(ok) === 1, retryInMs: Math.max(0, Number(retryIn) || 0) };
@@ -251,7 +267,10 @@ export class RedisTokenStore implements TokenStore {
       } catch (err) {
         const busy = performance.eventLoopUtilization(before).utilization;
         if (busy < BUSY_LOOP || attempt >= BUSY_RETRIES || !isCommandTimeout(err) || this.redis.status !== "ready") throw err;
-        this.logger.debug({ op, eventLoopUtilization: Math.round(busy * 100) / 100, attempt: attempt + 1 }, "store read timed out while the event loop was busy; asking again");
+        this.logger.debug(
+          { op, eventLoopUtilization: Math.round(busy * 100) / 100, attempt: attempt + 1 },
+          "store read timed out while the event loop was busy; asking again",
+        );
       }
     }
   }
@@ -268,7 +287,10 @@ export class RedisTokenStore implements TokenStore {
       (err: unknown) => {
         this.subscribing = false;
         if (this.closed) return;
-        this.logger.warn({ error: toStoreError("subscribe", err, connectionProblem(this.subscriber)).message }, "could not subscribe to refresh notices; retrying");
+        this.logger.warn(
+          { error: toStoreError("subscribe", err, connectionProblem(this.subscriber)).message },
+          "could not subscribe to refresh notices; retrying",
+        );
         // 'ready' may have fired while the command was queued; do not rely on it alone.
         clearTimeout(this.resubscribeTimer);
         this.resubscribeTimer = setTimeout(() => this.ensureSubscribed(), RESUBSCRIBE_DELAY_MS);
@@ -288,7 +310,10 @@ export class RedisTokenStore implements TokenStore {
       try {
         listener(parsed.accountId, parsed.gen);
       } catch (err) {
-        this.logger.error({ accountId: parsed.accountId, error: err instanceof Error ? err.message : String(err) }, "refresh listener threw");
+        this.logger.error(
+          { accountId: parsed.accountId, error: err instanceof Error ? err.message : String(err) },
+          "refresh listener threw",
+        );
       }
     }
   }

@@ -78,7 +78,12 @@ export interface TokenStore {
   upstreamCalls(accountId: string, day: string): Promise<number>;
 
   /** Take one force_refresh from the account's budget (perDay a quota day, minIntervalMs apart), atomically. */
-  takeForceBudget(accountId: string, nowMs: number, day: string, limits: { perDay: number; minIntervalMs: number }): Promise<ForceBudgetResult>;
+  takeForceBudget(
+    accountId: string,
+    nowMs: number,
+    day: string,
+    limits: { perDay: number; minIntervalMs: number },
+  ): Promise<ForceBudgetResult>;
   forceBudgetUsed(accountId: string, day: string): Promise<number>;
   /** Mark the day's force budget as used up (WeChat answered a force call with its daily quota error). */
   closeForceBudget(accountId: string, day: string, perDay: number): Promise<void>;

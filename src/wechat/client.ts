@@ -141,20 +141,45 @@ export class WeChatClient implements WeChatApi {
     let call: Call;
     if (source === "wecom") {
       call = {
-        account, platform: "wecom", endpoint: "gettoken", method: "GET", base: this.wecomApiBase, path: "/cgi-bin/gettoken",
-        params: { corpid: account.appId, corpsecret: account.appSecret }, signal: opts.signal, secrets,
+        account,
+        platform: "wecom",
+        endpoint: "gettoken",
+        method: "GET",
+        base: this.wecomApiBase,
+        path: "/cgi-bin/gettoken",
+        params: { corpid: account.appId, corpsecret: account.appSecret },
+        signal: opts.signal,
+        secrets,
       };
     } else if (source === "classic") {
       call = {
-        account, platform: "wechat", endpoint: "token", method: "GET", base: this.wechatApiBase, path: "/cgi-bin/token",
-        params: { grant_type: "client_credential", appid: account.appId, secret: account.appSecret }, signal: opts.signal, secrets,
+        account,
+        platform: "wechat",
+        endpoint: "token",
+        method: "GET",
+        base: this.wechatApiBase,
+        path: "/cgi-bin/token",
+        params: { grant_type: "client_credential", appid: account.appId, secret: account.appSecret },
+        signal: opts.signal,
+        secrets,
       };
     } else {
       // forceRefresh exists only here: a classic fetch always issues a new token, and WeCom has no such switch.
       call = {
-        account, platform: "wechat", endpoint: "stable_token", method: "POST", base: this.wechatApiBase, path: "/cgi-bin/stable_token",
-        data: { grant_type: "client_credential", appid: account.appId, secret: account.appSecret, force_refresh: opts.forceRefresh === true },
-        signal: opts.signal, secrets,
+        account,
+        platform: "wechat",
+        endpoint: "stable_token",
+        method: "POST",
+        base: this.wechatApiBase,
+        path: "/cgi-bin/stable_token",
+        data: {
+          grant_type: "client_credential",
+          appid: account.appId,
+          secret: account.appSecret,
+          force_refresh: opts.forceRefresh === true,
+        },
+        signal: opts.signal,
+        secrets,
       };
     }
 
@@ -171,7 +196,8 @@ export class WeChatClient implements WeChatApi {
     if (typeof token !== "string" || token.length === 0 || typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0) {
       const problems: string[] = [];
       if (typeof token !== "string" || token.length === 0) problems.push("access_token is missing or empty");
-      if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0) problems.push("expires_in is not a positive number");
+      if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0)
+        problems.push("expires_in is not a positive number");
       throw this.fail(call, "bad_shape", problems.join("; "));
     }
     return { accessToken: token, expiresIn, fetchedAt: this.now(), api: source };
@@ -188,8 +214,16 @@ export class WeChatClient implements WeChatApi {
     const params: Record<string, string> = { access_token: accessToken };
     if (!wecom || type === "agent_config") params.type = type;
     const call: Call = {
-      account, platform: wecom ? "wecom" : "wechat", endpoint: "getticket", method: "GET", base: wecom ? this.wecomApiBase : this.wechatApiBase,
-      path, params, signal: opts.signal, secrets: [account.appSecret, accessToken], ticket: type,
+      account,
+      platform: wecom ? "wecom" : "wechat",
+      endpoint: "getticket",
+      method: "GET",
+      base: wecom ? this.wecomApiBase : this.wechatApiBase,
+      path,
+      params,
+      signal: opts.signal,
+      secrets: [account.appSecret, accessToken],
+      ticket: type,
     };
     const body = await this.send(call);
     const errcode = readErrcode(body);
@@ -199,10 +233,17 @@ export class WeChatClient implements WeChatApi {
     }
     const ticket = body.ticket;
     const expiresIn = body.expires_in;
-    if (typeof ticket !== "string" || ticket.length === 0 || typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0) {
+    if (
+      typeof ticket !== "string" ||
+      ticket.length === 0 ||
+      typeof expiresIn !== "number" ||
+      !Number.isFinite(expiresIn) ||
+      expiresIn <= 0
+    ) {
       const problems: string[] = [];
       if (typeof ticket !== "string" || ticket.length === 0) problems.push("ticket is missing or empty");
-      if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0) problems.push("expires_in is not a positive number");
+      if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn) || expiresIn <= 0)
+        problems.push("expires_in is not a positive number");
       throw this.fail(call, "bad_shape", problems.join("; "));
     }
     return { accessToken: ticket, expiresIn, fetchedAt: this.now(), api: "ticket" };
@@ -271,7 +312,14 @@ export class WeChatClient implements WeChatApi {
     }
 
     const durationMs = this.now() - started;
-    const ctx = { accountId: call.account.id, endpoint: call.endpoint, method: call.method, path: call.path, status: res.status, durationMs };
+    const ctx = {
+      accountId: call.account.id,
+      endpoint: call.endpoint,
+      method: call.method,
+      path: call.path,
+      status: res.status,
+      durationMs,
+    };
     if (res.status !== 200) {
       throw this.fail(call, "http_status", undefined, res.status);
     }
@@ -357,7 +405,12 @@ export class WeChatClient implements WeChatApi {
     return this.build(call, c, message, { httpStatus });
   }
 
-  private build(call: Call, c: Classification, message: string, extra: { errcode?: number; errmsg?: string; httpStatus?: number }): UpstreamError {
+  private build(
+    call: Call,
+    c: Classification,
+    message: string,
+    extra: { errcode?: number; errmsg?: string; httpStatus?: number },
+  ): UpstreamError {
     // Last line of defence: whatever went into the message, no secret comes out.
     const safeMessage = sanitizeErrmsg(message, call.secrets);
     const err = new UpstreamError(safeMessage, {

@@ -120,5 +120,10 @@ export interface WeChatApi {
    * back as a FetchedToken with api "ticket" (`accessToken` holds the ticket). Throws UpstreamError; a dead token is
    * errclass token_invalid.
    */
-  fetchTicket?(account: import("../accounts").Account, type: TicketType, accessToken: string, opts?: { signal?: AbortSignal }): Promise<FetchedToken>;
+  fetchTicket?(
+    account: import("../accounts").Account,
+    type: TicketType,
+    accessToken: string,
+    opts?: { signal?: AbortSignal },
+  ): Promise<FetchedToken>;
 }

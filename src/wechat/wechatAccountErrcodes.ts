@@ -54,7 +54,10 @@ export const WECHAT_ACCOUNT_ERRCODES: readonly ErrcodeEntry[] = [
     errmsg: "data format error",
     summary: () => "WeChat could not parse the request",
     atToken: bug,
-    hint: () => ({ en: "WeChat could not parse the request body: a client bug, report it.", zh: "微信无法解析请求体，属于客户端缺陷，请反馈。" }),
+    hint: () => ({
+      en: "WeChat could not parse the request body: a client bug, report it.",
+      zh: "微信无法解析请求体，属于客户端缺陷，请反馈。",
+    }),
   },
   {
     platform: "wechat",
@@ -214,4 +217,3 @@ export const WECHAT_ACCOUNT_ERRCODES: readonly ErrcodeEntry[] = [
     }),
   },
 ];
-

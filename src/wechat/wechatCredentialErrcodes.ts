@@ -224,6 +224,9 @@ export const WECHAT_CREDENTIAL_ERRCODES: readonly ErrcodeEntry[] = [
     errmsg: "empty post data",
     summary: () => "the POST body was empty",
     atToken: bug,
-    hint: () => ({ en: "WeChat received an empty body: a client or proxy bug, report it.", zh: "微信收到空的请求体，属于客户端或代理缺陷，请反馈。" }),
+    hint: () => ({
+      en: "WeChat received an empty body: a client or proxy bug, report it.",
+      zh: "微信收到空的请求体，属于客户端或代理缺陷，请反馈。",
+    }),
   },
 ];

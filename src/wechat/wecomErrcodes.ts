@@ -89,7 +89,10 @@ export const WECOM_ERRCODES: readonly ErrcodeEntry[] = [
     errmsg: "access_token missing",
     summary: () => "the request carried no access_token",
     atToken: bug,
-    hint: () => ({ en: "The request carried no access_token: a caller bug, fix the caller.", zh: "请求未携带 access_token，属于调用方缺陷，请修复调用代码。" }),
+    hint: () => ({
+      en: "The request carried no access_token: a caller bug, fix the caller.",
+      zh: "请求未携带 access_token，属于调用方缺陷，请修复调用代码。",
+    }),
   },
   {
     platform: "wecom",

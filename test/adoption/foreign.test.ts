@@ -53,7 +53,15 @@ void describe("detection of services that fetch their own tokens", () => {
         "",
       ].join("\n"),
     );
-    prom = spawn("prometheus", [`--config.file=${join(promDir, "prometheus.yml")}`, `--storage.tsdb.path=${join(promDir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: "ignore" });
+    prom = spawn(
+      "prometheus",
+      [
+        `--config.file=${join(promDir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(promDir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: "ignore" },
+    );
     prom.on("error", () => undefined);
   });
   after(async () => {
@@ -77,7 +85,12 @@ void describe("detection of services that fetch their own tokens", () => {
     assert.ok(held);
     const quiet = (await request(b.url).get("/api/diagnosis?format=text")).text;
     assert.doesNotMatch(quiet, /Other token fetchers/, "no ✗ line before anything happened");
-    await waitUntil("Prometheus has scraped the broker's zero foreign rotations", async () => (await promQuery('wtb_foreign_rotations_total{account="gh_shop",via="probe"}')).length === 1, 30_000, 250);
+    await waitUntil(
+      "Prometheus has scraped the broker's zero foreign rotations",
+      async () => (await promQuery('wtb_foreign_rotations_total{account="gh_shop",via="probe"}')).length === 1,
+      30_000,
+      250,
+    );
 
     // The rogue: a service that still has the AppSecret and calls WeChat itself.
     const rogue = await fetch(`${sim.url}/cgi-bin/token?grant_type=client_credential&appid=wx_fr_classic&secret=${SECRET}`);
@@ -85,7 +98,8 @@ void describe("detection of services that fetch their own tokens", () => {
     const t0 = Date.now();
     await waitUntil(
       "the broker's token test notices the dead token",
-      async () => sample((await request(b.url).get("/metrics")).text, "wtb_foreign_rotations_total", { account: "gh_shop", via: "probe" }) === 1,
+      async () =>
+        sample((await request(b.url).get("/metrics")).text, "wtb_foreign_rotations_total", { account: "gh_shop", via: "probe" }) === 1,
       (PROBE_SEC + 1) * 1000 + 5_000,
       100,
     );
@@ -106,7 +120,9 @@ void describe("detection of services that fetch their own tokens", () => {
     const zh = await request(b.url).get("/api/diagnosis?format=text&lang=zh");
     assert.match(zh.text.replace(/\s+/g, ""), /另有系统在为该AppID获取token/);
     assert.match(diag.text, /Adopting the broker without code changes/);
-    const json = (await request(b.url).get("/api/diagnosis")).body as { checks: Array<{ id: string; status: string; accountId?: string; data?: { via?: string } }> };
+    const json = (await request(b.url).get("/api/diagnosis")).body as {
+      checks: Array<{ id: string; status: string; accountId?: string; data?: { via?: string } }>;
+    };
     const line = json.checks.find((c) => c.id === "foreign");
     assert.deepEqual([line?.accountId, line?.status, line?.data?.via], ["gh_shop", "fail", "probe"]);
 
@@ -116,7 +132,9 @@ void describe("detection of services that fetch their own tokens", () => {
         const r = await fetch(`${promUrl}/api/v1/alerts`).catch(() => null);
         if (!r?.ok) return false;
         const alerts = ((await r.json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } }).data.alerts;
-        return alerts.some((a) => a.labels.alertname === "WtbForeignTokenFetcher" && a.labels.account === "gh_shop" && a.state === "firing");
+        return alerts.some(
+          (a) => a.labels.alertname === "WtbForeignTokenFetcher" && a.labels.account === "gh_shop" && a.state === "firing",
+        );
       },
       30_000,
       250,
@@ -125,7 +143,10 @@ void describe("detection of services that fetch their own tokens", () => {
   });
 
   void test("the broker's own rotations are not taken for foreign ones", async () => {
-    const before = sample((await request(b.url).get("/metrics")).text, "wtb_foreign_rotations_total", { account: "gh_shop", via: "report" });
+    const before = sample((await request(b.url).get("/metrics")).text, "wtb_foreign_rotations_total", {
+      account: "gh_shop",
+      via: "report",
+    });
     const t = (await request(b.url).get("/api/accounts/gh_shop/token")).body.accessToken as string;
     // A caller's report (no WeChat answer attached) makes a classic refresh: the broker's own rotation.
     await request(b.url).post("/api/accounts/gh_shop/token/invalidate").send({ accessToken: t });

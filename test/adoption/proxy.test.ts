@@ -50,7 +50,8 @@ void describe("the token-injecting proxy", () => {
 
   const compatToken = async (appid: string, secret: string) =>
     (await request(b.url).get(`/cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`)).body.access_token as string;
-  const compatWeComToken = async () => (await request(b.url).get(`/wecom/cgi-bin/gettoken?corpid=ww_px_corp&corpsecret=${S.corp}`)).body.access_token as string;
+  const compatWeComToken = async () =>
+    (await request(b.url).get(`/wecom/cgi-bin/gettoken?corpid=ww_px_corp&corpsecret=${S.corp}`)).body.access_token as string;
   const calls = (appId: string, path: string) => sim.admin.apiCalls(appId).calls[path] ?? 0;
   const metrics = async () => (await request(b.url).get("/metrics")).text;
 
@@ -96,7 +97,12 @@ void describe("the token-injecting proxy", () => {
     // WeChat confirms dead.
     const rotate = async (t: string) => {
       await rogueClassicFetch(sim.url, "wx_px_classic", S.classic);
-      return (await request(b.url).post("/api/accounts/gh_classic/token/invalidate").set("Authorization", `Bearer ${KEY}`).send({ accessToken: t, errcode: 40001 })).body.accessToken as string;
+      return (
+        await request(b.url)
+          .post("/api/accounts/gh_classic/token/invalidate")
+          .set("Authorization", `Bearer ${KEY}`)
+          .send({ accessToken: t, errcode: 40001 })
+      ).body.accessToken as string;
     };
     const t2 = await rotate(t1);
     assert.notEqual(t2, t1);
@@ -112,7 +118,9 @@ void describe("the token-injecting proxy", () => {
   });
 
   void test("refuses tokens it did not issue, even ones WeChat accepts, in WeChat's shape and without calling WeChat", async () => {
-    const rogue = (await (await fetch(`${sim.url}/cgi-bin/token?grant_type=client_credential&appid=wx_px_stable&secret=${S.stable}`)).json()) as { access_token: string };
+    const rogue = (await (
+      await fetch(`${sim.url}/cgi-bin/token?grant_type=client_credential&appid=wx_px_stable&secret=${S.stable}`)
+    ).json()) as { access_token: string };
     assert.equal(sim.admin.checkToken(rogue.access_token).valid, true);
     const before = sim.admin.apiCalls("wx_px_stable").calls;
     for (const [query, errcode] of [
@@ -151,12 +159,18 @@ void describe("the token-injecting proxy", () => {
     const foreignBefore = sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" });
     sim.admin.rejectToken(token, 40001, 1);
     const menu = { button: [{ type: "click", name: "今日歌曲", key: "V1001_TODAY_MUSIC" }] };
-    const res = await request(b.url).post(`/cgi-bin/menu/create?access_token=${encodeURIComponent(token)}`).send(menu);
+    const res = await request(b.url)
+      .post(`/cgi-bin/menu/create?access_token=${encodeURIComponent(token)}`)
+      .send(menu);
     assert.equal(res.body.errcode, 0, res.text);
     assert.equal(await compatToken("wx_px_classic", S.classic), token, "WeChat still accepts the token: the report rotated nothing");
     const got = await request(b.url).get(`/cgi-bin/menu/get?access_token=${encodeURIComponent(token)}`);
     assert.deepEqual(got.body.menu, menu, "the retried body arrived whole");
-    assert.equal(sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" }), foreignBefore, "no foreign rotation");
+    assert.equal(
+      sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" }),
+      foreignBefore,
+      "no foreign rotation",
+    );
   });
 
   void test("after another system killed the token, a proxied call's 40001 replaces it, the kept body is retried with the new token, and the foreign rotation is counted", async () => {
@@ -164,7 +178,9 @@ void describe("the token-injecting proxy", () => {
     const foreignBefore = sample(await metrics(), "wtb_foreign_rotations_total", { account: "gh_classic", via: "proxy" });
     await rogueClassicFetch(sim.url, "wx_px_classic", S.classic);
     const menu = { button: [{ type: "click", name: "明日歌曲", key: "V1001_TOMORROW_MUSIC" }] };
-    const res = await request(b.url).post(`/cgi-bin/menu/create?access_token=${encodeURIComponent(token)}`).send(menu);
+    const res = await request(b.url)
+      .post(`/cgi-bin/menu/create?access_token=${encodeURIComponent(token)}`)
+      .send(menu);
     assert.equal(res.body.errcode, 0, res.text);
     const now = await compatToken("wx_px_classic", S.classic);
     assert.notEqual(now, token, "the classic token was replaced after WeChat's 40001");
@@ -178,32 +194,50 @@ void describe("the token-injecting proxy", () => {
     sim.admin.rejectToken(token, 40001, 1);
     const retries = sample(await metrics(), "wtb_proxy_retries_total", { api: "/cgi-bin/message/custom/send" });
     const big = JSON.stringify({ touser: "o1", msgtype: "text", text: { content: "x".repeat(KEEP + 10) } });
-    const res = await request(b.url).post(`/cgi-bin/message/custom/send?access_token=${encodeURIComponent(token)}`).set("Content-Type", "application/json").send(big);
+    const res = await request(b.url)
+      .post(`/cgi-bin/message/custom/send?access_token=${encodeURIComponent(token)}`)
+      .set("Content-Type", "application/json")
+      .send(big);
     assert.equal(res.body.errcode, 40001, `${res.text.slice(0, 200)} ${JSON.stringify(sim.admin.apiCalls("wx_px_stable"))}`);
-    assert.ok(!(sample(await metrics(), "wtb_proxy_retries_total", { api: "/cgi-bin/message/custom/send" }) > (Number.isNaN(retries) ? 0 : retries)), "no retry");
+    assert.ok(
+      !(
+        sample(await metrics(), "wtb_proxy_retries_total", { api: "/cgi-bin/message/custom/send" }) > (Number.isNaN(retries) ? 0 : retries)
+      ),
+      "no retry",
+    );
   });
 
   void test("streams a multi-megabyte media upload to WeChat as it arrives, and the download back", async () => {
     const token = await compatToken("wx_px_stable", S.stable);
     const file = randomBytes(6 * 1024 * 1024);
     const boundary = "----wtbBoundary7MA4YWxkTrZu0gW";
-    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="clip.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="media"; filename="clip.mp4"\r\nContent-Type: video/mp4\r\n\r\n`,
+    );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
     const total = head.length + file.length + tail.length;
     const start = sim.admin.apiCalls("wx_px_stable").uploadBytes;
     const url = new URL(`${b.url}/cgi-bin/media/upload?access_token=${encodeURIComponent(token)}&type=video`);
     const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(url, { method: "POST", headers: { "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": total } }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString("utf8")));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = httpRequest(
+        url,
+        { method: "POST", headers: { "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": total } },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString("utf8")));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on("error", reject);
       req.write(head);
       req.write(file.subarray(0, 3 * 1024 * 1024));
       // The second half is sent only once WeChat has received most of the first: a proxy that held the body until
       // it was complete would never get there.
-      waitUntil("the simulator received 2 MB while the caller still holds the rest", () => sim.admin.apiCalls("wx_px_stable").uploadBytes - start >= 2 * 1024 * 1024, 5_000).then(
+      waitUntil(
+        "the simulator received 2 MB while the caller still holds the rest",
+        () => sim.admin.apiCalls("wx_px_stable").uploadBytes - start >= 2 * 1024 * 1024,
+        5_000,
+      ).then(
         () => {
           req.write(file.subarray(3 * 1024 * 1024));
           req.end(tail);
@@ -219,11 +253,14 @@ void describe("the token-injecting proxy", () => {
     const mediaId = (JSON.parse(up.body) as { media_id: string }).media_id;
     assert.ok(mediaId);
 
-    const down = await request(b.url).get(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${mediaId}`).buffer(true).parse((res, cb) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => cb(null, Buffer.concat(chunks)));
-    });
+    const down = await request(b.url)
+      .get(`/cgi-bin/media/get?access_token=${encodeURIComponent(token)}&media_id=${mediaId}`)
+      .buffer(true)
+      .parse((res, cb) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => cb(null, Buffer.concat(chunks)));
+      });
     assert.equal(down.status, 200);
     assert.equal(down.headers["content-type"], "video/mp4");
     assert.match(down.headers["content-disposition"] ?? "", /clip\.mp4/);
@@ -244,8 +281,12 @@ void describe("the token-injecting proxy", () => {
     const token = await compatToken("wx_px_stable", S.stable);
     assertError(await request(b.url).get("/cgi-bin/user/info?access_token=%E0%A4%A&openid=o"), 400, "bad_request");
     assertError(await request(b.url).get(`/cgi-bin/%2e%2e/api/health?access_token=${encodeURIComponent(token)}`), 400, "bad_request");
-    assertError(await request(b.url).get(`/nothing/here?access_token=${encodeURIComponent(token)}`), 404, "not_found", { documentedRoute: false });
-    const huge = await fetch(`${b.url}/cgi-bin/user/info?access_token=x`, { headers: { "X-Filler": "y".repeat(64 * 1024) } }).catch((e: unknown) => e as Error);
+    assertError(await request(b.url).get(`/nothing/here?access_token=${encodeURIComponent(token)}`), 404, "not_found", {
+      documentedRoute: false,
+    });
+    const huge = await fetch(`${b.url}/cgi-bin/user/info?access_token=x`, { headers: { "X-Filler": "y".repeat(64 * 1024) } }).catch(
+      (e: unknown) => e as Error,
+    );
     assert.ok(huge instanceof Response ? huge.status === 431 : true, "huge headers: 431 or the connection closed");
 
     // A caller that sends half its body and stalls: WeChat's side idles out after PROXY_TIMEOUT_MS and the caller
@@ -253,7 +294,9 @@ void describe("the token-injecting proxy", () => {
     const started = Date.now();
     const reply = await new Promise<string>((resolve, reject) => {
       const sock = connect(Number(new URL(b.url).port), "127.0.0.1", () => {
-        sock.write(`POST /cgi-bin/message/custom/send?access_token=${encodeURIComponent(token)} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"touser":`);
+        sock.write(
+          `POST /cgi-bin/message/custom/send?access_token=${encodeURIComponent(token)} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"touser":`,
+        );
       });
       let got = "";
       sock.on("data", (d: Buffer) => {

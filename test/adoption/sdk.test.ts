@@ -75,75 +75,99 @@ void describe("real WeChat SDKs pointed at the broker", () => {
   });
   after(() => b.close());
 
-  void test("wechat-api and co-wechat-api calls all succeed across several rotations, and only the broker fetches tokens", { timeout: RUN_MS + 30_000 }, async () => {
-    sim.admin.resetCounters();
-    // Only the API host changes. wechat-api's setEndpoint(host) builds https:// URLs; this broker serves plain
-    // HTTP, so the same property is set directly. co-wechat-api keeps the host in its prefix.
-    const plain = [0, 1].map(() => {
-      const api = new WechatAPI("wx_sdk_classic", S.classic);
-      api.endpoint = b.url;
-      return api;
-    });
-    const co = [0, 1].map(() => {
-      const api = new CoWechatAPI("wx_sdk_stable", S.stable);
-      api.prefix = `${b.url}/cgi-bin/`;
-      return api;
-    });
-    const file = randomBytes(256 * 1024);
-    const failures: string[] = [];
-    let ok = 0;
-    const deadline = Date.now() + RUN_MS;
-    const loop = async (name: string, call: (i: number) => Promise<void>) => {
-      for (let i = 0; Date.now() < deadline; i++) {
-        try {
-          await call(i);
-          ok++;
-        } catch (err) {
-          failures.push(`${name} #${i}: ${(err as Error).name} ${(err as { code?: unknown }).code ?? ""} ${(err as Error).message.slice(0, 160)}`);
+  void test(
+    "wechat-api and co-wechat-api calls all succeed across several rotations, and only the broker fetches tokens",
+    { timeout: RUN_MS + 30_000 },
+    async () => {
+      sim.admin.resetCounters();
+      // Only the API host changes. wechat-api's setEndpoint(host) builds https:// URLs; this broker serves plain
+      // HTTP, so the same property is set directly. co-wechat-api keeps the host in its prefix.
+      const plain = [0, 1].map(() => {
+        const api = new WechatAPI("wx_sdk_classic", S.classic);
+        api.endpoint = b.url;
+        return api;
+      });
+      const co = [0, 1].map(() => {
+        const api = new CoWechatAPI("wx_sdk_stable", S.stable);
+        api.prefix = `${b.url}/cgi-bin/`;
+        return api;
+      });
+      const file = randomBytes(256 * 1024);
+      const failures: string[] = [];
+      let ok = 0;
+      const deadline = Date.now() + RUN_MS;
+      const loop = async (name: string, call: (i: number) => Promise<void>) => {
+        for (let i = 0; Date.now() < deadline; i++) {
+          try {
+            await call(i);
+            ok++;
+          } catch (err) {
+            failures.push(
+              `${name} #${i}: ${(err as Error).name} ${(err as { code?: unknown }).code ?? ""} ${(err as Error).message.slice(0, 160)}`,
+            );
+          }
+          await sleep(250);
         }
-        await sleep(250);
-      }
-    };
-    await Promise.all([
-      ...plain.map((api, n) =>
-        loop(`wechat-api ${n}`, async (i) => {
-          if (i % 3 === 0) assert.ok((await promisify(api.getIp.bind(api))()).ip_list.length > 0);
-          else if (i % 3 === 1) assert.equal((await promisify(api.createMenu.bind(api))({ button: [{ type: "click", name: "n", key: `k${i}` }] })).errcode, 0);
-          else assert.equal((await promisify(api.getUser.bind(api))(`o_${n}_${i}`)).openid, `o_${n}_${i}`);
-        }),
-      ),
-      ...co.map((api, n) =>
-        loop(`co-wechat-api ${n}`, async (i) => {
-          if (i % 4 === 0) {
-            const up = await api.uploadMedia(file, "image", "pic.jpg", "image/jpeg");
-            assert.ok((await api.getMedia(up.media_id)).equals(file), "the media came back whole");
-          } else if (i % 4 === 1) {
-            assert.equal((await api.createMenu({ button: [{ type: "click", name: "m", key: `c${i}` }] })).errcode, 0);
-            assert.ok((await api.getMenu()).menu);
-          } else assert.equal((await api.getUser(`c_${n}_${i}`)).openid, `c_${n}_${i}`);
-        }),
-      ),
-    ]);
+      };
+      await Promise.all([
+        ...plain.map((api, n) =>
+          loop(`wechat-api ${n}`, async (i) => {
+            if (i % 3 === 0) assert.ok((await promisify(api.getIp.bind(api))()).ip_list.length > 0);
+            else if (i % 3 === 1)
+              assert.equal(
+                (await promisify(api.createMenu.bind(api))({ button: [{ type: "click", name: "n", key: `k${i}` }] })).errcode,
+                0,
+              );
+            else assert.equal((await promisify(api.getUser.bind(api))(`o_${n}_${i}`)).openid, `o_${n}_${i}`);
+          }),
+        ),
+        ...co.map((api, n) =>
+          loop(`co-wechat-api ${n}`, async (i) => {
+            if (i % 4 === 0) {
+              const up = await api.uploadMedia(file, "image", "pic.jpg", "image/jpeg");
+              assert.ok((await api.getMedia(up.media_id)).equals(file), "the media came back whole");
+            } else if (i % 4 === 1) {
+              assert.equal((await api.createMenu({ button: [{ type: "click", name: "m", key: `c${i}` }] })).errcode, 0);
+              assert.ok((await api.getMenu()).menu);
+            } else assert.equal((await api.getUser(`c_${n}_${i}`)).openid, `c_${n}_${i}`);
+          }),
+        ),
+      ]);
 
-    assert.deepEqual(failures, [], `${failures.length} SDK calls failed; broker warnings:\n${b.logs.filter((l) => /"level":(40|50)|proxy:|media\/upload/.test(l)).slice(-60).join("\n")}`);
-    assert.ok(ok > 200, `only ${ok} SDK calls were made`);
-    const classic = sim.admin.counters("wx_sdk_classic");
-    const stable = sim.admin.counters("wx_sdk_stable");
-    // Rotations in RUN_MS: the broker refreshes a classic token every LIFETIME - AHEAD seconds (minus jitter),
-    // a stable one every LIFETIME - AHEAD. Each SDK instance alone would refetch every ~5 s (expires_in - 10).
-    const maxFetches = (ahead: number) => Math.ceil(RUN_MS / ((LIFETIME_SEC - ahead * 1.2) * 1000)) + 2;
-    assert.ok(classic.tokensIssued >= 3, `several classic rotations (${classic.tokensIssued})`);
-    assert.ok(classic.calls.token <= maxFetches(CLASSIC_AHEAD_SEC), `classic token calls: ${classic.calls.token} > ${maxFetches(CLASSIC_AHEAD_SEC)}`);
-    assert.equal(classic.calls.stable_token, 0);
-    assert.ok(stable.tokensIssued >= 2, `several stable rotations (${stable.tokensIssued})`);
-    assert.ok(stable.calls.stable_token <= maxFetches(STABLE_AHEAD_SEC), `stable_token calls: ${stable.calls.stable_token} > ${maxFetches(STABLE_AHEAD_SEC)}`);
-    assert.equal(stable.calls.token, 0, "the SDKs' own /cgi-bin/token calls never reached WeChat");
-    assert.equal(stable.forceRefreshes, 0);
-    const m = (await request(b.url).get("/metrics")).text;
-    for (const account of ["gh_classic", "gh_stable"]) {
-      for (const via of ["probe", "report", "proxy"]) assert.equal(sample(m, "wtb_foreign_rotations_total", { account, via }), 0, `${account} ${via}: no false foreign rotation`);
-    }
-  });
+      assert.deepEqual(
+        failures,
+        [],
+        `${failures.length} SDK calls failed; broker warnings:\n${b.logs
+          .filter((l) => /"level":(40|50)|proxy:|media\/upload/.test(l))
+          .slice(-60)
+          .join("\n")}`,
+      );
+      assert.ok(ok > 200, `only ${ok} SDK calls were made`);
+      const classic = sim.admin.counters("wx_sdk_classic");
+      const stable = sim.admin.counters("wx_sdk_stable");
+      // Rotations in RUN_MS: the broker refreshes a classic token every LIFETIME - AHEAD seconds (minus jitter),
+      // a stable one every LIFETIME - AHEAD. Each SDK instance alone would refetch every ~5 s (expires_in - 10).
+      const maxFetches = (ahead: number) => Math.ceil(RUN_MS / ((LIFETIME_SEC - ahead * 1.2) * 1000)) + 2;
+      assert.ok(classic.tokensIssued >= 3, `several classic rotations (${classic.tokensIssued})`);
+      assert.ok(
+        classic.calls.token <= maxFetches(CLASSIC_AHEAD_SEC),
+        `classic token calls: ${classic.calls.token} > ${maxFetches(CLASSIC_AHEAD_SEC)}`,
+      );
+      assert.equal(classic.calls.stable_token, 0);
+      assert.ok(stable.tokensIssued >= 2, `several stable rotations (${stable.tokensIssued})`);
+      assert.ok(
+        stable.calls.stable_token <= maxFetches(STABLE_AHEAD_SEC),
+        `stable_token calls: ${stable.calls.stable_token} > ${maxFetches(STABLE_AHEAD_SEC)}`,
+      );
+      assert.equal(stable.calls.token, 0, "the SDKs' own /cgi-bin/token calls never reached WeChat");
+      assert.equal(stable.forceRefreshes, 0);
+      const m = (await request(b.url).get("/metrics")).text;
+      for (const account of ["gh_classic", "gh_stable"]) {
+        for (const via of ["probe", "report", "proxy"])
+          assert.equal(sample(m, "wtb_foreign_rotations_total", { account, via }), 0, `${account} ${via}: no false foreign rotation`);
+      }
+    },
+  );
 
   void test("wechat-enterprise-api gets the broker's WeCom token and its calls are relayed", async () => {
     // This SDK keeps its first token for good (it never looks at expires_in), so it is shown within one lifetime.

@@ -34,8 +34,18 @@ test("concernOf charges a sample to the innermost broker part on its stack", () 
   assert.match(concernOf([writeJson, fast, parse]), /^writeJson: JSON.stringify/);
   assert.match(concernOf([frame("writev", ""), frame("end", "node:_http_outgoing"), writeJson, fast, parse]), /^node:http: writeHead/);
   assert.match(concernOf([frame("digest", "node:internal/crypto/hash"), frame("find", `${BUILD}/http/auth.js`), fast, parse]), /^auth:/);
-  assert.match(concernOf([frame("setHeader", "node:_http_outgoing"), frame("requestId", `${BUILD}/http/requestLog.js`), fast, parse]), /^request id:/);
-  assert.match(concernOf([frame("observe", "file:///repo/node_modules/prom-client/lib/histogram.js"), frame("observeHttp", `${BUILD}/ops/metrics.js`), fast]), /^metrics:/);
+  assert.match(
+    concernOf([frame("setHeader", "node:_http_outgoing"), frame("requestId", `${BUILD}/http/requestLog.js`), fast, parse]),
+    /^request id:/,
+  );
+  assert.match(
+    concernOf([
+      frame("observe", "file:///repo/node_modules/prom-client/lib/histogram.js"),
+      frame("observeHttp", `${BUILD}/ops/metrics.js`),
+      fast,
+    ]),
+    /^metrics:/,
+  );
   assert.match(concernOf([frame("toISOString", ""), frame("tokenJson", `${BUILD}/http/routes/token.js`), fast]), /^token answer:/);
   // The sources through tsx name the same parts.
   assert.match(concernOf([frame("find", `file://${ROOT}/src/http/auth.ts`), fast]), /^auth:/);

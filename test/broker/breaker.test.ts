@@ -4,7 +4,15 @@ import { afterFailure, afterSuccess, cooldownMs, defaultBreakerPolicy as p, isOp
 import { UpstreamError, type ErrClass } from "../../src/wechat/types";
 
 const err = (errclass: ErrClass, errcode?: number, retryAfterMs?: number) =>
-  new UpstreamError("x", { kind: "errcode", endpoint: "stable_token", errclass, errcode, retryable: errclass === "transient", retryAfterMs, hint: { en: "", zh: "" } });
+  new UpstreamError("x", {
+    kind: "errcode",
+    endpoint: "stable_token",
+    errclass,
+    errcode,
+    retryable: errclass === "transient",
+    retryAfterMs,
+    hint: { en: "", zh: "" },
+  });
 
 test("a configuration error opens the breaker for a minute, doubling with each consecutive failure up to an hour", () => {
   assert.equal(cooldownMs(err("config", 40164), 1, p), 60_000);

@@ -11,7 +11,13 @@ const APP = { appId: "wx_ceiling_c", secret: "ceiling-secret-8f2" };
 const { redis, sim } = useRedisAndSimulator([APP], { resetEachTest: true });
 
 function pair(extra: Record<string, string>): OpsBroker[] {
-  const env = { ACCOUNTS: accountsEnv([{ id: "gh_c", appId: APP.appId, appSecret: APP.secret, tokenApi: "classic" }]), REDIS_URL: redis.url, WECHAT_API_BASE: sim.url, KEY_PREFIX: freshPrefix(), ...extra };
+  const env = {
+    ACCOUNTS: accountsEnv([{ id: "gh_c", appId: APP.appId, appSecret: APP.secret, tokenApi: "classic" }]),
+    REDIS_URL: redis.url,
+    WECHAT_API_BASE: sim.url,
+    KEY_PREFIX: freshPrefix(),
+    ...extra,
+  };
   return [opsBroker(env), opsBroker(env)];
 }
 const tokenCalls = () => sim.admin.counters(APP.appId).calls.token;
@@ -34,7 +40,7 @@ test("no trigger passes the ceiling of upstream calls per minute, whichever repl
     }
     assert.deepEqual(outcomes, ["refreshed", "refreshed", "call_ceiling", "call_ceiling"]);
     assert.equal(tokenCalls() - 4 * 2, 3, "the broker's own calls: the first token and two refreshes, then the ceiling");
-    const metrics = await a!.core.metrics.text() + (await b!.core.metrics.text());
+    const metrics = (await a!.core.metrics.text()) + (await b!.core.metrics.text());
     assert.match(metrics, /wtb_upstream_ceiling_hits_total\{account="gh_c",trigger="report"\} 1/);
     const report = await a!.diagnosis.run();
     const line = report.checks.find((c) => c.id === "ceiling" && c.accountId === "gh_c");
@@ -55,10 +61,16 @@ test("reports that reach WeChat are limited per API key and per account across r
     const first = await a!.core.service.invalidate("gh_c", t, { caller: "loop" });
     const second = await b!.core.service.invalidate("gh_c", t, { caller: "loop" });
     assert.deepEqual([first.reason, second.reason], ["still_valid", "still_valid"]);
-    await assert.rejects(a!.core.service.invalidate("gh_c", t, { caller: "loop" }), (e: unknown) => e instanceof ReportRateLimitedError && e.scope === "key" && e.retryAfterMs > 0);
+    await assert.rejects(
+      a!.core.service.invalidate("gh_c", t, { caller: "loop" }),
+      (e: unknown) => e instanceof ReportRateLimitedError && e.scope === "key" && e.retryAfterMs > 0,
+    );
     // Another key still gets its check, until the account's limit.
     assert.equal((await b!.core.service.invalidate("gh_c", t, { caller: "other" })).reason, "still_valid");
-    await assert.rejects(b!.core.service.invalidate("gh_c", t, { caller: "third" }), (e: unknown) => e instanceof ReportRateLimitedError && e.scope === "account");
+    await assert.rejects(
+      b!.core.service.invalidate("gh_c", t, { caller: "third" }),
+      (e: unknown) => e instanceof ReportRateLimitedError && e.scope === "account",
+    );
     // A report of a token that is not the current one never reaches WeChat, limit or not.
     assert.equal((await a!.core.service.invalidate("gh_c", "86_some-older-token", { caller: "loop" })).reason, "already_replaced");
     const c = sim.admin.counters(APP.appId).calls;

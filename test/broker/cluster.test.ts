@@ -17,7 +17,10 @@ let prefixSeq = 0;
 
 const STABLE: SimAppConfig = { appId: "wx_stable", secret: "stable-secret-1" };
 const CLASSIC: SimAppConfig = { appId: "wx_classic", secret: "classic-secret-1" };
-const accounts = [account("gh_stable", "wx_stable", "stable-secret-1", "stable"), account("gh_classic", "wx_classic", "classic-secret-1", "classic")];
+const accounts = [
+  account("gh_stable", "wx_stable", "stable-secret-1", "stable"),
+  account("gh_classic", "wx_classic", "classic-secret-1", "classic"),
+];
 
 const { redis, sim } = useRedisAndSimulator([STABLE, CLASSIC], { resetEachTest: true });
 
@@ -25,7 +28,9 @@ const { redis, sim } = useRedisAndSimulator([STABLE, CLASSIC], { resetEachTest: 
 async function cluster(n: number, extra: Partial<Parameters<typeof startBroker>[0]> = {}): Promise<TestBroker[]> {
   const keyPrefix = `c${++prefixSeq}:`;
   return Promise.all(
-    Array.from({ length: n }, (_, i) => startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix, replicaId: `r${i}`, ...extra })),
+    Array.from({ length: n }, (_, i) =>
+      startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix, replicaId: `r${i}`, ...extra }),
+    ),
   );
 }
 const closeAll = (bs: TestBroker[]) => Promise.all(bs.map((b) => b.close()));
@@ -53,7 +58,9 @@ describe("a cluster of brokers sharing one Redis", () => {
       const first = await bs[0]!.service.getToken("gh_classic");
       assert.equal(tokenCalls("wx_classic"), 1);
       await rogueClassicFetch(sim.url, "wx_classic", "classic-secret-1");
-      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => bs[i % 4]!.service.invalidate("gh_classic", first.accessToken)));
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => bs[i % 4]!.service.invalidate("gh_classic", first.accessToken)),
+      );
       assert.equal(tokenCalls("wx_classic"), 1 + 2 + 1, "the broker's first fetch, the rogue's two, one refresh for the whole storm");
       assert.equal(sim.admin.counters("wx_classic").calls.probe, 1);
       const tokens = new Set(results.map((r) => r.token.accessToken));
@@ -95,7 +102,11 @@ describe("a cluster of brokers sharing one Redis", () => {
       const t = await bs[0]!.service.getToken("gh_stable");
       // Someone else force-refreshes twice: the broker's token is dead at once.
       for (let i = 0; i < 2; i++) {
-        await fetch(`${sim.url}/cgi-bin/stable_token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ grant_type: "client_credential", appid: "wx_stable", secret: "stable-secret-1", force_refresh: true }) });
+        await fetch(`${sim.url}/cgi-bin/stable_token`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ grant_type: "client_credential", appid: "wx_stable", secret: "stable-secret-1", force_refresh: true }),
+        });
       }
       assert.equal(sim.admin.checkToken(t.accessToken).valid, false);
       const forcedBefore = sim.admin.counters("wx_stable").forceRefreshes;
@@ -128,8 +139,25 @@ describe("a cluster of brokers sharing one Redis", () => {
       },
     });
     const opts = { lockTtlMs: 800, upstreamTimeoutMs: 300, waitForRefreshMs: 5000 };
-    const a = await startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix, replicaId: "A", wrapWeChat: pausing, options: opts, upstreamTimeoutMs: 300 });
-    const b = await startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix, replicaId: "B", options: opts, upstreamTimeoutMs: 300 });
+    const a = await startBroker({
+      accounts,
+      redisUrl: redis.url,
+      wechatApiBase: sim.url,
+      keyPrefix,
+      replicaId: "A",
+      wrapWeChat: pausing,
+      options: opts,
+      upstreamTimeoutMs: 300,
+    });
+    const b = await startBroker({
+      accounts,
+      redisUrl: redis.url,
+      wechatApiBase: sim.url,
+      keyPrefix,
+      replicaId: "B",
+      options: opts,
+      upstreamTimeoutMs: 300,
+    });
     try {
       const pa = a.service.getToken("gh_classic");
       await new Promise((res) => setTimeout(res, 1000)); // A's lock has expired; A is still "paused"
@@ -138,7 +166,11 @@ describe("a cluster of brokers sharing one Redis", () => {
       assert.equal(a.events.get("fenced"), 1, "A's write was refused");
       const key = `${keyPrefix}{acct:gh_classic}:token`;
       assert.equal(redis.cli("HGET", key, "accessToken"), tb.accessToken, "Redis holds B's token");
-      assert.equal(redis.cli("HGET", key, "gen"), redis.cli("GET", `${keyPrefix}{acct:gh_classic}:fence`), "Redis holds B's generation, the newest issued");
+      assert.equal(
+        redis.cli("HGET", key, "gen"),
+        redis.cli("GET", `${keyPrefix}{acct:gh_classic}:fence`),
+        "Redis holds B's generation, the newest issued",
+      );
       assert.equal(ta.accessToken, tb.accessToken, "A serves the newer token too");
       assert.equal(tokenCalls("wx_classic"), 2);
     } finally {
@@ -152,8 +184,13 @@ describe("a cluster of brokers sharing one Redis", () => {
       // a's first lock attempt fails as a timed-out command does; the lock adapter is the real one otherwise.
       const real = a!.lock.tryAcquire.bind(a!.lock);
       let failures = 0;
-      a!.lock.tryAcquire = (id, ttlMs) => (failures++ === 0 ? Promise.reject(new LockUnavailableError("refresh lock unavailable (acquire): Command timed out")) : real(id, ttlMs));
-      const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a! : b!).service.getToken("gh_stable")));
+      a!.lock.tryAcquire = (id, ttlMs) =>
+        failures++ === 0
+          ? Promise.reject(new LockUnavailableError("refresh lock unavailable (acquire): Command timed out"))
+          : real(id, ttlMs);
+      const results = await Promise.allSettled(
+        Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a! : b!).service.getToken("gh_stable")),
+      );
       const failed = results.filter((r) => r.status === "rejected");
       assert.deepEqual(failed, [], "no caller failed");
       const tokens = new Set(results.map((r) => (r as PromiseFulfilledResult<{ accessToken: string }>).value.accessToken));
@@ -169,7 +206,10 @@ describe("a cluster of brokers sharing one Redis", () => {
   test("when a broker dies holding the lock, another takes over after the lock's TTL and no lock is left behind", async () => {
     const [b] = await cluster(1);
     const keyPrefix = `c${prefixSeq}:`;
-    const conn = createRedisClient({ url: redis.url, commandTimeoutMs: 2000, connectTimeoutMs: 1000, tls: false }, pino({ level: "silent" }));
+    const conn = createRedisClient(
+      { url: redis.url, commandTimeoutMs: 2000, connectTimeoutMs: 1000, tls: false },
+      pino({ level: "silent" }),
+    );
     try {
       const dead = new RedisRefreshLock({ redis: conn, replicaId: "dead-broker", keyPrefix, logger: pino({ level: "silent" }) });
       const held = await dead.tryAcquire("gh_stable", 1500); // never released: its owner "died"
@@ -214,7 +254,9 @@ describe("a cluster of brokers sharing one Redis", () => {
   test("with Redis stopped, callers still get the locally cached token; when Redis is back service resumes without a restart", async () => {
     const own = await startRedis();
     const bs = await Promise.all(
-      [0, 1].map((i) => startBroker({ accounts, redisUrl: own.url, wechatApiBase: sim.url, keyPrefix: "x:", replicaId: `r${i}`, commandTimeoutMs: 300 })),
+      [0, 1].map((i) =>
+        startBroker({ accounts, redisUrl: own.url, wechatApiBase: sim.url, keyPrefix: "x:", replicaId: `r${i}`, commandTimeoutMs: 300 }),
+      ),
     );
     try {
       const t = await bs[0]!.service.getToken("gh_stable");
@@ -226,7 +268,10 @@ describe("a cluster of brokers sharing one Redis", () => {
       // The store is empty now; wait for the clients to reconnect, then a request refreshes through Redis.
       const deadline = Date.now() + 5000;
       while (!bs.every((b) => b.store.isReady()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(bs.every((b) => b.store.isReady()), "reconnected by themselves");
+      assert.ok(
+        bs.every((b) => b.store.isReady()),
+        "reconnected by themselves",
+      );
       await bs[0]!.service.sync("gh_stable");
       assert.equal(own.cli("HGET", "x:{acct:gh_stable}:token", "accessToken"), t.accessToken, "the stable token is back in Redis");
     } finally {

@@ -70,7 +70,11 @@ test("inside the margin a token is served only while WeChat has said it has noth
   assert.equal(servable(t, T0 + 1000, p), false, "nothing said: inside the margin it is refreshed");
   const confirmed = { ...t, notBefore: t.expiresAt };
   assert.equal(servable(confirmed, T0 + 1000, p), true);
-  assert.equal(servable(confirmed, t.expiresAt - p.clockSkewMs - 1, p), true, "served to the end of its life (less the replicas' clock allowance)");
+  assert.equal(
+    servable(confirmed, t.expiresAt - p.clockSkewMs - 1, p),
+    true,
+    "served to the end of its life (less the replicas' clock allowance)",
+  );
   assert.equal(servable(confirmed, t.expiresAt - p.clockSkewMs, p), false);
   assert.equal(servable(tok("stable"), T0, p), true);
   assert.equal(servable(null, T0, p), false);
@@ -88,7 +92,11 @@ test("an answer that brings nothing new pushes the next routine call to the toke
   assert.equal(notBeforeAfterAnswer(wecom, now, true, p), wecom.expiresAt, "WeCom hands the same token back until it expires");
   const stable = tok("stable");
   assert.equal(notBeforeAfterAnswer(stable, T0, true, p), stable.expiresAt - 300_000, "stable rotates only in its last 300 s");
-  assert.equal(notBeforeAfterAnswer(stable, stable.expiresAt - 200_000, true, p), stable.expiresAt - 200_000 + p.refetchFloorMs, "inside the window: the floor");
+  assert.equal(
+    notBeforeAfterAnswer(stable, stable.expiresAt - 200_000, true, p),
+    stable.expiresAt - 200_000 + p.refetchFloorMs,
+    "inside the window: the floor",
+  );
   assert.equal(notBeforeAfterAnswer(tok("classic"), T0, true, p), T0 + p.refetchFloorMs);
   assert.equal(notBeforeAfterAnswer(tok("classic"), T0, false, p), 0, "a new classic token: the usual refresh-ahead point");
 });
@@ -99,33 +107,65 @@ test("the refresh-ahead timer of a WeCom account whose token WeChat handed back 
   t.notBefore = notBeforeAfterAnswer(t, now, true, p);
   assert.equal(decide({ trigger: "ahead", token: t, status: closed, now }, p).action, "serve");
   assert.equal(plannedRefreshAt(t, 0, p), t.expiresAt);
-  assert.equal(decide({ trigger: "miss", token: t, status: closed, now: t.expiresAt - p.clockSkewMs - 1 }, p).action, "serve", "served while alive");
-  assert.deepEqual(decide({ trigger: "miss", token: t, status: closed, now: t.expiresAt - 2_000 }, p), { action: "wait", until: t.expiresAt, why: "spacing" }, "no call before WeChat can have a new one");
+  assert.equal(
+    decide({ trigger: "miss", token: t, status: closed, now: t.expiresAt - p.clockSkewMs - 1 }, p).action,
+    "serve",
+    "served while alive",
+  );
+  assert.deepEqual(
+    decide({ trigger: "miss", token: t, status: closed, now: t.expiresAt - 2_000 }, p),
+    { action: "wait", until: t.expiresAt, why: "spacing" },
+    "no call before WeChat can have a new one",
+  );
   assert.deepEqual(decide({ trigger: "miss", token: t, status: closed, now: t.expiresAt }, p), { action: "fetch", force: false });
 });
 
 test("a report of a young current token is probed; of a replaced one, answered from the store; of one due anyway, refreshed", () => {
   const t = tok("classic", 7_200_000, T0, { accessToken: "cur" });
-  const at = (now: number, reported: string, since = now) => decide({ trigger: "report", token: t, status: closed, now, reported, since }, p);
+  const at = (now: number, reported: string, since = now) =>
+    decide({ trigger: "report", token: t, status: closed, now, reported, since }, p);
   assert.deepEqual(at(T0 + 60_000, "cur"), { action: "probe" });
   assert.deepEqual(at(T0 + 60_000, "old"), { action: "serve", why: "already_replaced" });
   assert.deepEqual(at(refreshDueAt(t, p), "cur"), { action: "fetch", force: false });
   const rechecked = { ...t, checkedAt: T0 + 70_000 };
-  assert.deepEqual(decide({ trigger: "report", token: rechecked, status: closed, now: T0 + 71_000, reported: "cur", since: T0 + 69_000 }, p), { action: "serve", why: "rechecked" });
-  assert.deepEqual(decide({ trigger: "report", token: t, status: closed, now: T0 + 60_000, reported: "cur", since: T0, confirmedDead: true }, p), { action: "fetch", force: false });
+  assert.deepEqual(
+    decide({ trigger: "report", token: rechecked, status: closed, now: T0 + 71_000, reported: "cur", since: T0 + 69_000 }, p),
+    { action: "serve", why: "rechecked" },
+  );
+  assert.deepEqual(
+    decide({ trigger: "report", token: t, status: closed, now: T0 + 60_000, reported: "cur", since: T0, confirmedDead: true }, p),
+    { action: "fetch", force: false },
+  );
 });
 
 test("an open breaker holds every trigger but lets an operator's sync through at most once per interval", () => {
   const t = tok("stable", 10_000);
-  const status: AccountStatus = { openUntil: T0 + 600_000, failures: 3, lastError: { message: "x", kind: "errcode", endpoint: "stable_token", errclass: "config", retryable: false, hint: { en: "", zh: "" }, at: T0 } };
-  for (const trigger of ["miss", "ahead"] as Trigger[]) assert.equal(decide({ trigger, token: t, status, now: T0 + 20_000 }, p).action, "wait");
+  const status: AccountStatus = {
+    openUntil: T0 + 600_000,
+    failures: 3,
+    lastError: {
+      message: "x",
+      kind: "errcode",
+      endpoint: "stable_token",
+      errclass: "config",
+      retryable: false,
+      hint: { en: "", zh: "" },
+      at: T0,
+    },
+  };
+  for (const trigger of ["miss", "ahead"] as Trigger[])
+    assert.equal(decide({ trigger, token: t, status, now: T0 + 20_000 }, p).action, "wait");
   assert.equal(decide({ trigger: "sync", token: t, status, now: T0 + 5_000 }, p).action, "wait");
   assert.equal(decide({ trigger: "sync", token: t, status, now: T0 + 20_000 }, p).action, "fetch");
 });
 
 test("a dead token that WeChat just handed back is asked for again after a second, not once per round trip", () => {
   const t = tok("stable", 1_000, T0, { checkedAt: T0 });
-  assert.deepEqual(decide({ trigger: "miss", token: t, status: closed, now: T0 + 500 }, p), { action: "wait", until: T0 + 1_000, why: "spacing" });
+  assert.deepEqual(decide({ trigger: "miss", token: t, status: closed, now: T0 + 500 }, p), {
+    action: "wait",
+    until: T0 + 1_000,
+    why: "spacing",
+  });
   assert.equal(decide({ trigger: "miss", token: t, status: closed, now: T0 + 1_000 }, p).action, "fetch");
 });
 
@@ -155,8 +195,14 @@ test("a ticket endpoint that hands back the ticket already held pushes the next 
 
 test("a ticket is fetched on a miss only when there is none or it is not servable, and is never forced", () => {
   assert.deepEqual(decide({ trigger: "miss", token: null, status: closed, now: T0 }, p), { action: "fetch", force: false });
-  assert.deepEqual(decide({ trigger: "miss", token: tok("ticket"), status: closed, now: T0 + 60_000 }, p), { action: "serve", why: "fresh" });
-  assert.deepEqual(decide({ trigger: "ahead", token: tok("ticket"), status: closed, now: T0 + 7_200_000 - 900_000 }, p), { action: "fetch", force: false });
+  assert.deepEqual(decide({ trigger: "miss", token: tok("ticket"), status: closed, now: T0 + 60_000 }, p), {
+    action: "serve",
+    why: "fresh",
+  });
+  assert.deepEqual(decide({ trigger: "ahead", token: tok("ticket"), status: closed, now: T0 + 7_200_000 - 900_000 }, p), {
+    action: "fetch",
+    force: false,
+  });
   assert.deepEqual(decide({ trigger: "force", token: tok("ticket"), status: closed, now: T0 }, p), { action: "fetch", force: false });
 });
 
@@ -167,26 +213,41 @@ const lifetimeMs = fc.integer({ min: 1_000, max: 7_200_000 });
 
 test("property: no replica's planned refresh falls before the due time that the caching promise accounts for, nor after the margin", () => {
   fc.assert(
-    fc.property(api, lifetimeMs, fc.double({ min: 0, max: 0.999999, noNaN: true }), fc.integer({ min: 0, max: 7_200_000 }), (a, life, u, nb) => {
-      const t = tok(a, life, T0, { notBefore: T0 + nb });
-      const planned = plannedRefreshAt(t, u, p);
-      assert.ok(planned >= refreshDueAt(t, p));
-      assert.ok(planned <= Math.max(refreshDueAt(t, p), t.expiresAt - p.safetyMarginMs));
-    }),
+    fc.property(
+      api,
+      lifetimeMs,
+      fc.double({ min: 0, max: 0.999999, noNaN: true }),
+      fc.integer({ min: 0, max: 7_200_000 }),
+      (a, life, u, nb) => {
+        const t = tok(a, life, T0, { notBefore: T0 + nb });
+        const planned = plannedRefreshAt(t, u, p);
+        assert.ok(planned >= refreshDueAt(t, p));
+        assert.ok(planned <= Math.max(refreshDueAt(t, p), t.expiresAt - p.safetyMarginMs));
+      },
+    ),
     { seed: 11, numRuns: 2000 },
   );
 });
 
 test("property: whenever any replica refreshes a classic token or a ticket (never before it is due), every expiresIn promised earlier ends before the old one may die", () => {
   fc.assert(
-    fc.property(fc.constantFrom<StoredToken["api"]>("classic", "ticket"), lifetimeMs, fc.integer({ min: 0, max: 7_200_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (a, life, promisedAfter, u) => {
-      const t = tok(a, life);
-      const promisedAt = T0 + promisedAfter;
-      const refreshAt = Math.max(plannedRefreshAt(t, u, p), promisedAt); // a refresh after the promise was given
-      const diesAt = Math.min(t.expiresAt, refreshAt + p.overlapMs);
-      const promisedUntil = promisedAt + expiresInSec(t, promisedAt, p) * 1000;
-      assert.ok(promisedUntil <= diesAt - p.safetyMarginMs || expiresInSec(t, promisedAt, p) === 0, `promised ${promisedUntil - T0}, dies ${diesAt - T0}`);
-    }),
+    fc.property(
+      fc.constantFrom<StoredToken["api"]>("classic", "ticket"),
+      lifetimeMs,
+      fc.integer({ min: 0, max: 7_200_000 }),
+      fc.double({ min: 0, max: 0.999999, noNaN: true }),
+      (a, life, promisedAfter, u) => {
+        const t = tok(a, life);
+        const promisedAt = T0 + promisedAfter;
+        const refreshAt = Math.max(plannedRefreshAt(t, u, p), promisedAt); // a refresh after the promise was given
+        const diesAt = Math.min(t.expiresAt, refreshAt + p.overlapMs);
+        const promisedUntil = promisedAt + expiresInSec(t, promisedAt, p) * 1000;
+        assert.ok(
+          promisedUntil <= diesAt - p.safetyMarginMs || expiresInSec(t, promisedAt, p) === 0,
+          `promised ${promisedUntil - T0}, dies ${diesAt - T0}`,
+        );
+      },
+    ),
     { seed: 12, numRuns: 3000 },
   );
 });

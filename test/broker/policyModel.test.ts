@@ -30,7 +30,14 @@ class ModelClock {
 }
 
 function upstreamError(errclass: ErrClass, errcode: number, endpoint: "token" | "stable_token" | "gettoken" | "probe"): UpstreamError {
-  return new UpstreamError(`model ${errcode}`, { kind: "errcode", endpoint, errclass, errcode, retryable: errclass === "transient", hint: { en: "", zh: "" } });
+  return new UpstreamError(`model ${errcode}`, {
+    kind: "errcode",
+    endpoint,
+    errclass,
+    errcode,
+    retryable: errclass === "transient",
+    hint: { en: "", zh: "" },
+  });
 }
 
 /** WeChat's token rules for one app. */
@@ -90,20 +97,32 @@ type Step =
   | { kind: "fault"; errclass: ErrClass };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom(500, 10_000, 45_000, 300_000, 900_000, 3_700_000, 6_500_000).map((ms) => ({ kind: "advance" as const, ms })) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(500, 10_000, 45_000, 300_000, 900_000, 3_700_000, 6_500_000).map((ms) => ({ kind: "advance" as const, ms })),
+  },
   { weight: 4, arbitrary: fc.constant({ kind: "miss" as const }) },
   { weight: 3, arbitrary: fc.constant({ kind: "ahead" as const }) },
   { weight: 3, arbitrary: fc.constant({ kind: "reportServed" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "reportStale" as const }) },
   { weight: 1, arbitrary: fc.constantFrom({ kind: "sync" as const }, { kind: "force" as const }, { kind: "rogue" as const }) },
-  { weight: 1, arbitrary: fc.constantFrom<ErrClass>("transient", "quota", "config").map((errclass) => ({ kind: "fault" as const, errclass })) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<ErrClass>("transient", "quota", "config").map((errclass) => ({ kind: "fault" as const, errclass })),
+  },
 );
 
 async function run(api: TokenSource, steps: Step[]): Promise<void> {
   const clock = new ModelClock();
   const wechat = new ModelWeChat(api, clock);
   const store = new MemoryTokenStore();
-  const account: Account = { id: "acct", type: api === "wecom" ? "wecom" : "official", appId: "wx_model", appSecret: "model-secret", tokenApi: api === "classic" ? "classic" : "stable" };
+  const account: Account = {
+    id: "acct",
+    type: api === "wecom" ? "wecom" : "official",
+    appId: "wx_model",
+    appSecret: "model-secret",
+    tokenApi: api === "classic" ? "classic" : "stable",
+  };
   const service = new TokenService({
     accounts: [account],
     store,
@@ -186,11 +205,15 @@ async function run(api: TokenSource, steps: Step[]): Promise<void> {
       }
       // Every promise still running holds, unless something outside the broker broke it.
       for (const p of promises) {
-        if (!p.broken && now < p.until) assert.ok(wechat.valid(p.token, now), `a token promised until +${p.until - now} ms from now is dead`);
+        if (!p.broken && now < p.until)
+          assert.ok(wechat.valid(p.token, now), `a token promised until +${p.until - now} ms from now is dead`);
       }
       // The force budget is spent only on force calls WeChat received.
       const used = await store.forceBudgetUsed("acct", quotaDay(now));
-      assert.ok(used <= wechat.forceCalls.filter((t) => quotaDay(t) === quotaDay(now)).length, `force budget ${used} > force calls received`);
+      assert.ok(
+        used <= wechat.forceCalls.filter((t) => quotaDay(t) === quotaDay(now)).length,
+        `force budget ${used} > force calls received`,
+      );
     }
   } finally {
     service.close();
@@ -198,10 +221,19 @@ async function run(api: TokenSource, steps: Step[]): Promise<void> {
   }
 }
 
-for (const [api, seed] of [["classic", 101], ["stable", 202], ["wecom", 303]] as const) {
+for (const [api, seed] of [
+  ["classic", 101],
+  ["stable", 202],
+  ["wecom", 303],
+] as const) {
   test(`property (${api}): across random triggers, time and upstream behaviour, no token is served or promised past its death, the ceiling holds, a contradicted report costs no call, force budget only for force calls`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: 40 }), (steps) => run(api, steps).catch((e: unknown) => { if (process.env.MODEL_DEBUG) console.error(String(e)); throw e; })),
+      fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: 40 }), (steps) =>
+        run(api, steps).catch((e: unknown) => {
+          if (process.env.MODEL_DEBUG) console.error(String(e));
+          throw e;
+        }),
+      ),
       { seed, numRuns: 60 },
     );
   });

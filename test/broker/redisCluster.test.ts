@@ -65,7 +65,10 @@ before(async () => {
   cluster = await startRedisCluster({ password: PASSWORD });
   sim = await startSimulator({ apps: APPS });
   env = {
-    REDIS_CLUSTER_NODES: cluster.ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(","),
+    REDIS_CLUSTER_NODES: cluster.ports
+      .slice(0, 3)
+      .map((p) => `127.0.0.1:${p}`)
+      .join(","),
     REDIS_PASSWORD: PASSWORD,
     ACCOUNTS: JSON.stringify(ACCOUNTS),
     WECHAT_API_BASE: sim.url,
@@ -105,7 +108,9 @@ describe("broker processes on a Redis Cluster", () => {
     const text = await r.text();
     assertDocumented({ method: "get", path: "/api/health/ready", status: r.status, headers: Object.fromEntries(r.headers), text });
     assert.deepEqual(JSON.parse(text).store.cluster, { state: "ok", masters: 3, mastersReachable: 3 });
-    const d = (await (await fetch(`${brokers[1]!.url}/api/diagnosis`)).json()) as { checks: Array<{ id: string; status: string; data?: { cluster?: unknown } }> };
+    const d = (await (await fetch(`${brokers[1]!.url}/api/diagnosis`)).json()) as {
+      checks: Array<{ id: string; status: string; data?: { cluster?: unknown } }>;
+    };
     const store = d.checks.find((c) => c.id === "store");
     assert.equal(store?.status, "ok");
     assert.deepEqual(store?.data?.cluster, { state: "ok", masters: 3, mastersReachable: 3 });
@@ -118,7 +123,10 @@ describe("broker processes on a Redis Cluster", () => {
     await rogueClassicFetch(sim.url, a.appId, a.appSecret);
     const before = tokenCalls(a.appId);
     const results = await Promise.all(Array.from({ length: 150 }, (_, i) => invalidate(brokers[i % 3]!, a.id, first.accessToken!)));
-    assert.ok(results.every((r) => r.status === 200), `statuses ${[...new Set(results.map((r) => r.status))].join(",")}`);
+    assert.ok(
+      results.every((r) => r.status === 200),
+      `statuses ${[...new Set(results.map((r) => r.status))].join(",")}`,
+    );
     const tokens = new Set(results.map((r) => r.accessToken));
     assert.equal(tokens.size, 1);
     assert.notEqual([...tokens][0], first.accessToken);
@@ -143,7 +151,16 @@ describe("broker processes on a Redis Cluster", () => {
       },
     });
     const opts = { lockTtlMs: 800, upstreamTimeoutMs: 300, waitForRefreshMs: 5000 };
-    const common = { accounts: acct, clusterNodes: nodes, redisPassword: PASSWORD, wechatApiBase: sim.url, keyPrefix: "fence:", options: opts, upstreamTimeoutMs: 300, commandTimeoutMs: 2000 };
+    const common = {
+      accounts: acct,
+      clusterNodes: nodes,
+      redisPassword: PASSWORD,
+      wechatApiBase: sim.url,
+      keyPrefix: "fence:",
+      options: opts,
+      upstreamTimeoutMs: 300,
+      commandTimeoutMs: 2000,
+    };
     const a = await startBroker({ ...common, replicaId: "A", wrapWeChat: pausing });
     const b = await startBroker({ ...common, replicaId: "B" });
     try {
@@ -187,16 +204,33 @@ describe("broker processes on a Redis Cluster", () => {
     await sleep(1000);
     const killedAt = Date.now();
     await cluster.kill(master.port);
-    await waitUntil("the replica is promoted and the cluster is ok", () => {
-      const promoted = cluster.nodes().find((n) => n.id === replica.id);
-      return promoted?.role === "master" && cluster.states().every((s) => s === "ok");
-    }, 20_000, 100);
+    await waitUntil(
+      "the replica is promoted and the cluster is ok",
+      () => {
+        const promoted = cluster.nodes().find((n) => n.id === replica.id);
+        return promoted?.role === "master" && cluster.states().every((s) => s === "ok");
+      },
+      20_000,
+      100,
+    );
     const failoverMs = Date.now() - killedAt;
     // The clients find the new master by themselves; give the load a moment on the new topology.
-    await waitUntil("every broker sees the new topology", async () => {
-      const ready = await Promise.all(brokers.map(async (b) => (await (await fetch(`${b.url}/api/health/ready`)).json()) as { store: { cluster?: { mastersReachable: number; masters: number } } }));
-      return ready.every((r) => r.store.cluster?.masters === 3 && r.store.cluster.mastersReachable === 3);
-    }, 20_000, 200);
+    await waitUntil(
+      "every broker sees the new topology",
+      async () => {
+        const ready = await Promise.all(
+          brokers.map(
+            async (b) =>
+              (await (await fetch(`${b.url}/api/health/ready`)).json()) as {
+                store: { cluster?: { mastersReachable: number; masters: number } };
+              },
+          ),
+        );
+        return ready.every((r) => r.store.cluster?.masters === 3 && r.store.cluster.mastersReachable === 3);
+      },
+      20_000,
+      200,
+    );
     await sleep(1000);
 
     stop = true;
@@ -218,7 +252,11 @@ describe("broker processes on a Redis Cluster", () => {
       const expected = callsBefore[a.appId]! + (a.id === victim.id ? 2 + 1 : 0);
       assert.equal(callsAfter[a.appId], expected, `${a.appId}: no second refresh`);
     }
-    assert.equal(cluster.cli(replica.port, "HGET", keys.account(victim.id).token, "accessToken"), storm[0]!.accessToken, "the promoted replica holds the new token");
+    assert.equal(
+      cluster.cli(replica.port, "HGET", keys.account(victim.id).token, "accessToken"),
+      storm[0]!.accessToken,
+      "the promoted replica holds the new token",
+    );
 
     // No lock left behind on any master, as the broker's own listing (which walks every master) and Redis say.
     const listing = (await (await fetch(`${brokers[2]!.url}/api/locks`)).json()) as { locks: unknown[] };
@@ -235,12 +273,17 @@ describe("broker processes on a Redis Cluster", () => {
     const owner = cluster.ownerOf(stuckKey).master.port;
     cluster.cli(owner, "SET", stuckKey, "left-by-hand"); // no TTL: stuck
     const diagnose = await runCli(["diagnose", "--json"], { ...env, LOG_LEVEL: "silent" }, 30_000);
-    const report = JSON.parse(diagnose.stdout) as { checks: Array<{ id: string; status: string; data?: { cluster?: unknown; stuck?: number } }> };
+    const report = JSON.parse(diagnose.stdout) as {
+      checks: Array<{ id: string; status: string; data?: { cluster?: unknown; stuck?: number } }>;
+    };
     assert.deepEqual(report.checks.find((c) => c.id === "store")?.data?.cluster, { state: "ok", masters: 3, mastersReachable: 3 });
     assert.equal(report.checks.find((c) => c.id === "locks")?.data?.stuck, 1, diagnose.stderr);
     const cleanup = await runCli(["locks", "cleanup", "--json"], { ...env, LOG_LEVEL: "silent" }, 30_000);
     assert.equal(cleanup.code, 0, cleanup.stderr);
-    assert.deepEqual((JSON.parse(cleanup.stdout) as { removed: Array<{ key: string }> }).removed.map((r) => r.key), [stuckKey]);
+    assert.deepEqual(
+      (JSON.parse(cleanup.stdout) as { removed: Array<{ key: string }> }).removed.map((r) => r.key),
+      [stuckKey],
+    );
     assert.equal(cluster.cli(owner, "EXISTS", stuckKey), "0");
     assert.ok(!`${diagnose.stdout}${diagnose.stderr}${cleanup.stdout}${cleanup.stderr}`.includes(PASSWORD));
   });

@@ -34,7 +34,10 @@ after(async () => {
 });
 
 const env = () => ({
-  REDIS_CLUSTER_NODES: `rediss://${cluster.ports.slice(0, 2).map((p) => `127.0.0.1:${p}`).join(",")}`,
+  REDIS_CLUSTER_NODES: `rediss://${cluster.ports
+    .slice(0, 2)
+    .map((p) => `127.0.0.1:${p}`)
+    .join(",")}`,
   REDIS_PASSWORD: PASSWORD,
   ACCOUNTS: JSON.stringify([{ id: "gh_tls", appId: "wx_tls", appSecret: "tls-secret-1" }]),
   WECHAT_API_BASE: sim.url,
@@ -61,15 +64,26 @@ test("a broker that does not trust the cluster's certificate is not ready, and l
   // ioredis' Cluster client reports a refused handshake only as "Connection is closed." / "Failed to refresh slots
   // cache." (the certificate error itself does not reach its events); the broker logs the store going away once,
   // then a summary a minute, and each connection message at most once per 10 s: not once per retry.
-  await waitUntil("the connection failures are logged", () => /token store unreachable|Failed to refresh slots cache/.test(b.output()), 15_000, 200);
+  await waitUntil(
+    "the connection failures are logged",
+    () => /token store unreachable|Failed to refresh slots cache/.test(b.output()),
+    15_000,
+    200,
+  );
   await new Promise((r) => setTimeout(r, 3000));
-  const lines = b.output().split("\n").filter((l) => l.includes('"redis connection error"'));
+  const lines = b
+    .output()
+    .split("\n")
+    .filter((l) => l.includes('"redis connection error"'));
   const perMessage = new Map<string, number>();
   for (const l of lines) {
     const m = JSON.parse(l) as { error: string; role: string };
     perMessage.set(`${m.role} ${m.error}`, (perMessage.get(`${m.role} ${m.error}`) ?? 0) + 1);
   }
-  assert.ok([...perMessage.values()].every((n) => n <= 2), `throttled: ${JSON.stringify([...perMessage])}`);
+  assert.ok(
+    [...perMessage.values()].every((n) => n <= 2),
+    `throttled: ${JSON.stringify([...perMessage])}`,
+  );
   assert.equal((await fetch(`${b.url}/api/health/ready`)).status, 503, "still not ready");
   assert.ok(!b.output().includes(PASSWORD), "no password in the log");
 });

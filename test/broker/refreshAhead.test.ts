@@ -55,10 +55,23 @@ async function soak(bs: TestBroker[], accountId: string, appId: string, ms: numb
   return { served, invalid, misses, rotations: sim.admin.counters(appId).tokensIssued - issuedBefore, calls: callsOf() - callsBefore };
 }
 
-for (const [accountId, appId] of [["ra_stable", "wx_ra_stable"], ["ra_classic", "wx_ra_classic"]] as const) {
+for (const [accountId, appId] of [
+  ["ra_stable", "wx_ra_stable"],
+  ["ra_classic", "wx_ra_classic"],
+] as const) {
   test(`over several rotations of ${accountId.replace("ra_", "")} tokens, callers of two brokers only ever get valid tokens and never wait for WeChat`, async () => {
     const bs = await Promise.all(
-      [0, 1].map((i) => startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix: `ra-${accountId}:`, replicaId: `r${i}`, options: timing, scheduler: { startupSpreadMs: 10 } })),
+      [0, 1].map((i) =>
+        startBroker({
+          accounts,
+          redisUrl: redis.url,
+          wechatApiBase: sim.url,
+          keyPrefix: `ra-${accountId}:`,
+          replicaId: `r${i}`,
+          options: timing,
+          scheduler: { startupSpreadMs: 10 },
+        }),
+      ),
     );
     try {
       const r = await soak(bs, accountId, appId, 14_000);

@@ -23,7 +23,10 @@ before(async () => {
   sentinelPort = await freePort();
   dir = mkdtempSync(join(tmpdir(), "wtb-sentinel-"));
   const conf = join(dir, "sentinel.conf");
-  writeFileSync(conf, [`port ${sentinelPort}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor wtbmaster 127.0.0.1 ${master.port} 1`, ""].join("\n"));
+  writeFileSync(
+    conf,
+    [`port ${sentinelPort}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor wtbmaster 127.0.0.1 ${master.port} 1`, ""].join("\n"),
+  );
   sentinel = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
   sim = await startSimulator({ apps: [{ appId: "wx_sent", secret: "sentinel-secret" }] });
 });

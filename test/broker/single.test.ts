@@ -29,7 +29,13 @@ const calls = (appId: string) => {
 for (const mode of ["embedded", "redis"] as const) {
   describe(`a single broker (${mode})`, () => {
     const make = (extra: Partial<BrokerOptions> = {}) =>
-      startBroker({ accounts, wechatApiBase: sim.url, redisUrl: mode === "redis" ? redis.url : undefined, keyPrefix: `s${++seq}:`, ...extra });
+      startBroker({
+        accounts,
+        wechatApiBase: sim.url,
+        redisUrl: mode === "redis" ? redis.url : undefined,
+        keyPrefix: `s${++seq}:`,
+        ...extra,
+      });
 
     test("the first request fetches a token; the next ones are served from cache without calling WeChat", async () => {
       const b = await make();
@@ -110,7 +116,10 @@ for (const mode of ["embedded", "redis"] as const) {
         assert.equal(s.refreshed, true);
         assert.notEqual(s.token.accessToken, t1.accessToken);
         assert.equal(sim.admin.counters("wx_s1").forceRefreshes, 1);
-        await assert.rejects(b.service.sync("stable", { force: true }), (e: unknown) => e instanceof ForceBudgetError && e.reason === "too_soon");
+        await assert.rejects(
+          b.service.sync("stable", { force: true }),
+          (e: unknown) => e instanceof ForceBudgetError && e.reason === "too_soon",
+        );
         assert.equal(sim.admin.counters("wx_s1").forceRefreshes, 1);
       } finally {
         await b.close();
@@ -148,7 +157,11 @@ for (const mode of ["embedded", "redis"] as const) {
       const b = await make();
       try {
         for (let i = 0; i < 20; i++) {
-          await assert.rejects(b.service.getToken("stable"), (e: unknown) => e instanceof UpstreamUnavailableError && e.errcode === 40164 && e.ip === "1.92.157.200" && e.retryAfterMs > 50_000);
+          await assert.rejects(
+            b.service.getToken("stable"),
+            (e: unknown) =>
+              e instanceof UpstreamUnavailableError && e.errcode === 40164 && e.ip === "1.92.157.200" && e.retryAfterMs > 50_000,
+          );
         }
         assert.equal(calls("wx_s1"), 1);
         const { status } = await b.service.inspect("stable");

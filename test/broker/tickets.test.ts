@@ -21,11 +21,22 @@ const AHEAD = { appId: "wx_tk_ahead", secret: "tk-ahead-secret-1", tokenLifetime
 const ROTATE = { appId: "wx_tk_rotate", secret: "tk-rotate-secret-2" };
 const BREAK = { appId: "wx_tk_break", secret: "tk-break-secret-3" };
 const { redis, sim } = useRedisAndSimulator([AHEAD, ROTATE, BREAK], { resetEachTest: true });
-const accounts = [account("ahead", AHEAD.appId, AHEAD.secret, "stable"), account("rotate", ROTATE.appId, ROTATE.secret, "classic"), account("brk", BREAK.appId, BREAK.secret, "stable")];
+const accounts = [
+  account("ahead", AHEAD.appId, AHEAD.secret, "stable"),
+  account("rotate", ROTATE.appId, ROTATE.secret, "classic"),
+  account("brk", BREAK.appId, BREAK.secret, "stable"),
+];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("the scheduler fetches no ticket nobody asked for, and keeps a requested one fresh across its expiry", async () => {
-  const b = await startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix: `tk-ahead-${process.pid}:`, options: timing, scheduler: { startupSpreadMs: 10 } });
+  const b = await startBroker({
+    accounts,
+    redisUrl: redis.url,
+    wechatApiBase: sim.url,
+    keyPrefix: `tk-ahead-${process.pid}:`,
+    options: timing,
+    scheduler: { startupSpreadMs: 10 },
+  });
   try {
     b.scheduler.start();
     await sleep(1_500);
@@ -64,7 +75,13 @@ test("a token rotation by itself does not invalidate the ticket: the cached tick
 });
 
 test("a failing ticket endpoint opens the ticket's own breaker with a classified error, and the account's token is untouched", async () => {
-  const b = await startBroker({ accounts, redisUrl: redis.url, wechatApiBase: sim.url, keyPrefix: `tk-brk-${process.pid}:`, options: { transientRetries: 0 } });
+  const b = await startBroker({
+    accounts,
+    redisUrl: redis.url,
+    wechatApiBase: sim.url,
+    keyPrefix: `tk-brk-${process.pid}:`,
+    options: { transientRetries: 0 },
+  });
   try {
     sim.admin.addFault(BREAK.appId, { type: "errcode", errcode: 40164, times: -1, endpoints: ["getticket"] });
     const err = await b.service.getTicket("brk", "jsapi").then(

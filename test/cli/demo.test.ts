@@ -18,7 +18,13 @@ test("the demo serves both demo accounts, answers every command it prints, expos
   const u = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${u}/api/health/live`, 20_000);
-    for (const cmd of ["/api/accounts/gh_demo_healthy/token", "/official-api/wechat/sync", "/quick_diagnosis.php", "/api/locks", "/metrics"]) {
+    for (const cmd of [
+      "/api/accounts/gh_demo_healthy/token",
+      "/official-api/wechat/sync",
+      "/quick_diagnosis.php",
+      "/api/locks",
+      "/metrics",
+    ]) {
       assert.ok(out.includes(`${u}${cmd}`), `the demo prints a command for ${cmd}`);
     }
 
@@ -32,7 +38,11 @@ test("the demo serves both demo accounts, answers every command it prints, expos
     });
     assert.equal(inv.status, 200);
 
-    const sync = await fetch(`${u}/official-api/wechat/sync`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ accountId: "gh_demo_healthy", force: false }) });
+    const sync = await fetch(`${u}/official-api/wechat/sync`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ accountId: "gh_demo_healthy", force: false }),
+    });
     assert.equal(sync.status, 200);
     assert.equal(((await sync.json()) as { accountId: string }).accountId, "gh_demo_healthy");
 

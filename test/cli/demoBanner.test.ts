@@ -24,9 +24,20 @@ test("the demo prints its banner whole and first, and its log lines only after i
     const start = lines.findIndex((l) => l === "wechat-token-broker demo");
     const end = lines.findIndex((l) => l === "Ctrl-C stops both.");
     assert.ok(start >= 0 && end > start, out);
-    assert.deepEqual(lines.slice(0, start).filter((l) => l.trim() !== ""), [], "nothing before the banner");
-    assert.deepEqual(lines.slice(start, end).filter((l) => l.startsWith("{")), [], "no log line inside the banner");
-    assert.ok(lines.slice(end).some((l) => l.startsWith("{") && l.includes("NO API KEYS")), `the log lines come after it:\n${out}`);
+    assert.deepEqual(
+      lines.slice(0, start).filter((l) => l.trim() !== ""),
+      [],
+      "nothing before the banner",
+    );
+    assert.deepEqual(
+      lines.slice(start, end).filter((l) => l.startsWith("{")),
+      [],
+      "no log line inside the banner",
+    );
+    assert.ok(
+      lines.slice(end).some((l) => l.startsWith("{") && l.includes("NO API KEYS")),
+      `the log lines come after it:\n${out}`,
+    );
   } finally {
     await new Promise<void>((resolve) => {
       if (proc.exitCode !== null) return resolve();

@@ -185,7 +185,10 @@ describe("with no broker running", () => {
   test("sync refuses with exit 69 and says how (start the broker, BROKER_URL, REDIS_URL), never refreshing itself", async () => {
     const port = await freePort();
     const env = { ...brokerEnv(), PORT: String(port), BROKER_API_KEY: ADMIN_KEY };
-    for (const args of [["sync", "gh_classic"], ["sync", "gh_stable", "--force"]]) {
+    for (const args of [
+      ["sync", "gh_classic"],
+      ["sync", "gh_stable", "--force"],
+    ]) {
       const r = await runCli(args, env, 30_000);
       assert.equal(r.code, EXIT.noBroker, r.stderr);
       assert.match(r.stderr, new RegExp(`✗ gh_\\w+: no broker answers at http://127\\.0\\.0\\.1:${port} \\(connection refused`));

@@ -32,13 +32,37 @@ const env = () => ({
 describe("embedded sync over HTTPS", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "wtb-emb-tls-"));
-    for (const [name, cn] of [["own", "broker.example"], ["other", "other.example"]]) {
+    for (const [name, cn] of [
+      ["own", "broker.example"],
+      ["other", "other.example"],
+    ]) {
       // Issued for another name than 127.0.0.1: trusted because it is the broker's own, not because of its name.
-      const r = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${cn}`], { cwd: dir, encoding: "utf8" });
+      const r = spawnSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.pem`,
+          "-days",
+          "2",
+          "-subj",
+          `/CN=${cn}`,
+        ],
+        { cwd: dir, encoding: "utf8" },
+      );
       assert.equal(r.status, 0, r.stderr);
     }
     // The helper's readiness probe speaks plain HTTP, so wait for nothing and let the CLI's own answer tell.
-    broker = await spawnServe({ ACCOUNTS: JSON.stringify([{ id: "gh_tls", appId: "wx_emb_tls", appSecret: SECRET }]), WECHAT_API_BASE: sim.url, ...tlsEnv("own") }, { wait: "none", port: await freePort() });
+    broker = await spawnServe(
+      { ACCOUNTS: JSON.stringify([{ id: "gh_tls", appId: "wx_emb_tls", appSecret: SECRET }]), WECHAT_API_BASE: sim.url, ...tlsEnv("own") },
+      { wait: "none", port: await freePort() },
+    );
   });
   after(async () => {
     await broker?.stop();

@@ -55,7 +55,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: nu
     'const { registerHealthcheck } = require("./src/cli/healthcheck");',
     "const program = new Command();",
     "registerHealthcheck(program);",
-    "program.parseAsync(process.argv.slice(1), { from: \"user\" }).catch((e) => { console.error(e); process.exitCode = 2; });",
+    'program.parseAsync(process.argv.slice(1), { from: "user" }).catch((e) => { console.error(e); process.exitCode = 2; });',
   ].join("\n");
   return new Promise((done) => {
     const child = spawn(process.execPath, ["--import", "tsx", "-e", script, "--", "healthcheck", ...args], {
@@ -160,8 +160,21 @@ void describe("healthcheck: https with a self-signed certificate", { skip: haveO
     dir = mkdtempSync(join(tmpdir(), "wtb-hc-"));
     const r = spawnSync(
       "openssl",
-      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
-        "-days", "1", "-subj", "/CN=broker.example.internal"],
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=broker.example.internal",
+      ],
       { encoding: "utf8" },
     );
     assert.equal(r.status, 0, r.stderr);

@@ -37,7 +37,10 @@ test("locks cleanup through the bin removes a stuck lock and keeps a live one", 
   const real = await run(["locks", "cleanup", "--json"]);
   assert.equal(real.code, 0, real.stderr);
   const result = JSON.parse(real.stdout) as { removed: Array<{ key: string }> };
-  assert.deepEqual(result.removed.map((x) => x.key), ["wtb:{acct:gh_ops}:lock"]);
+  assert.deepEqual(
+    result.removed.map((x) => x.key),
+    ["wtb:{acct:gh_ops}:lock"],
+  );
   assert.equal(redis.cli("EXISTS", "wtb:{acct:gh_ops}:lock"), "0");
   assert.equal(redis.cli("EXISTS", "wtb:{acct:other}:lock"), "1", "a live lock with a TTL survives");
   const list = await run(["locks", "list"]);

@@ -35,7 +35,12 @@ async function processErrors(url: string, kind: string): Promise<number> {
   return Number(new RegExp(`^wtb_process_errors_total\\{kind="${kind}"\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
 }
 
-type LogLine = { level: number; msg: string; kind?: string; err?: { valueType?: string; name?: string; code?: string; message: string; stack?: string[] } };
+type LogLine = {
+  level: number;
+  msg: string;
+  kind?: string;
+  err?: { valueType?: string; name?: string; code?: string; message: string; stack?: string[] };
+};
 
 function logLines(output: string): LogLine[] {
   return output
@@ -71,7 +76,10 @@ describe("the process-level handlers of serve and demo", () => {
       assert.equal(err.code, "ETESTFAULT");
       assert.match(err.message, /access_token=\[REDACTED\]/);
       assert.match(err.message, /Bearer \[REDACTED\]/);
-      assert.ok(err.stack!.some((f) => f.includes("faultTrigger.cjs")), `the stack names where it came from: ${err.stack!.join("\n")}`);
+      assert.ok(
+        err.stack!.some((f) => f.includes("faultTrigger.cjs")),
+        `the stack names where it came from: ${err.stack!.join("\n")}`,
+      );
       assertNoSecret(broker.output());
     } finally {
       assert.equal(await broker.stop(), 0, broker.output());
@@ -106,8 +114,14 @@ describe("the process-level handlers of serve and demo", () => {
       const lines = logLines(broker.output());
       const fatal = lines.find((l) => l.kind === "uncaught_exception");
       assert.equal(fatal?.level, 60);
-      assert.ok(fatal.err!.stack!.some((f) => f.includes("faultTrigger.cjs")), broker.output());
-      assert.ok(lines.some((l) => l.msg === "shut down"), "it closed like on SIGTERM before exiting");
+      assert.ok(
+        fatal.err!.stack!.some((f) => f.includes("faultTrigger.cjs")),
+        broker.output(),
+      );
+      assert.ok(
+        lines.some((l) => l.msg === "shut down"),
+        "it closed like on SIGTERM before exiting",
+      );
       assertNoSecret(broker.output());
     } finally {
       sim.admin.setApp(APP);
@@ -121,11 +135,18 @@ describe("the process-level handlers of serve and demo", () => {
       await fetch(`${broker.url}/api/accounts/gh_guard/token`).then((r) => r.arrayBuffer());
       // A forced refresh waits 8 s for WeChat: the close would wait for it, beyond SHUTDOWN_TIMEOUT_MS + 2 s.
       sim.admin.patchApp("wx_guard", { latencyMs: 8000 });
-      const refreshing = fetch(`${broker.url}/api/accounts/gh_guard/sync`, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"force":true}' }).catch(() => undefined);
+      const refreshing = fetch(`${broker.url}/api/accounts/gh_guard/sync`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: '{"force":true}',
+      }).catch(() => undefined);
       await waitUntil("the forced refresh reached WeChat", () => sim.admin.counters("wx_guard").calls.stable_token >= 2);
       broker.proc.kill("SIGUSR2");
       assert.equal(await broker.exited, CRASH_EXIT_CODE, broker.output());
-      assert.ok(logLines(broker.output()).some((l) => l.msg === "graceful close did not finish in time; exiting anyway"), broker.output());
+      assert.ok(
+        logLines(broker.output()).some((l) => l.msg === "graceful close did not finish in time; exiting anyway"),
+        broker.output(),
+      );
       await refreshing;
     } finally {
       sim.admin.setApp(APP);

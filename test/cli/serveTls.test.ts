@@ -21,7 +21,23 @@ before(async () => {
     const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
   };
-  ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+  ssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "key.pem",
+    "-out",
+    "cert.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+  );
   ssl("pkcs12", "-export", "-in", "cert.pem", "-inkey", "key.pem", "-out", "server.pfx", "-passout", `pass:${PFX_PASS}`);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -15,15 +15,19 @@ const { redis, sim } = useRedisAndSimulator([
 
 /** The CLI as a process, asynchronously: the simulator lives in this process, so a blocking spawn would starve it. */
 function run(args: string[], env: Record<string, string> = {}) {
-  return runCli(args, {
-    REDIS_URL: redis.url,
-    WECHAT_API_BASE: sim.url,
-    ACCOUNTS: JSON.stringify([
-      { id: "gh_ok", appId: "wx_cli_ok", appSecret: SECRET_OK },
-      { id: "gh_wl", appId: "wx_cli_wl", appSecret: SECRET_WL },
-    ]),
-    ...env,
-  }, 30_000);
+  return runCli(
+    args,
+    {
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: sim.url,
+      ACCOUNTS: JSON.stringify([
+        { id: "gh_ok", appId: "wx_cli_ok", appSecret: SECRET_OK },
+        { id: "gh_wl", appId: "wx_cli_wl", appSecret: SECRET_WL },
+      ]),
+      ...env,
+    },
+    30_000,
+  );
 }
 
 test("sync refreshes a missing token into Redis and exits 0 with JSON on stdout", async () => {

@@ -27,7 +27,10 @@ void test("a YAML accounts file with an accounts key gives typed accounts with d
 
 void test("an accounts file may also be a bare YAML list", () => {
   const c = load({ ACCOUNTS_FILE: FILE }, { [FILE]: "- id: shop\n  appId: wx1\n  appSecret: fake-secret-a\n" });
-  assert.deepEqual(c.accounts.map((a) => a.id), ["shop"]);
+  assert.deepEqual(
+    c.accounts.map((a) => a.id),
+    ["shop"],
+  );
 });
 
 void test("a .json accounts file is read as JSON, in either shape", () => {

@@ -29,10 +29,7 @@ void test("the plaintext key is nowhere in the loaded config", () => {
 });
 
 void test("keyFile is read without its trailing newline, then hashed", () => {
-  const c = load(
-    { API_KEYS: JSON.stringify([{ name: "a", keyFile: "/run/secrets/a" }]) },
-    { "/run/secrets/a": `${KEY}\n` },
-  );
+  const c = load({ API_KEYS: JSON.stringify([{ name: "a", keyFile: "/run/secrets/a" }]) }, { "/run/secrets/a": `${KEY}\n` });
   assert.ok(c.auth.apiKeys[0]!.keySha256.equals(hash(KEY)));
 });
 
@@ -51,7 +48,11 @@ void test("keySha256 must be 64 hex characters", () => {
 
 void test("a key must be at least 16 characters of printable ASCII without spaces", () => {
   assert.equal(load({ API_KEYS: JSON.stringify([{ name: "a", key: "k".repeat(16) }]) }).auth.apiKeys.length, 1);
-  assertIssue(loadError({ API_KEYS: JSON.stringify([{ name: "a", key: "k".repeat(15) }]) }), "API_KEYS: [0].key", "must be at least 16 characters");
+  assertIssue(
+    loadError({ API_KEYS: JSON.stringify([{ name: "a", key: "k".repeat(15) }]) }),
+    "API_KEYS: [0].key",
+    "must be at least 16 characters",
+  );
   assertIssue(
     loadError({ API_KEYS: JSON.stringify([{ name: "a", key: "has a space in it!" }]) }),
     "API_KEYS: [0].key",
@@ -74,19 +75,33 @@ void test("exactly one of key, keyFile and keySha256 is required", () => {
 });
 
 void test("key names are unique", () => {
-  const err = loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY }, { name: "a", key: `${KEY}-2` }]) });
+  const err = loadError({
+    API_KEYS: JSON.stringify([
+      { name: "a", key: KEY },
+      { name: "a", key: `${KEY}-2` },
+    ]),
+  });
   assertIssue(err, "API_KEYS: [1].name", 'duplicate name "a": also used by [0]');
 });
 
 void test("the same key under two names is refused", () => {
-  const err = loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY }, { name: "b", keySha256: hash(KEY).toString("hex") }]) });
+  const err = loadError({
+    API_KEYS: JSON.stringify([
+      { name: "a", key: KEY },
+      { name: "b", keySha256: hash(KEY).toString("hex") },
+    ]),
+  });
   assertIssue(err, "API_KEYS: [1].keySha256", 'is the same key as [0] ("a"): give each client its own key');
 });
 
 void test("roles are client or admin", () => {
   const c = load({ API_KEYS: JSON.stringify([{ name: "ops", key: KEY, role: "admin" }]) });
   assert.equal(c.auth.apiKeys[0]!.role, "admin");
-  assertIssue(loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, role: "root" }]) }), "API_KEYS: [0].role", "must be one of client, admin");
+  assertIssue(
+    loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, role: "root" }]) }),
+    "API_KEYS: [0].role",
+    "must be one of client, admin",
+  );
 });
 
 void test("a key may be limited to configured accounts", () => {
@@ -117,7 +132,10 @@ void test("an account with other problems still counts as existing for key refer
     ACCOUNTS: '[{"id":"shop","appId":"wx1"}]',
     API_KEYS: JSON.stringify([{ name: "a", key: KEY, accounts: ["shop"] }]),
   });
-  assert.deepEqual(err.issues.map((i) => i.source), ["ACCOUNTS: [0].appSecret"]);
+  assert.deepEqual(
+    err.issues.map((i) => i.source),
+    ["ACCOUNTS: [0].appSecret"],
+  );
 });
 
 void test("API_KEYS and API_KEYS_FILE together are refused", () => {
@@ -137,14 +155,31 @@ void test("an API-keys file may be YAML and requires authentication", () => {
 void test("an empty key list leaves authentication off and says so", () => {
   const c = load({ API_KEYS: "[]" });
   assert.equal(c.auth.required, false);
-  assert.deepEqual(c.warnings.filter((w) => w.startsWith("API_KEYS")), ["API_KEYS: the list is empty, so authentication is off"]);
+  assert.deepEqual(
+    c.warnings.filter((w) => w.startsWith("API_KEYS")),
+    ["API_KEYS: the list is empty, so authentication is off"],
+  );
 });
 
 void test("a key may be limited to scopes (token, ticket, sign); without scopes it has all three", () => {
-  const c = load({ API_KEYS: JSON.stringify([{ name: "pages", key: KEY, scopes: ["sign"] }, { name: "all", key: `${KEY}-2`, scopes: ["sign", "token", "ticket"] }, { name: "old", key: `${KEY}-3` }]) });
+  const c = load({
+    API_KEYS: JSON.stringify([
+      { name: "pages", key: KEY, scopes: ["sign"] },
+      { name: "all", key: `${KEY}-2`, scopes: ["sign", "token", "ticket"] },
+      { name: "old", key: `${KEY}-3` },
+    ]),
+  });
   assert.deepEqual(c.auth.apiKeys[0]!.scopes, ["sign"]);
   assert.equal(c.auth.apiKeys[1]!.scopes, undefined, "all three is the same as none given");
   assert.equal(c.auth.apiKeys[2]!.scopes, undefined);
-  assertIssue(loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, scopes: ["sign", "admin"] }]) }), "API_KEYS: [0].scopes[1]", "must be one of token, ticket, sign");
-  assertIssue(loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, scopes: [] }]) }), "API_KEYS: [0].scopes", 'must list what the key may read: "token", "ticket" and/or "sign" (leave it out for all three)');
+  assertIssue(
+    loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, scopes: ["sign", "admin"] }]) }),
+    "API_KEYS: [0].scopes[1]",
+    "must be one of token, ticket, sign",
+  );
+  assertIssue(
+    loadError({ API_KEYS: JSON.stringify([{ name: "a", key: KEY, scopes: [] }]) }),
+    "API_KEYS: [0].scopes",
+    'must list what the key may read: "token", "ticket" and/or "sign" (leave it out for all three)',
+  );
 });

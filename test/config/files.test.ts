@@ -48,7 +48,11 @@ void test("a missing file named by a _FILE variable is reported with the variabl
 });
 
 void test("a directory given as a file is reported as such", () => {
-  assertIssue(captureConfigError(() => loadConfig({ ACCOUNTS_FILE: dir })), "ACCOUNTS_FILE", `cannot read ${dir}: is a directory`);
+  assertIssue(
+    captureConfigError(() => loadConfig({ ACCOUNTS_FILE: dir })),
+    "ACCOUNTS_FILE",
+    `cannot read ${dir}: is a directory`,
+  );
 });
 
 void test("a UTF-8 byte-order mark at the start of a document is ignored", () => {
@@ -109,7 +113,10 @@ void test("a mis-indented accounts file is reported with the YAML parser's own r
   const err = loadError({ ACCOUNTS_FILE: "/a.yaml" }, { "/a.yaml": `- id: a\n  appSecret: ${secret}\n appId: x\n` });
   assertIssue(err, "ACCOUNTS_FILE /a.yaml", "is not valid YAML: sequence item without - indicator at line 3, column 1");
   const other = loadError({ ACCOUNTS_FILE: "/b.yaml" }, { "/b.yaml": text });
-  assert.ok(other.issues.every((i) => !i.message.includes("closing quote")), other.issues.map((i) => i.message).join("\n"));
+  assert.ok(
+    other.issues.every((i) => !i.message.includes("closing quote")),
+    other.issues.map((i) => i.message).join("\n"),
+  );
   assert.doesNotMatch(JSON.stringify([...err.issues, ...other.issues]), new RegExp(secret));
 });
 

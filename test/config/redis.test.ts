@@ -32,7 +32,10 @@ void test("REDIS_PASSWORD overrides the URL's password", () => {
 });
 
 void test("REDIS_PASSWORD_FILE is read and loses its trailing newline", () => {
-  const r = load({ REDIS_URL: "redis://redis.internal", REDIS_PASSWORD_FILE: "/run/secrets/redis" }, { "/run/secrets/redis": "file-pw-77\n" }).redis;
+  const r = load(
+    { REDIS_URL: "redis://redis.internal", REDIS_PASSWORD_FILE: "/run/secrets/redis" },
+    { "/run/secrets/redis": "file-pw-77\n" },
+  ).redis;
   assert.equal(r?.password, "file-pw-77");
 });
 
@@ -87,8 +90,16 @@ void test("sentinels and the master name give a Sentinel config; port defaults t
 });
 
 void test("sentinels and the master name must be set together", () => {
-  assertIssue(loadError({ REDIS_SENTINELS: "s1:26379" }), "REDIS_SENTINEL_NAME", "REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together");
-  assertIssue(loadError({ REDIS_SENTINEL_NAME: "mymaster" }), "REDIS_SENTINELS", "REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together");
+  assertIssue(
+    loadError({ REDIS_SENTINELS: "s1:26379" }),
+    "REDIS_SENTINEL_NAME",
+    "REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together",
+  );
+  assertIssue(
+    loadError({ REDIS_SENTINEL_NAME: "mymaster" }),
+    "REDIS_SENTINELS",
+    "REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together",
+  );
 });
 
 void test("Sentinel and REDIS_URL are mutually exclusive", () => {

@@ -28,7 +28,10 @@ void test("rediss:// in front of the node list turns TLS on, redis:// leaves it 
 });
 
 void test("the cluster password is read from REDIS_PASSWORD_FILE", () => {
-  const r = load({ REDIS_CLUSTER_NODES: "r0:7000", REDIS_PASSWORD_FILE: "/run/secrets/redis" }, { "/run/secrets/redis": "file-cluster-pw\n" }).redis;
+  const r = load(
+    { REDIS_CLUSTER_NODES: "r0:7000", REDIS_PASSWORD_FILE: "/run/secrets/redis" },
+    { "/run/secrets/redis": "file-cluster-pw\n" },
+  ).redis;
   assert.equal(r?.password, "file-cluster-pw");
 });
 
@@ -46,7 +49,11 @@ void test("credentials inside the node list are refused without being echoed", (
 });
 
 void test("a scheme per entry, a bad port or an empty entry is reported", () => {
-  assertIssue(loadError({ REDIS_CLUSTER_NODES: "redis://r0:7000,redis://r1:7000" }), "REDIS_CLUSTER_NODES", /one scheme .* in front of the whole list/);
+  assertIssue(
+    loadError({ REDIS_CLUSTER_NODES: "redis://r0:7000,redis://r1:7000" }),
+    "REDIS_CLUSTER_NODES",
+    /one scheme .* in front of the whole list/,
+  );
   assertIssue(loadError({ REDIS_CLUSTER_NODES: "r0:99999" }), "REDIS_CLUSTER_NODES", /port from 1 to 65535/);
   assertIssue(loadError({ REDIS_CLUSTER_NODES: "r0:7000,,r1:7000" }), "REDIS_CLUSTER_NODES", /empty entry/);
   assertIssue(loadError({ REDIS_CLUSTER_NODES: "bad host:7000" }), "REDIS_CLUSTER_NODES", /valid host/);
@@ -54,7 +61,11 @@ void test("a scheme per entry, a bad port or an empty entry is reported", () => 
 
 void test("cluster nodes are exclusive with REDIS_URL and with Sentinel", () => {
   assertIssue(loadError({ REDIS_CLUSTER_NODES: "r0:7000", REDIS_URL: "redis://r" }), "REDIS_CLUSTER_NODES", /use one way to reach Redis/);
-  assertIssue(loadError({ REDIS_CLUSTER_NODES: "r0:7000", REDIS_SENTINELS: "s:26379", REDIS_SENTINEL_NAME: "m" }), "REDIS_CLUSTER_NODES", /use one way to reach Redis/);
+  assertIssue(
+    loadError({ REDIS_CLUSTER_NODES: "r0:7000", REDIS_SENTINELS: "s:26379", REDIS_SENTINEL_NAME: "m" }),
+    "REDIS_CLUSTER_NODES",
+    /use one way to reach Redis/,
+  );
 });
 
 void test("the configuration summary lists the cluster nodes and never the password", () => {

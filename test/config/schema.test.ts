@@ -3,7 +3,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FIXED_OPTIONS, tokenServiceOptions } from "../../src/broker/tokenService";
-import { coreOptions, defaultCoreOptions, loadConfig, VARIABLES, type Config, type VariableName, type VariableSpec } from "../../src/config";
+import {
+  coreOptions,
+  defaultCoreOptions,
+  loadConfig,
+  VARIABLES,
+  type Config,
+  type VariableName,
+  type VariableSpec,
+} from "../../src/config";
 import { captureConfigError } from "./helpers";
 
 const NAMES = Object.keys(VARIABLES) as VariableName[];
@@ -114,5 +122,8 @@ void test("the loader validates every setting of the table, and reports them all
   // "*" is no valid value of any setting: not an integer, URL, log level, key prefix, glob with a literal or path prefix.
   const err = captureConfigError(() => loadConfig({ ...BASE, ...Object.fromEntries(SETTINGS.map((n) => [n, "*"])) }));
   const sources = new Set(err.issues.map((i) => i.source));
-  assert.deepEqual(SETTINGS.filter((n) => !sources.has(n)), []);
+  assert.deepEqual(
+    SETTINGS.filter((n) => !sources.has(n)),
+    [],
+  );
 });

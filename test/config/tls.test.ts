@@ -55,7 +55,13 @@ void test("a PKCS#12 file opens with its passphrase from a file", needsOpenssl, 
 void test("a wrong PKCS#12 passphrase is reported without quoting any passphrase", needsOpenssl, () => {
   const wrong = "Sx21-wrong-pass-KLO4";
   const err = captureConfigError(() => loadConfig({ TLS_PFX_FILE: f("server.p12"), TLS_PFX_PASSPHRASE: wrong }));
-  assertIssue(err, "TLS_PFX_FILE", new RegExp(`^${f("server.p12").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} cannot be opened \\(.+\\): is it a PKCS#12 file, and is the passphrase right\\?$`));
+  assertIssue(
+    err,
+    "TLS_PFX_FILE",
+    new RegExp(
+      `^${f("server.p12").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} cannot be opened \\(.+\\): is it a PKCS#12 file, and is the passphrase right\\?$`,
+    ),
+  );
   assert.ok(!err.message.includes(wrong) && !err.message.includes(PASSPHRASE));
 });
 

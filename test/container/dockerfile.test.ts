@@ -71,9 +71,7 @@ void describe("Dockerfile", () => {
   void test("is multi-stage: a build stage on a current Node LTS, then a runtime stage", () => {
     const froms = dockerfile.filter((i) => i.cmd === "FROM");
     assert.ok(froms.length >= 2, "at least two stages");
-    const args = new Map(
-      dockerfile.filter((i) => i.cmd === "ARG" && i.stage === -1).map((i) => i.args.split("=") as [string, string]),
-    );
+    const args = new Map(dockerfile.filter((i) => i.cmd === "ARG" && i.stage === -1).map((i) => i.args.split("=") as [string, string]));
     const resolveArgs = (s: string): string => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string, b: string) => args.get(a ?? b) ?? "");
     for (const f of froms) {
       const image = resolveArgs(f.args.split(" ")[0]!);
@@ -81,19 +79,34 @@ void describe("Dockerfile", () => {
     }
     assert.match(froms[0]!.args, / AS build$/i);
     const build = inStage(0, "RUN").map((i) => i.args);
-    assert.ok(build.some((r) => /\bnpm ci\b/.test(r) && !/--omit=dev/.test(r)), "build stage installs all dependencies");
-    assert.ok(build.some((r) => /\bnpm run build\b/.test(r)), "build stage runs npm run build");
+    assert.ok(
+      build.some((r) => /\bnpm ci\b/.test(r) && !/--omit=dev/.test(r)),
+      "build stage installs all dependencies",
+    );
+    assert.ok(
+      build.some((r) => /\bnpm run build\b/.test(r)),
+      "build stage runs npm run build",
+    );
   });
 
   void test("the runtime stage has production dependencies only and the compiled code", () => {
     const runs = inStage(lastStage, "RUN").map((i) => i.args);
-    assert.ok(runs.some((r) => /\bnpm ci --omit=dev\b/.test(r)), "npm ci --omit=dev in the runtime stage");
+    assert.ok(
+      runs.some((r) => /\bnpm ci --omit=dev\b/.test(r)),
+      "npm ci --omit=dev in the runtime stage",
+    );
     assert.ok(!runs.some((r) => /npm run build|npm install(?! -g)/.test(r)), "no build in the runtime stage");
     const copies = inStage(lastStage, "COPY").map((i) => i.args);
-    assert.ok(copies.some((c) => /^--from=build \/app\/dist \.\/dist$/.test(c)), "dist/ comes from the build stage");
+    assert.ok(
+      copies.some((c) => /^--from=build \/app\/dist \.\/dist$/.test(c)),
+      "dist/ comes from the build stage",
+    );
     assert.ok(!copies.some((c) => /--from=build .*node_modules/.test(c)), "dev dependencies never reach the runtime image");
     for (const needed of [/^bin \.\/bin$/, /package\.json/, /openapi\.yam\[l\]/]) {
-      assert.ok(copies.some((c) => needed.test(c)), `runtime copies ${needed}`);
+      assert.ok(
+        copies.some((c) => needed.test(c)),
+        `runtime copies ${needed}`,
+      );
     }
   });
 
@@ -101,7 +114,9 @@ void describe("Dockerfile", () => {
     const users = inStage(lastStage, "USER");
     assert.equal(users.length, 1);
     assert.match(users[0]!.args, /^1001(:1001)?$/);
-    const runs = inStage(lastStage, "RUN").map((i) => i.args).join("\n");
+    const runs = inStage(lastStage, "RUN")
+      .map((i) => i.args)
+      .join("\n");
     assert.match(runs, /useradd [^\n]*--uid 1001/);
     assert.match(runs, /groupadd [^\n]*--gid 1001/);
     // USER comes after every RUN of the stage: nothing of the app runs as root at run time
@@ -110,7 +125,10 @@ void describe("Dockerfile", () => {
   });
 
   void test("EXPOSE 8084 and the environment the service expects", () => {
-    assert.deepEqual(inStage(lastStage, "EXPOSE").map((i) => i.args), ["8084"]);
+    assert.deepEqual(
+      inStage(lastStage, "EXPOSE").map((i) => i.args),
+      ["8084"],
+    );
     const env = envOf(inStage(lastStage, "ENV"));
     assert.equal(env.get("NODE_ENV"), "production");
     assert.equal(env.get("HOST"), "0.0.0.0");
@@ -134,7 +152,10 @@ void describe("Dockerfile", () => {
     const cmds = inStage(lastStage, "CMD");
     assert.equal(cmds.length, 1);
     assert.deepEqual(execForm(cmds[0]!.args), ["node", "bin/wechat-token-broker.js", "serve"]);
-    assert.deepEqual(inStage(lastStage, "STOPSIGNAL").map((i) => i.args), ["SIGTERM"]);
+    assert.deepEqual(
+      inStage(lastStage, "STOPSIGNAL").map((i) => i.args),
+      ["SIGTERM"],
+    );
     for (const e of inStage(lastStage, "ENTRYPOINT")) execForm(e.args);
   });
 
@@ -144,7 +165,13 @@ void describe("Dockerfile", () => {
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith("#"));
     const toRegex = (p: string): RegExp =>
-      new RegExp(`^${p.replace(/^\*\*\//, "(.*/)?").replace(/[.+^${}()|]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}(/.*)?$`);
+      new RegExp(
+        `^${p
+          .replace(/^\*\*\//, "(.*/)?")
+          .replace(/[.+^${}()|]/g, "\\$&")
+          .replace(/\*/g, "[^/]*")
+          .replace(/\?/g, "[^/]")}(/.*)?$`,
+      );
     const ignored = (path: string): boolean => ignore.some((p) => !p.startsWith("!") && toRegex(p).test(path));
     for (const c of dockerfile.filter((i) => i.cmd === "COPY" && !i.args.startsWith("--from"))) {
       const parts = c.args.split(" ").filter((p) => !p.startsWith("--"));

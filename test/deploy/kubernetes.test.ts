@@ -29,7 +29,9 @@ function render(dir: string): K8sObject[] {
   const r = spawnSync("kubectl", ["kustomize", join(ROOT, KUSTOMIZE, dir)], { encoding: "utf8", timeout: 60_000 });
   if (r.error) throw new Error(`kubectl is not installed (apt-get install -y kubernetes-client): ${r.error.message}`);
   assert.equal(r.status, 0, `kubectl kustomize ${dir} failed:\n${r.stderr}`);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as K8sObject)
+    .filter((o) => o !== null);
 }
 
 /** The schema-checking model class of an object, from kubernetes-models (ESM: loaded with import()). */
@@ -57,9 +59,18 @@ function unknownFields(objs: K8sObject[]): string[] {
   try {
     const file = join(dir, "objects.mts");
     // Two lines per object, so a complaint's line says which object it is about.
-    const lines = objs.map((o, i) => `import type { I${o.kind} as T${i} } from "kubernetes-models/${o.apiVersion}/${o.kind}";\nexport const o${i}: T${i} = ${JSON.stringify(o)};`);
+    const lines = objs.map(
+      (o, i) =>
+        `import type { I${o.kind} as T${i} } from "kubernetes-models/${o.apiVersion}/${o.kind}";\nexport const o${i}: T${i} = ${JSON.stringify(o)};`,
+    );
     writeFileSync(file, lines.join("\n"));
-    const program = ts.createProgram([file], { noEmit: true, strict: true, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, types: [] });
+    const program = ts.createProgram([file], {
+      noEmit: true,
+      strict: true,
+      module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16,
+      types: [],
+    });
     return ts.getPreEmitDiagnostics(program).map((d) => {
       const o = d.file && d.start !== undefined ? objs[Math.floor(d.file.getLineAndCharacterOfPosition(d.start).line / 2)] : undefined;
       return `${o ? `${o.kind}/${o.metadata.name}` : "?"}: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`;
@@ -108,12 +119,17 @@ describe("the Kubernetes manifests", () => {
 
   test("render with kubectl kustomize: the base, and the redis overlay in its own namespace", () => {
     assert.deepEqual(base.map((o) => o.kind).sort(), ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]);
-    assert.deepEqual(overlay.map((o) => `${o.kind}/${o.metadata.name}`).filter((k) => k.includes("redis")).sort(), [
-      "Deployment/wechat-token-broker-redis",
-      "NetworkPolicy/wechat-token-broker-redis",
-      "Service/wechat-token-broker-redis",
-    ]);
-    assert.ok(overlay.every((o) => o.metadata.namespace === "wechat-token-broker"), "every object in the namespace");
+    assert.deepEqual(
+      overlay
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .filter((k) => k.includes("redis"))
+        .sort(),
+      ["Deployment/wechat-token-broker-redis", "NetworkPolicy/wechat-token-broker-redis", "Service/wechat-token-broker-redis"],
+    );
+    assert.ok(
+      overlay.every((o) => o.metadata.namespace === "wechat-token-broker"),
+      "every object in the namespace",
+    );
   });
 
   test("every rendered object passes the Kubernetes schema, and the schema check catches a wrong type", async () => {
@@ -145,7 +161,8 @@ describe("the Kubernetes manifests", () => {
     assert.equal(c.startupProbe.httpGet.path, "/api/health/live");
     assert.equal(c.readinessProbe.httpGet.path, "/api/health/ready");
     const settings = settingsOf(base, d);
-    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) assert.equal(portOf(probe.httpGet.port), Number(settings.PORT));
+    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe])
+      assert.equal(portOf(probe.httpGet.port), Number(settings.PORT));
     assert.equal(Number(settings.PORT), VARIABLES.PORT.default, "the configured port is the broker's default");
     assert.equal(d.spec.template.metadata.annotations["prometheus.io/port"], String(VARIABLES.PORT.default));
     const svc = byKind(base, "Service", "wechat-token-broker");
@@ -154,7 +171,11 @@ describe("the Kubernetes manifests", () => {
     // The paths the manifests name, asked of a real broker process.
     const broker = await spawnServe({ LOG_LEVEL: "warn" }, { wait: "up" });
     try {
-      for (const path of [c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path, d.spec.template.metadata.annotations["prometheus.io/path"]]) {
+      for (const path of [
+        c.livenessProbe.httpGet.path,
+        c.readinessProbe.httpGet.path,
+        d.spec.template.metadata.annotations["prometheus.io/path"],
+      ]) {
         const r = await fetch(`${broker.url}${path}`);
         await r.arrayBuffer();
         assert.equal(r.status, 200, `GET ${path}`);
@@ -186,8 +207,14 @@ describe("the Kubernetes manifests", () => {
     const c = byKind(base, "Deployment").spec.template.spec.containers[0];
     const at1000 = benchmarkRss("1,000");
     assert.ok(at1000.idle > 0 && at1000.afterLoad > 0, "figures found in docs/benchmarks.md");
-    assert.ok(mebibytes(c.resources.requests.memory) >= at1000.idle, `request ${c.resources.requests.memory} ≥ idle RSS with 1,000 accounts (${at1000.idle} MB)`);
-    assert.ok(mebibytes(c.resources.limits.memory) >= at1000.afterLoad * 1.5, `limit ${c.resources.limits.memory} ≥ 1.5 × RSS after load with 1,000 accounts (${at1000.afterLoad} MB)`);
+    assert.ok(
+      mebibytes(c.resources.requests.memory) >= at1000.idle,
+      `request ${c.resources.requests.memory} ≥ idle RSS with 1,000 accounts (${at1000.idle} MB)`,
+    );
+    assert.ok(
+      mebibytes(c.resources.limits.memory) >= at1000.afterLoad * 1.5,
+      `limit ${c.resources.limits.memory} ≥ 1.5 × RSS after load with 1,000 accounts (${at1000.afterLoad} MB)`,
+    );
     const heap = Number(/--max-old-space-size=(\d+)/.exec(c.env.find((e: { name: string }) => e.name === "NODE_OPTIONS").value)?.[1]);
     assert.ok(heap < mebibytes(c.resources.limits.memory), "Node's heap fits under the limit");
     assert.ok(c.resources.requests.cpu && c.resources.limits.cpu);
@@ -199,9 +226,12 @@ describe("the Kubernetes manifests", () => {
     const c = pod.containers[0];
     const settings = settingsOf(base, d);
     for (const name of Object.keys(settings)) assert.ok(name in VARIABLES, `${name} is a variable the broker reads`);
-    for (const secret of ["REDIS_PASSWORD", "ACCOUNTS", "API_KEYS", "TLS_PFX_PASSPHRASE"]) assert.ok(!(secret in settings), `${secret} not in the ConfigMap`);
+    for (const secret of ["REDIS_PASSWORD", "ACCOUNTS", "API_KEYS", "TLS_PFX_PASSPHRASE"])
+      assert.ok(!(secret in settings), `${secret} not in the ConfigMap`);
     assert.ok(!JSON.stringify(c.env ?? []).includes("secretKeyRef"), "no secret in an environment variable");
-    const mount = c.volumeMounts.find((m: { name: string }) => pod.volumes.find((v: { name: string; secret?: unknown }) => v.name === m.name && v.secret));
+    const mount = c.volumeMounts.find((m: { name: string }) =>
+      pod.volumes.find((v: { name: string; secret?: unknown }) => v.name === m.name && v.secret),
+    );
     assert.ok(mount?.readOnly, "a secret volume mounted read-only");
     assert.equal(dirname(settings.ACCOUNTS_FILE!), mount.mountPath);
     assert.equal(posix.dirname(settings.API_KEYS_FILE!), mount.mountPath);
@@ -267,7 +297,10 @@ describe("the Kubernetes manifests, kept apart and available", () => {
     assert.ok(matches(pdb.spec.selector.matchLabels));
     assert.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < d.spec.replicas);
     assert.ok(matches(byKind(base, "Service").spec.selector));
-    const spread = d.spec.template.spec.topologySpreadConstraints as Array<{ topologyKey: string; labelSelector: { matchLabels: Record<string, string> } }>;
+    const spread = d.spec.template.spec.topologySpreadConstraints as Array<{
+      topologyKey: string;
+      labelSelector: { matchLabels: Record<string, string> };
+    }>;
     assert.deepEqual(spread.map((s) => s.topologyKey).sort(), ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
     assert.ok(spread.every((s) => matches(s.labelSelector.matchLabels)));
     assert.equal(d.spec.template.metadata.annotations["prometheus.io/scrape"], "true");

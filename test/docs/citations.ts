@@ -8,7 +8,19 @@ import { join, posix } from "node:path";
 export const ROOT = join(__dirname, "..", "..");
 
 /** What is scanned: the code, its tests, benchmarks, scripts, documentation and the files operators deploy. */
-export const SCANNED = ["src/", "bench/", "scripts/", "test/", "docs/", "ops/", "examples/", "README.md", "openapi.yaml", "Dockerfile", "docker-compose.yml"];
+export const SCANNED = [
+  "src/",
+  "bench/",
+  "scripts/",
+  "test/",
+  "docs/",
+  "ops/",
+  "examples/",
+  "README.md",
+  "openapi.yaml",
+  "Dockerfile",
+  "docker-compose.yml",
+];
 
 export interface Problem {
   file: string;
@@ -57,7 +69,11 @@ export function outsideReferences(file: string, text: string): Problem[] {
   for (const { re, what } of OUTSIDE) {
     const g = new RegExp(re.source, re.flags.includes("g") ? re.flags : `${re.flags}g`);
     for (const m of text.matchAll(g)) {
-      problems.push({ file, line: lineOf(text, m.index), message: `cites ${what} (${JSON.stringify(m[0])}), which is not in the repository` });
+      problems.push({
+        file,
+        line: lineOf(text, m.index),
+        message: `cites ${what} (${JSON.stringify(m[0])}), which is not in the repository`,
+      });
     }
   }
   return problems;
@@ -89,7 +105,8 @@ export function citationProblems(file: string, text: string, repo: Repo): Proble
       return;
     }
     for (const n of numbers) {
-      if (!have.has(n)) problems.push({ file, line: lineOf(text, index), message: `cites ${doc} §${n}, but ${doc} has no heading numbered ${n}` });
+      if (!have.has(n))
+        problems.push({ file, line: lineOf(text, index), message: `cites ${doc} §${n}, but ${doc} has no heading numbered ${n}` });
     }
   };
 
@@ -97,7 +114,11 @@ export function citationProblems(file: string, text: string, repo: Repo): Proble
   let rest = text;
   for (const m of text.matchAll(CITATION)) {
     const doc = `docs/${m[1]}`;
-    check(doc, [...(m[2] ?? "").matchAll(SECTION_NUMBER)].map((s) => s[1]!), m.index);
+    check(
+      doc,
+      [...(m[2] ?? "").matchAll(SECTION_NUMBER)].map((s) => s[1]!),
+      m.index,
+    );
     rest = rest.slice(0, m.index) + " ".repeat(m[0].length) + rest.slice(m.index + m[0].length);
   }
   const ownDoc = file.startsWith("docs/") && file.endsWith(".md") ? file : undefined;
@@ -132,7 +153,11 @@ export function markdownMentionProblems(file: string, text: string, repo: Repo):
 /** The repository's files: tracked plus new ones not ignored (so a fresh file is checked before its commit). */
 export function repoFiles(): string[] {
   try {
-    const out = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const out = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return out.split("\0").filter((f) => f !== "" && existsSync(join(ROOT, f)));
   } catch {
     // Not a git checkout (an unpacked archive): every file except dependencies and build output.

@@ -27,14 +27,19 @@ function docRows(markdown: string): string[] {
     .split("\n")
     .filter((l) => /^\| (wechat|wecom) \|/.test(l))
     .map((l) => {
-      const cells = l.split("|").slice(1, -1).map((c) => c.trim());
+      const cells = l
+        .split("|")
+        .slice(1, -1)
+        .map((c) => c.trim());
       const [platform, code, , atToken, atProbe, cool] = cells;
       return [platform, code, atToken, atProbe, cool].join(" ");
     });
 }
 
 void test("the errcode table in docs/wechat-api.md lists every code of the code's table, with the same classes and cool-downs", () => {
-  const fromCode = listErrcodes().map((e) => [e.platform, e.code, e.atTokenEndpoint.errclass, e.atProbe.errclass, cooldown(e.atTokenEndpoint)].join(" "));
+  const fromCode = listErrcodes().map((e) =>
+    [e.platform, e.code, e.atTokenEndpoint.errclass, e.atProbe.errclass, cooldown(e.atTokenEndpoint)].join(" "),
+  );
   assert.ok(fromCode.length > 40, "the errcode table looks empty");
   assert.deepEqual(docRows(readFileSync(DOC, "utf8")), fromCode);
 });

@@ -11,7 +11,12 @@ import { parse } from "yaml";
 import { loadConfig } from "../../src/config";
 
 const ROOT = join(__dirname, "..", "..");
-const DOCS = ["README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [
+  "README.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 const read = (f: string) => readFileSync(join(ROOT, f), "utf8");
 
 interface Block {
@@ -45,7 +50,8 @@ function shellSnippets(file: string): Array<{ where: string; text: string }> {
   read(file)
     .split("\n")
     .forEach((l, i) => {
-      for (const m of l.matchAll(/`((?:curl|docker|node|npx|bash|redis-cli|wechat-token-broker)\b[^`]*)`/g)) out.push({ where: `${file}:${i + 1}`, text: m[1]! });
+      for (const m of l.matchAll(/`((?:curl|docker|node|npx|bash|redis-cli|wechat-token-broker)\b[^`]*)`/g))
+        out.push({ where: `${file}:${i + 1}`, text: m[1]! });
     });
   return out;
 }
@@ -109,9 +115,13 @@ test("the configuration examples of docs/configuration.md load as written", () =
     writeFileSync(join(dir, "api-keys.yaml"), keys.text);
     const named = [...`${accounts.text}\n${keys.text}`.matchAll(/File: (\S+)/g)].map((m) => m[1]!);
     assert.ok(named.length >= 3 && named.every((p) => p.startsWith("/run/secrets/")), named.join(", "));
-    const readFile = (path: string) => (named.includes(path) ? `fake-secret-of-${path.length}-characters-${path.split("/").at(-1)}\n` : readFileSync(path));
+    const readFile = (path: string) =>
+      named.includes(path) ? `fake-secret-of-${path.length}-characters-${path.split("/").at(-1)}\n` : readFileSync(path);
     const c = loadConfig({ ACCOUNTS_FILE: join(dir, "accounts.yaml"), API_KEYS_FILE: join(dir, "api-keys.yaml") }, { readFile });
-    assert.deepEqual(c.accounts.map((a) => a.id), (parse(accounts.text) as { accounts: Array<{ id: string }> }).accounts.map((a) => a.id));
+    assert.deepEqual(
+      c.accounts.map((a) => a.id),
+      (parse(accounts.text) as { accounts: Array<{ id: string }> }).accounts.map((a) => a.id),
+    );
     assert.equal(c.auth.apiKeys.length, (parse(keys.text) as unknown[]).length);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -128,7 +138,11 @@ test("operators are told one way to run the command line, and it is the one used
       .split("\n")
       .forEach((l, i) => {
         const stripped = l.replace(/node bin\/wechat-token-broker\.js/g, "").replace(/npx wechat-token-broker/g, "");
-        if (/(^|[\s`'"(:])wechat-token-broker (serve|demo|sync|diagnose|locks|healthcheck|simulator)\b/.test(stripped) && !/^\s*\/\//.test(l)) bare.push(`${f}:${i + 1}: ${l.trim()}`);
+        if (
+          /(^|[\s`'"(:])wechat-token-broker (serve|demo|sync|diagnose|locks|healthcheck|simulator)\b/.test(stripped) &&
+          !/^\s*\/\//.test(l)
+        )
+          bare.push(`${f}:${i + 1}: ${l.trim()}`);
       });
   }
   assert.deepEqual(bare, [], "write `node bin/wechat-token-broker.js <command>`: the bare name is not on the PATH after npm ci");

@@ -3,7 +3,17 @@
 // the first tests below show each rule catching what it is meant to catch, so a rule that matched nothing would fail.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { citationProblems, describe, fileRepo, markdownMentionProblems, outsideReferences, repoFiles, scannedFiles, sectionNumbers, type Repo } from "./citations";
+import {
+  citationProblems,
+  describe,
+  fileRepo,
+  markdownMentionProblems,
+  outsideReferences,
+  repoFiles,
+  scannedFiles,
+  sectionNumbers,
+  type Repo,
+} from "./citations";
 
 // Written in pieces so that this file, which the scan reads too, contains none of the forms it tests.
 const S = "§";
@@ -48,7 +58,10 @@ void test("a cited section must be a numbered heading of the cited file, in list
   const bad = `// docs/api${MD} ${S}1.3, ${S}2.4 and ${S}7\n`;
   assert.deepEqual(
     citationProblems("src/x.ts", bad, DOCS).map((p) => p.message),
-    [`cites docs/api${MD} ${S}2.4, but docs/api${MD} has no heading numbered 2.4`, `cites docs/api${MD} ${S}7, but docs/api${MD} has no heading numbered 7`],
+    [
+      `cites docs/api${MD} ${S}2.4, but docs/api${MD} has no heading numbered 2.4`,
+      `cites docs/api${MD} ${S}7, but docs/api${MD} has no heading numbered 7`,
+    ],
   );
 });
 
@@ -82,7 +95,15 @@ const SCANNED = scannedFiles(FILES);
 
 void test("the scan covers the code, the tests and the documentation", () => {
   const names = new Set(SCANNED.map((f) => f.file));
-  for (const f of [`README${MD}`, `docs/design${MD}`, `docs/wechat-api${MD}`, "src/broker/tokenService.ts", "test/docs/selfContained.test.ts", "bench/run.ts", "scripts/run-tests.mjs"]) {
+  for (const f of [
+    `README${MD}`,
+    `docs/design${MD}`,
+    `docs/wechat-api${MD}`,
+    "src/broker/tokenService.ts",
+    "test/docs/selfContained.test.ts",
+    "bench/run.ts",
+    "scripts/run-tests.mjs",
+  ]) {
     assert.ok(names.has(f), `${f} is not scanned`);
   }
 });

@@ -111,9 +111,21 @@ const failures = (text: string, reason: string) => metric(text, `wtb_auth_failur
 
 scenario(
   "a missing, malformed or wrong key is a 401 with WWW-Authenticate at every route that needs a key, counted by reason in /metrics",
-  { class: "Authentication", outcome: "401 unauthorized + WWW-Authenticate: Bearer; wtb_auth_failures_total grows by exactly the refusals" },
+  {
+    class: "Authentication",
+    outcome: "401 unauthorized + WWW-Authenticate: Bearer; wtb_auth_failures_total grows by exactly the refusals",
+  },
   async (run) => {
-    const malformed = ["Bearer", "Bearer ", `Basic ${Buffer.from(`u:${KEYS.admin}`).toString("base64")}`, KEYS.admin, `bearer ${KEYS.admin}`, `Bearer ${KEYS.admin} x`, `Bearer ${"k".repeat(513)}`, "Bearer \u00e9t\u00e9"];
+    const malformed = [
+      "Bearer",
+      "Bearer ",
+      `Basic ${Buffer.from(`u:${KEYS.admin}`).toString("base64")}`,
+      KEYS.admin,
+      `bearer ${KEYS.admin}`,
+      `Bearer ${KEYS.admin} x`,
+      `Bearer ${"k".repeat(513)}`,
+      "Bearer \u00e9t\u00e9",
+    ];
     const before = await metricsText();
     let n = 0;
     const sent = { missing: 0, malformed: 0, invalid: 0 };
@@ -185,12 +197,21 @@ scenario(
 
 scenario(
   "refused requests are logged without the key that was sent, right or wrong",
-  { class: "Authentication", outcome: "401/403 request lines logged (status, path, request id); no key, no Authorization header in any line" },
+  {
+    class: "Authentication",
+    outcome: "401/403 request lines logged (status, path, request id); no key, no Authorization header in any line",
+  },
   async (run) => {
     const marker = `authlog-${Date.now()}`;
     const sent = [`Bearer ${KEYS.shop}`, `Bearer ${SENT_WRONG[0]!}`, `Basic ${KEYS.admin}`];
     for (const h of sent) {
-      const res = await rawRequest(broker.port, httpBytes("GET", "/api/accounts/gh_hr/token", [["Authorization", h], ["X-Request-Id", marker]]));
+      const res = await rawRequest(
+        broker.port,
+        httpBytes("GET", "/api/accounts/gh_hr/token", [
+          ["Authorization", h],
+          ["X-Request-Id", marker],
+        ]),
+      );
       assert.ok(res && (res.status === 401 || res.status === 403));
     }
     const lines = broker.logs.filter((l) => l.includes(marker));
@@ -206,10 +227,21 @@ scenario(
 
 scenario(
   "a key removed from the configuration (revoked) is refused after the restart, and the other keys keep working",
-  { class: "Authentication", outcome: "serve process restarted without the key: 401 for it, 200 for the others; no key in the output", timeout: 60_000 },
+  {
+    class: "Authentication",
+    outcome: "serve process restarted without the key: 401 for it, 200 for the others; no key in the output",
+    timeout: 60_000,
+  },
   async (run) => {
     const keysWith = (names: Array<keyof typeof KEYS>) =>
-      JSON.stringify(names.map((n) => ({ name: n, key: KEYS[n], role: n === "admin" ? "admin" : "client", accounts: n === "admin" ? ["*"] : n === "shop" ? ["gh_shop"] : ["gh_hr"] })));
+      JSON.stringify(
+        names.map((n) => ({
+          name: n,
+          key: KEYS[n],
+          role: n === "admin" ? "admin" : "client",
+          accounts: n === "admin" ? ["*"] : n === "shop" ? ["gh_shop"] : ["gh_hr"],
+        })),
+      );
     const env = { WECHAT_API_BASE: sim.url, ACCOUNTS: accountsEnv, HOST: "127.0.0.1" };
     const first = await spawnServe({ ...env, API_KEYS: keysWith(["shop", "hr", "admin"]) });
     const tokenCall: Call = { method: "GET", target: "/api/accounts/gh_shop/token" };
@@ -226,14 +258,19 @@ scenario(
     } finally {
       assert.equal(await second.stop(), 0);
     }
-    for (const out of [first.output(), second.output()]) assertNoSecret(out, [...Object.values(KEYS), ...Object.values(APPS).map((a) => a.secret)], "serve output");
+    for (const out of [first.output(), second.output()])
+      assertNoSecret(out, [...Object.values(KEYS), ...Object.values(APPS).map((a) => a.secret)], "serve output");
     run.cases(4);
   },
 );
 
 scenario(
   "keys are compared as SHA-256 digests with timingSafeEqual over every configured key, whichever matches (code and behaviour)",
-  { class: "Authentication", outcome: "auth.ts: digest + timingSafeEqual, no exit inside the key loop; the same number of comparisons for first, last and no match; no raw key kept" },
+  {
+    class: "Authentication",
+    outcome:
+      "auth.ts: digest + timingSafeEqual, no exit inside the key loop; the same number of comparisons for first, last and no match; no raw key kept",
+  },
   async (run) => {
     // By inspection: the loop over keys compares digests with timingSafeEqual and cannot leave early.
     const source = readFileSync(join(__dirname, "..", "..", "src", "http", "auth.ts"), "utf8");
@@ -241,12 +278,21 @@ scenario(
     assert.match(source, /createHash\("sha256"\)/, "the presented key is hashed before comparing");
     const loop = /for \(const (\w+) of this\.keys\) \{([^}]*)\}/.exec(source);
     assert.ok(loop, "one loop over this.keys");
-    assert.match(loop[2]!, new RegExp(`timingSafeEqual\\(\\w+, ${loop[1]!}\\.keySha256\\)`), "each key's digest goes through timingSafeEqual");
+    assert.match(
+      loop[2]!,
+      new RegExp(`timingSafeEqual\\(\\w+, ${loop[1]!}\\.keySha256\\)`),
+      "each key's digest goes through timingSafeEqual",
+    );
     assert.doesNotMatch(loop[2]!, /\b(return|break|throw|continue)\b/, "no early exit inside the key loop");
     assert.doesNotMatch(source, /keySha256\.equals\(|===\s*\w+\.key\b|\.key\s*===|compare\(/, "no ordinary comparison of key material");
 
     // By behaviour: count timingSafeEqual calls for a match on the first key, the last key and no key.
-    const entries: ApiKeyEntry[] = Array.from({ length: 8 }, (_, i) => ({ name: `k${i}`, keySha256: sha256(`key-number-${i}-0123456789abcdef`), role: "client", accounts: "*" }));
+    const entries: ApiKeyEntry[] = Array.from({ length: 8 }, (_, i) => ({
+      name: `k${i}`,
+      keySha256: sha256(`key-number-${i}-0123456789abcdef`),
+      role: "client",
+      accounts: "*",
+    }));
     const auth = new Authenticator(entries, true);
     const real = crypto.timingSafeEqual;
     let calls = 0;
@@ -266,7 +312,11 @@ scenario(
     (crypto as { timingSafeEqual: typeof real }).timingSafeEqual = counted;
     let counts: number[];
     try {
-      counts = [comparisons("key-number-0-0123456789abcdef"), comparisons("key-number-7-0123456789abcdef"), comparisons("not-a-configured-key-0000000")];
+      counts = [
+        comparisons("key-number-0-0123456789abcdef"),
+        comparisons("key-number-7-0123456789abcdef"),
+        comparisons("not-a-configured-key-0000000"),
+      ];
     } finally {
       (crypto as { timingSafeEqual: typeof real }).timingSafeEqual = real;
     }

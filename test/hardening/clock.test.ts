@@ -43,14 +43,26 @@ const APPS = {
   gh_classic: { appId: "wx_hard_clk_c", secret: "AppSecret-clk-C-7u1i", tokenApi: "classic" as const, type: "official" as const },
   gh_wecom: { appId: "ww_hard_clk_w", secret: "CorpSecret-clk-W-3o5p", tokenApi: "stable" as const, type: "wecom" as const },
 };
-const ACCOUNTS: Account[] = Object.entries(APPS).map(([id, a]) => ({ id, type: a.type, appId: a.appId, appSecret: a.secret, tokenApi: a.tokenApi }));
+const ACCOUNTS: Account[] = Object.entries(APPS).map(([id, a]) => ({
+  id,
+  type: a.type,
+  appId: a.appId,
+  appSecret: a.secret,
+  tokenApi: a.tokenApi,
+}));
 /** The accounts of the randomised run; WeCom has its own, step-by-step scenario below. */
 const RANDOM_RUN = ACCOUNTS.filter((a) => a.type !== "wecom");
 
 let prefixSeq = 0;
 
 const { redis, sim } = useRedisAndSimulator(
-  Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret, platform: a.type === "wecom" ? ("wecom" as const) : ("wechat" as const), tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC })),
+  Object.values(APPS).map((a) => ({
+    appId: a.appId,
+    secret: a.secret,
+    platform: a.type === "wecom" ? ("wecom" as const) : ("wechat" as const),
+    tokenLifetimeSec: LIFETIME_SEC,
+    overlapSec: OVERLAP_SEC,
+  })),
 );
 
 interface SkewedBroker {
@@ -59,7 +71,12 @@ interface SkewedBroker {
   close(): Promise<void>;
 }
 
-async function skewedBroker(offsetMs: number, keyPrefix: string, accounts: Account[], opts: { scheduler?: boolean } = {}): Promise<SkewedBroker> {
+async function skewedBroker(
+  offsetMs: number,
+  keyPrefix: string,
+  accounts: Account[],
+  opts: { scheduler?: boolean } = {},
+): Promise<SkewedBroker> {
   const clock: Clock = { now: () => Date.now() + offsetMs };
   const logger = pino({ level: "silent" });
   const wechat = new WeChatClient({ wechatApiBase: sim.url, wecomApiBase: sim.wecomUrl, timeoutMs: 1000, now: clock.now, logger });
@@ -67,7 +84,15 @@ async function skewedBroker(offsetMs: number, keyPrefix: string, accounts: Accou
   const store = new RedisTokenStore({ redis: client, subscriber: duplicateRedisClient(client, logger), keyPrefix, logger });
   await store.subscribed();
   const lock = new RedisRefreshLock({ redis: client, replicaId: `skew${offsetMs}`, keyPrefix, logger });
-  const service = new TokenService({ accounts, store, lock, wechat, logger, clock, options: { ...defaultCoreOptions().tokenService, ...OPTIONS } });
+  const service = new TokenService({
+    accounts,
+    store,
+    lock,
+    wechat,
+    logger,
+    clock,
+    options: { ...defaultCoreOptions().tokenService, ...OPTIONS },
+  });
   const scheduler = new RefreshScheduler(service, logger, { startupSpreadMs: 50 }, clock);
   if (opts.scheduler !== false) scheduler.start();
   return {
@@ -106,7 +131,9 @@ async function serveUnderSkew(): Promise<Map<string, AccountRun>> {
   const prefix = `clk${++prefixSeq}:`;
   const offsets = [-SKEW_MS, 0, SKEW_MS];
   const brokers = await Promise.all(offsets.map((o) => skewedBroker(o, prefix, RANDOM_RUN)));
-  const runs = new Map<string, AccountRun & { log: Served[] }>(RANDOM_RUN.map((a) => [a.id, { asked: 0, served: 0, problems: [], log: [] }]));
+  const runs = new Map<string, AccountRun & { log: Served[] }>(
+    RANDOM_RUN.map((a) => [a.id, { asked: 0, served: 0, problems: [], log: [] }]),
+  );
   const started = Date.now();
   const clockOf = (i: number) => `${offsets[i]! > 0 ? "+" : ""}${offsets[i]} ms`;
   try {
@@ -122,7 +149,9 @@ async function serveUnderSkew(): Promise<Map<string, AccountRun>> {
               r.served++;
               const check = sim.admin.checkToken(v.accessToken);
               if (!check.valid) {
-                r.problems.push(`the broker with clock ${clockOf(i)} served a token WeChat calls "${check.reason}" at +${at - started} ms (expiresIn ${v.expiresIn})`);
+                r.problems.push(
+                  `the broker with clock ${clockOf(i)} served a token WeChat calls "${check.reason}" at +${at - started} ms (expiresIn ${v.expiresIn})`,
+                );
                 return;
               }
               if (v.expiresIn > 0) r.log.push({ broker: i, token: v.accessToken, at, until: at + v.expiresIn * 1000 });
@@ -138,7 +167,9 @@ async function serveUnderSkew(): Promise<Map<string, AccountRun>> {
           if (s.at === 0 || now > s.until) continue;
           const check = sim.admin.checkToken(s.token);
           if (!check.valid) {
-            r.problems.push(`the broker with clock ${clockOf(s.broker)} served a token at +${s.at - started} ms, promised until +${s.until - started} ms; WeChat says "${check.reason}" at +${now - started} ms`);
+            r.problems.push(
+              `the broker with clock ${clockOf(s.broker)} served a token at +${s.at - started} ms, promised until +${s.until - started} ms; WeChat says "${check.reason}" at +${now - started} ms`,
+            );
             s.at = 0;
           }
         }
@@ -196,7 +227,10 @@ scenario(
   async (run) => {
     const prefix = `clkw${++prefixSeq}:`;
     const wecom = ACCOUNTS.filter((a) => a.type === "wecom");
-    const [fast, slow] = await Promise.all([skewedBroker(SKEW_MS, prefix, wecom, { scheduler: false }), skewedBroker(-SKEW_MS, prefix, wecom, { scheduler: false })]);
+    const [fast, slow] = await Promise.all([
+      skewedBroker(SKEW_MS, prefix, wecom, { scheduler: false }),
+      skewedBroker(-SKEW_MS, prefix, wecom, { scheduler: false }),
+    ]);
     try {
       const first = await fast!.service.getToken("gh_wecom");
       const issuedAt = Date.now();
@@ -206,7 +240,11 @@ scenario(
       await sleep(LIFETIME_SEC * 1000 - 1500 - (Date.now() - issuedAt));
       const again = await fast!.service.getToken("gh_wecom");
       assert.equal(sim.admin.checkToken(again.accessToken).valid, true, "the fast broker served a valid token");
-      assert.equal(sim.admin.counters(APPS.gh_wecom.appId).calls.gettoken, 2, "one call for the first token, one at its end: none wasted on the same token");
+      assert.equal(
+        sim.admin.counters(APPS.gh_wecom.appId).calls.gettoken,
+        2,
+        "one call for the first token, one at its end: none wasted on the same token",
+      );
       // It dies; 0.3 s later a caller asks the slow broker.
       for (let i = 0; i < 60 && sim.admin.checkToken(first.accessToken).valid; i++) await sleep(50);
       assert.equal(sim.admin.checkToken(first.accessToken).valid, false, "the first token died at WeChat");

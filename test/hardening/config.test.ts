@@ -37,7 +37,12 @@ const account = (extra: Record<string, unknown> = {}) => ({ id: "gh_cfg", appId:
 const CASES: Case[] = [
   {
     name: "a missing secret file",
-    env: () => ({ ACCOUNTS_FILE: file("accounts-missing.yaml", `accounts:\n  - id: gh_cfg\n    appId: wx_cfg\n    appSecretFile: ${join(dir, "nope", "appsecret")}\n`) }),
+    env: () => ({
+      ACCOUNTS_FILE: file(
+        "accounts-missing.yaml",
+        `accounts:\n  - id: gh_cfg\n    appId: wx_cfg\n    appSecretFile: ${join(dir, "nope", "appsecret")}\n`,
+      ),
+    }),
     problems: [/^ACCOUNTS_FILE \S+accounts-missing\.yaml: accounts\[0\]\.appSecretFile: cannot read \S+appsecret: no such file$/],
   },
   {
@@ -62,7 +67,9 @@ const CASES: Case[] = [
   },
   {
     name: "bad YAML next to an AppSecret",
-    env: () => ({ ACCOUNTS_FILE: file("accounts-bad.yaml", `accounts:\n  - id: gh_cfg\n    appId: wx_cfg\n    appSecret: "${SECRETS.app}\n  - [ : \n`) }),
+    env: () => ({
+      ACCOUNTS_FILE: file("accounts-bad.yaml", `accounts:\n  - id: gh_cfg\n    appId: wx_cfg\n    appSecret: "${SECRETS.app}\n  - [ : \n`),
+    }),
     problems: [/^ACCOUNTS_FILE \S+accounts-bad\.yaml: is not valid YAML: .* at line \d+, column \d+$/],
   },
   {
@@ -74,7 +81,11 @@ const CASES: Case[] = [
     name: "an API key that is too short, and one given twice",
     env: () => ({
       ACCOUNTS: JSON.stringify([account()]),
-      API_KEYS: JSON.stringify([{ name: "a", key: SECRETS.key }, { name: "b", key: SECRETS.key }, { name: "c", key: "short-key" }]),
+      API_KEYS: JSON.stringify([
+        { name: "a", key: SECRETS.key },
+        { name: "b", key: SECRETS.key },
+        { name: "c", key: "short-key" },
+      ]),
     }),
     problems: [/^API_KEYS: \[1\]\.key: is the same key as \[0\]/, /^API_KEYS: \[2\]\.key: must be at least 16 characters$/],
   },
@@ -122,7 +133,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 for (const c of CASES) {
   scenario(
     `serve refuses to start with ${c.name}: exit 2, one report naming ${c.problems.length === 1 ? "the problem" : "every problem"}, no secret`,
-    { class: "Configuration at start-up", outcome: `exit 2; stderr = "invalid configuration (${c.problems.length} problem${c.problems.length === 1 ? "" : "s"}):" + one line per problem; nothing on stdout` },
+    {
+      class: "Configuration at start-up",
+      outcome: `exit 2; stderr = "invalid configuration (${c.problems.length} problem${c.problems.length === 1 ? "" : "s"}):" + one line per problem; nothing on stdout`,
+    },
     async (run) => {
       const r = results.get(c.name);
       assert.ok(r, "the process ran");

@@ -125,11 +125,21 @@ export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 10_
 }
 
 /** Builds a request's bytes. Header values and the target are sent exactly as given. */
-export function httpBytes(method: string, target: string | Buffer, headers: Array<[string, string | Buffer]>, body?: Buffer | string): Buffer {
-  const parts: Buffer[] = [Buffer.from(`${method} `), Buffer.isBuffer(target) ? target : Buffer.from(target, "latin1"), Buffer.from(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")];
+export function httpBytes(
+  method: string,
+  target: string | Buffer,
+  headers: Array<[string, string | Buffer]>,
+  body?: Buffer | string,
+): Buffer {
+  const parts: Buffer[] = [
+    Buffer.from(`${method} `),
+    Buffer.isBuffer(target) ? target : Buffer.from(target, "latin1"),
+    Buffer.from(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"),
+  ];
   const b = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8");
   for (const [k, v] of headers) parts.push(Buffer.from(`${k}: `), Buffer.isBuffer(v) ? v : Buffer.from(v, "latin1"), Buffer.from("\r\n"));
-  if (b !== undefined && !headers.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k))) parts.push(Buffer.from(`Content-Length: ${b.length}\r\n`));
+  if (b !== undefined && !headers.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k)))
+    parts.push(Buffer.from(`Content-Length: ${b.length}\r\n`));
   parts.push(Buffer.from("\r\n"));
   if (b !== undefined) parts.push(b);
   return Buffer.concat(parts);
@@ -194,14 +204,42 @@ export interface OwnRedis {
 }
 
 /** Starts redis-server with these extra arguments on a free port (plain, or TLS-only with `tls`). */
-export async function launchRedis(opts: { dir: string; extraArgs?: string[]; tls?: { cert: string; key: string; ca: string } }): Promise<OwnRedis> {
+export async function launchRedis(opts: {
+  dir: string;
+  extraArgs?: string[];
+  tls?: { cert: string; key: string; ca: string };
+}): Promise<OwnRedis> {
   const port = await freePort();
   let proc: ChildProcess | null = null;
   const args = [
     ...(opts.tls
-      ? ["--port", "0", "--tls-port", String(port), "--tls-cert-file", opts.tls.cert, "--tls-key-file", opts.tls.key, "--tls-ca-cert-file", opts.tls.ca, "--tls-auth-clients", "no"]
+      ? [
+          "--port",
+          "0",
+          "--tls-port",
+          String(port),
+          "--tls-cert-file",
+          opts.tls.cert,
+          "--tls-key-file",
+          opts.tls.key,
+          "--tls-ca-cert-file",
+          opts.tls.ca,
+          "--tls-auth-clients",
+          "no",
+        ]
       : ["--port", String(port)]),
-    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", opts.dir, "--logfile", "", "--daemonize", "no",
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    opts.dir,
+    "--logfile",
+    "",
+    "--daemonize",
+    "no",
     ...(opts.extraArgs ?? []),
   ];
   const start = async () => {
@@ -279,7 +317,10 @@ export interface Sample {
  * `workers` loops, each sending GET requests to the URLs in turn until stopped. Every request has a client
  * timeout; `phase()` labels each sample with the phase of the test it started in.
  */
-export function startLoad(urls: string[], opts: { workers: number; timeoutMs: number; phase: () => string; headers?: Record<string, string>; pauseMs?: number }): { stop(): Promise<Sample[]> } {
+export function startLoad(
+  urls: string[],
+  opts: { workers: number; timeoutMs: number; phase: () => string; headers?: Record<string, string>; pauseMs?: number },
+): { stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   let stopped = false;
   let next = 0;
@@ -291,9 +332,18 @@ export function startLoad(urls: string[], opts: { workers: number; timeoutMs: nu
       try {
         const res = await fetch(url, { headers: opts.headers, signal: AbortSignal.timeout(opts.timeoutMs) });
         const text = await res.text();
-        const sample: Sample = { phase, url, status: res.status, ms: performance.now() - started, retryAfter: res.headers.get("retry-after") };
+        const sample: Sample = {
+          phase,
+          url,
+          status: res.status,
+          ms: performance.now() - started,
+          retryAfter: res.headers.get("retry-after"),
+        };
         try {
-          const body = JSON.parse(text) as { accessToken?: string; error?: { code?: string; errclass?: string; errcode?: number; breakerOpen?: boolean; ip?: string } };
+          const body = JSON.parse(text) as {
+            accessToken?: string;
+            error?: { code?: string; errclass?: string; errcode?: number; breakerOpen?: boolean; ip?: string };
+          };
           sample.token = body.accessToken;
           if (body.error) {
             sample.code = body.error.code;
@@ -307,7 +357,13 @@ export function startLoad(urls: string[], opts: { workers: number; timeoutMs: nu
         }
         samples.push(sample);
       } catch (err) {
-        samples.push({ phase, url, status: 0, ms: performance.now() - started, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+        samples.push({
+          phase,
+          url,
+          status: 0,
+          ms: performance.now() - started,
+          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        });
       }
       if (opts.pauseMs) await sleep(opts.pauseMs);
     }

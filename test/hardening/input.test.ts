@@ -32,13 +32,28 @@ const SECRETS = [...Object.values(APPS).map((a) => a.secret), ...Object.values(K
 
 /** Who a request claims to be, and what it may read. */
 type Who = "none" | "clientA" | "clientB" | "admin" | "wrong" | "malformed";
-const MAY_READ: Record<Who, readonly AccountId[]> = { none: [], wrong: [], malformed: [], clientA: ["gh_a"], clientB: ["gh_b"], admin: ACCOUNT_IDS };
+const MAY_READ: Record<Who, readonly AccountId[]> = {
+  none: [],
+  wrong: [],
+  malformed: [],
+  clientA: ["gh_a"],
+  clientB: ["gh_b"],
+  admin: ACCOUNT_IDS,
+};
 const AUTH_HEADER: Record<Exclude<Who, "none">, string[]> = {
   clientA: [`Bearer ${KEYS.clientA}`],
   clientB: [`Bearer ${KEYS.clientB}`],
   admin: [`Bearer ${KEYS.admin}`],
   wrong: [`Bearer ${KEYS.admin}x`, "Bearer wtb-not-a-key-000000000000", `Bearer ${"k".repeat(600)}`],
-  malformed: ["Bearer", "Bearer ", `Basic ${Buffer.from(`u:${KEYS.admin}`).toString("base64")}`, KEYS.admin, `bearer ${KEYS.admin}`, `Bearer ${KEYS.admin} extra`, "Bearer \u00e9\u00e9"],
+  malformed: [
+    "Bearer",
+    "Bearer ",
+    `Basic ${Buffer.from(`u:${KEYS.admin}`).toString("base64")}`,
+    KEYS.admin,
+    `bearer ${KEYS.admin}`,
+    `Bearer ${KEYS.admin} extra`,
+    "Bearer \u00e9\u00e9",
+  ],
 };
 
 let redis: TestRedis;
@@ -132,10 +147,47 @@ const ID_ROUTES = ROUTES.filter((r) => r.accountIn !== undefined);
 
 /** Account ids that try to escape their segment, their key space or the id rules. */
 const PATH_TRICKS = [
-  "..", ".", "%2e%2e", "%2E%2E%2F..", "..%2F..%2Fetc%2Fpasswd", "%2F", "gh_a%2F..%2Fgh_b", "gh_a%2F", "%00", "gh_a%00", "gh_a%00gh_b",
-  "%C0%AE%C0%AE", "%E5%85%AC%E4%BC%97%E5%8F%B7", "%E2%80%AE", "%EF%BC%8E%EF%BC%8E", "a".repeat(65), "b".repeat(64), "%", "%zz", "%E0%A4%A",
-  "gh_a%20", "gh_a%09", "gh_a;gh_b", "gh_a,gh_b", "*", "%7Bacct%3Agh_a%7D", "gh_a%7D", "gh_a%3Alock", "%25", "%2525", "GH_A", "gh_a.", "-", "_",
-  "gh_a%0D%0AX-Injected:%201", "gh_a\\..\\gh_b", "__proto__", "constructor", "gh_a%23", "gh_a%3F", "%u002e%u002e",
+  "..",
+  ".",
+  "%2e%2e",
+  "%2E%2E%2F..",
+  "..%2F..%2Fetc%2Fpasswd",
+  "%2F",
+  "gh_a%2F..%2Fgh_b",
+  "gh_a%2F",
+  "%00",
+  "gh_a%00",
+  "gh_a%00gh_b",
+  "%C0%AE%C0%AE",
+  "%E5%85%AC%E4%BC%97%E5%8F%B7",
+  "%E2%80%AE",
+  "%EF%BC%8E%EF%BC%8E",
+  "a".repeat(65),
+  "b".repeat(64),
+  "%",
+  "%zz",
+  "%E0%A4%A",
+  "gh_a%20",
+  "gh_a%09",
+  "gh_a;gh_b",
+  "gh_a,gh_b",
+  "*",
+  "%7Bacct%3Agh_a%7D",
+  "gh_a%7D",
+  "gh_a%3Alock",
+  "%25",
+  "%2525",
+  "GH_A",
+  "gh_a.",
+  "-",
+  "_",
+  "gh_a%0D%0AX-Injected:%201",
+  "gh_a\\..\\gh_b",
+  "__proto__",
+  "constructor",
+  "gh_a%23",
+  "gh_a%3F",
+  "%u002e%u002e",
 ];
 
 const encodedString = fc.string({ unit: "grapheme", maxLength: 80 }).map((s) => encodeURIComponent(s));
@@ -147,34 +199,85 @@ const accountIdArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: printable(70).filter((s) => !s.includes("#")) },
 );
 
-const queryKey = fc.oneof(fc.constantFrom("accountId", "format", "probe", "dryRun", "force", "__proto__", "constructor", "accountId[]", "format[x]"), encodedString);
+const queryKey = fc.oneof(
+  fc.constantFrom("accountId", "format", "probe", "dryRun", "force", "__proto__", "constructor", "accountId[]", "format[x]"),
+  encodedString,
+);
 const queryValue = fc.oneof(
-  fc.constantFrom("", "json", "text", "true", "false", "1", "0", "yes", "no", "TRUE", "gh_a", "gh_b", "gh_c", "gh_unknown", "%", "%zz", "x".repeat(4000)),
+  fc.constantFrom(
+    "",
+    "json",
+    "text",
+    "true",
+    "false",
+    "1",
+    "0",
+    "yes",
+    "no",
+    "TRUE",
+    "gh_a",
+    "gh_b",
+    "gh_c",
+    "gh_unknown",
+    "%",
+    "%zz",
+    "x".repeat(4000),
+  ),
   encodedString,
   fc.constantFrom(...PATH_TRICKS),
 );
-const queryArb = fc.array(fc.tuple(queryKey, queryValue), { maxLength: 6 }).map((pairs) => pairs.map(([k, v]) => (v === "" && k.length % 2 === 0 ? k : `${k}=${v}`)).join("&"));
+const queryArb = fc
+  .array(fc.tuple(queryKey, queryValue), { maxLength: 6 })
+  .map((pairs) => pairs.map(([k, v]) => (v === "" && k.length % 2 === 0 ? k : `${k}=${v}`)).join("&"));
 
 const CONTENT_TYPES = [
-  "application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/json; charset=latin1", "application/json; charset=utf-16",
-  'application/json; charset="', "application/vnd.api+json", "application/jsonx", "text/plain", "text/json", "application/x-www-form-urlencoded",
-  "multipart/form-data; boundary=x", "*/*", ";;;", "",
+  "application/json",
+  "application/json; charset=utf-8",
+  "APPLICATION/JSON",
+  "application/json; charset=latin1",
+  "application/json; charset=utf-16",
+  'application/json; charset="',
+  "application/vnd.api+json",
+  "application/jsonx",
+  "text/plain",
+  "text/json",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "*/*",
+  ";;;",
+  "",
 ];
 const ENCODINGS = ["gzip", "deflate", "br", "identity", "x-compress", "gzip, gzip", "GZIP", ""];
-const ACCEPTS = ["*/*", "text/plain", "application/json", "text/html", "image/png", "application/json;q=0, text/plain;q=0", ";;;,,", "text/*;q=abc", ""];
+const ACCEPTS = [
+  "*/*",
+  "text/plain",
+  "application/json",
+  "text/html",
+  "image/png",
+  "application/json;q=0, text/plain;q=0",
+  ";;;,,",
+  "text/*;q=abc",
+  "",
+];
 
 const BOMB = gzipSync(Buffer.alloc(2 * 1024 * 1024)); // 2 MiB of zeros in ~2 kB
 
 /** A body and the headers it needs, or none. `token:<id>` placeholders become that account's current token. */
 const bodyArb: fc.Arbitrary<{ kind: string; body?: Buffer; type?: string; encoding?: string }> = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ kind: "none" }) },
-  { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => ({ kind: "json value", body: Buffer.from(JSON.stringify(v) ?? "null") })) },
+  {
+    weight: 3,
+    arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => ({ kind: "json value", body: Buffer.from(JSON.stringify(v) ?? "null") })),
+  },
   {
     weight: 5,
     arbitrary: fc
       .record(
         {
-          accessToken: fc.oneof(fc.constantFrom("token:gh_a", "token:gh_b", "token:gh_c", "", "x".repeat(2049)), fc.jsonValue({ maxDepth: 2 })),
+          accessToken: fc.oneof(
+            fc.constantFrom("token:gh_a", "token:gh_b", "token:gh_c", "", "x".repeat(2049)),
+            fc.jsonValue({ maxDepth: 2 }),
+          ),
           errcode: fc.oneof(fc.constantFrom(40001, 42001, 40014, 40001.5, -1, 2 ** 53, "40001"), fc.jsonValue({ maxDepth: 1 })),
           force: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
           dryRun: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
@@ -186,27 +289,60 @@ const bodyArb: fc.Arbitrary<{ kind: string; body?: Buffer; type?: string; encodi
       // A "__proto__" member is written into the text: in an object literal it would set the prototype instead.
       .map(({ o, proto }) => {
         const text = JSON.stringify(o);
-        const body = proto === undefined ? text : `{"__proto__":${JSON.stringify(proto) ?? "null"}${text === "{}" ? "" : ","}${text.slice(1)}`;
+        const body =
+          proto === undefined ? text : `{"__proto__":${JSON.stringify(proto) ?? "null"}${text === "{}" ? "" : ","}${text.slice(1)}`;
         return { kind: "fields", body: Buffer.from(body) };
       }),
   },
-  { weight: 1, arbitrary: fc.integer({ min: 50, max: 9000 }).map((n) => ({ kind: `nested ${n}`, body: Buffer.from(`${"[".repeat(n)}${"]".repeat(n)}`) })) },
-  { weight: 1, arbitrary: fc.integer({ min: 50, max: 3000 }).map((n) => ({ kind: `nested objects ${n}`, body: Buffer.from(`{"force":${'{"a":'.repeat(n)}1${"}".repeat(n)}}`) })) },
-  { weight: 1, arbitrary: fc.integer({ min: 16 * 1024, max: 64 * 1024 }).map((n) => ({ kind: `huge ${n}`, body: Buffer.from(JSON.stringify({ accessToken: "x".repeat(n) })) })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 50, max: 9000 })
+      .map((n) => ({ kind: `nested ${n}`, body: Buffer.from(`${"[".repeat(n)}${"]".repeat(n)}`) })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 50, max: 3000 })
+      .map((n) => ({ kind: `nested objects ${n}`, body: Buffer.from(`{"force":${'{"a":'.repeat(n)}1${"}".repeat(n)}}`) })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 16 * 1024, max: 64 * 1024 })
+      .map((n) => ({ kind: `huge ${n}`, body: Buffer.from(JSON.stringify({ accessToken: "x".repeat(n) })) })),
+  },
   {
     weight: 2,
     arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => ({
       kind: "invalid utf-8",
-      body: Buffer.concat([Buffer.from('{"accessToken":"'), Buffer.from(bytes.map((b) => b | 0x80)), Buffer.from('","force":true,"dryRun":true}')]),
+      body: Buffer.concat([
+        Buffer.from('{"accessToken":"'),
+        Buffer.from(bytes.map((b) => b | 0x80)),
+        Buffer.from('","force":true,"dryRun":true}'),
+      ]),
     })),
   },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 2048 }).map((bytes) => ({ kind: "random bytes", body: Buffer.from(bytes) })) },
   {
     weight: 2,
-    arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes) => ({ kind: "gzip garbage", body: Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.from(bytes)]), encoding: "gzip", type: "application/json" })),
+    arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes) => ({
+      kind: "gzip garbage",
+      body: Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.from(bytes)]),
+      encoding: "gzip",
+      type: "application/json",
+    })),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "gzip bomb", body: BOMB, encoding: "gzip", type: "application/json" }) },
-  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => ({ kind: "gzip json", body: gzipSync(Buffer.from(JSON.stringify(v) ?? "null")), encoding: "gzip", type: "application/json" })) },
+  {
+    weight: 1,
+    arbitrary: fc.jsonValue({ maxDepth: 2 }).map((v) => ({
+      kind: "gzip json",
+      body: gzipSync(Buffer.from(JSON.stringify(v) ?? "null")),
+      encoding: "gzip",
+      type: "application/json",
+    })),
+  },
 );
 
 const whoArb = fc.constantFrom<Who>("none", "clientA", "clientB", "admin", "admin", "wrong", "malformed");
@@ -250,11 +386,22 @@ function buildReq(p: {
   if (encoding !== undefined) headers.push(["Content-Encoding", encoding]);
   if (p.accept !== undefined) headers.push(["Accept", p.accept]);
   if (p.requestId !== undefined) headers.push(["X-Request-Id", p.requestId]);
-  for (const [k, v] of p.extra) if (!/^(content-length|transfer-encoding|host|connection|expect|authorization|content-type|content-encoding)$/i.test(k)) headers.push([k, v]);
+  for (const [k, v] of p.extra)
+    if (!/^(content-length|transfer-encoding|host|connection|expect|authorization|content-type|content-encoding)$/i.test(k))
+      headers.push([k, v]);
   const target = p.query === "" ? p.path : `${p.path}${p.path.includes("?") ? "&" : "?"}${p.query}`;
   const label = `${p.method} ${target.slice(0, 160)} as ${p.who}, body ${p.body.kind}`;
   // fast-check prints counterexamples with this (a gzip bomb in full would bury the message).
-  return { method: p.method, target, who: p.who, authorization, headers, body: p.body.body, label, [fc.toStringMethod]: () => `${label} (${p.body.body?.length ?? 0} bytes)` } as Req;
+  return {
+    method: p.method,
+    target,
+    who: p.who,
+    authorization,
+    headers,
+    body: p.body.body,
+    label,
+    [fc.toStringMethod]: () => `${label} (${p.body.body?.length ?? 0} bytes)`,
+  } as Req;
 }
 
 function fill(path: string, id: string): string {
@@ -264,10 +411,19 @@ function fill(path: string, id: string): string {
 const requestArb: fc.Arbitrary<Req> = fc
   .record({
     route: fc.constantFrom(...ROUTES),
-    method: fc.oneof({ weight: 4, arbitrary: fc.constant<string | null>(null) }, { weight: 1, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE") }),
+    method: fc.oneof(
+      { weight: 4, arbitrary: fc.constant<string | null>(null) },
+      { weight: 1, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE") },
+    ),
     randomPath: fc.oneof(
       { weight: 4, arbitrary: fc.constant(null) },
-      { weight: 1, arbitrary: fc.array(fc.oneof(accountIdArb, fc.constantFrom("api", "accounts", "token", "sync", "locks", "..", "", "metrics")), { minLength: 1, maxLength: 5 }) },
+      {
+        weight: 1,
+        arbitrary: fc.array(fc.oneof(accountIdArb, fc.constantFrom("api", "accounts", "token", "sync", "locks", "..", "", "metrics")), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+      },
     ),
     id: accountIdArb,
     query: fc.oneof({ weight: 2, arbitrary: fc.constant("") }, { weight: 3, arbitrary: queryArb }),
@@ -354,7 +510,11 @@ async function property(arb: fc.Arbitrary<Req>, numRuns: number, extra?: (req: R
 
 scenario(
   "any request to any route (method, path, query, headers, body, key) gets a documented answer, never a 5xx, a secret or another account's token",
-  { class: "Bad input and abuse", outcome: "every answer < 500, JSON error shape, documented status, no stack, no secret, tokens only to allowed keys", timeout: 120_000 },
+  {
+    class: "Bad input and abuse",
+    outcome: "every answer < 500, JSON error shape, documented status, no stack, no secret, tokens only to allowed keys",
+    timeout: 120_000,
+  },
   async (run) => {
     run.cases(await property(requestArb, 400));
   },
@@ -362,14 +522,32 @@ scenario(
 
 scenario(
   "account ids with path tricks (.., %2e%2e, %00, unicode, 65+ characters, key-space characters) are refused at every route that takes one",
-  { class: "Bad input and abuse", outcome: "400 invalid_account_id / bad_request, 404 unknown_account or 401/403; never another account's data", timeout: 60_000 },
+  {
+    class: "Bad input and abuse",
+    outcome: "400 invalid_account_id / bad_request, 404 unknown_account or 401/403; never another account's data",
+    timeout: 60_000,
+  },
   async (run) => {
     const arb = fc
-      .record({ route: fc.constantFrom(...ID_ROUTES), id: fc.constantFrom(...PATH_TRICKS), who: fc.constantFrom<Who>("admin", "clientA", "none") })
+      .record({
+        route: fc.constantFrom(...ID_ROUTES),
+        id: fc.constantFrom(...PATH_TRICKS),
+        who: fc.constantFrom<Who>("admin", "clientA", "none"),
+      })
       .map(({ route, id, who }) => {
-        const path = route.accountIn === "path" ? fill(route.path, id) : route.accountIn === "query" ? `${route.path}?accountId=${id}` : route.path;
+        const path =
+          route.accountIn === "path" ? fill(route.path, id) : route.accountIn === "query" ? `${route.path}?accountId=${id}` : route.path;
         const body = route.accountIn === "body" ? Buffer.from(JSON.stringify({ accountId: decodeSafe(id) })) : undefined;
-        return buildReq({ method: route.method, path, query: "", who, authPick: 0, type: "application/json", extra: [], body: { kind: "id", body } });
+        return buildReq({
+          method: route.method,
+          path,
+          query: "",
+          who,
+          authPick: 0,
+          type: "application/json",
+          extra: [],
+          body: { kind: "id", body },
+        });
       });
     run.cases(
       await property(arb, 250, (req, res) => {
@@ -390,17 +568,27 @@ function decodeSafe(s: string): string {
 
 scenario(
   "bodies of every kind (wrong types, huge, deeply nested, invalid UTF-8, wrong content type, gzip garbage and bombs) at every route that takes one are 4xx",
-  { class: "Bad input and abuse", outcome: "400 / 401 / 403 / 413 / 415 / 429 JSON errors; a 16 kB+ JSON body is 413, a non-JSON body 415", timeout: 90_000 },
+  {
+    class: "Bad input and abuse",
+    outcome: "400 / 401 / 403 / 413 / 415 / 429 JSON errors; a 16 kB+ JSON body is 413, a non-JSON body 415",
+    timeout: 90_000,
+  },
   async (run) => {
     const arb = fc
-      .record({ route: fc.constantFrom(...BODY_ROUTES), who: fc.constantFrom<Who>("admin", "admin", "clientA", "none", "wrong"), body: bodyArb, type: fc.option(fc.constantFrom(...CONTENT_TYPES), { nil: undefined }) })
+      .record({
+        route: fc.constantFrom(...BODY_ROUTES),
+        who: fc.constantFrom<Who>("admin", "admin", "clientA", "none", "wrong"),
+        body: bodyArb,
+        type: fc.option(fc.constantFrom(...CONTENT_TYPES), { nil: undefined }),
+      })
       .map(({ route, who, body, type }) => {
         const path = route.accountIn === "path" ? fill(route.path, "gh_a") : route.path;
         return buildReq({ method: route.method, path, query: "", who, authPick: 0, type: type ?? "application/json", extra: [], body });
       });
     run.cases(
       await property(arb, 300, (req, res) => {
-        if (req.who === "none" || req.who === "wrong") assert.equal(res.status, 401, `${req.label}: an unauthenticated body is refused first`);
+        if (req.who === "none" || req.who === "wrong")
+          assert.equal(res.status, 401, `${req.label}: an unauthenticated body is refused first`);
       }),
     );
   },
@@ -419,7 +607,17 @@ scenario(
         [Buffer.from(JSON.stringify({ accountId: "gh_a", accessToken: "x".repeat(17 * 1024) })), undefined],
         [BOMB, "gzip"],
       ] as const) {
-        const req = buildReq({ method: route.method, path, query: "", who: "admin", authPick: 0, type: "application/json", encoding, extra: [], body: { kind: "big", body } });
+        const req = buildReq({
+          method: route.method,
+          path,
+          query: "",
+          who: "admin",
+          authPick: 0,
+          type: "application/json",
+          encoding,
+          extra: [],
+          body: { kind: "big", body },
+        });
         const res = await send(req);
         checkAnswer(req, res);
         assert.equal(res.status, 413, req.label);
@@ -439,7 +637,16 @@ scenario(
     for (const route of BODY_ROUTES) {
       const path = route.accountIn === "path" ? fill(route.path, "gh_a") : route.path;
       for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
-        const req = buildReq({ method: route.method, path, query: "", who: "admin", authPick: 0, type, extra: [], body: { kind: type, body: Buffer.from("accountId=gh_a&force=true") } });
+        const req = buildReq({
+          method: route.method,
+          path,
+          query: "",
+          who: "admin",
+          authPick: 0,
+          type,
+          extra: [],
+          body: { kind: type, body: Buffer.from("accountId=gh_a&force=true") },
+        });
         const res = await send(req);
         checkAnswer(req, res);
         assert.equal(res.status, 415, req.label);
@@ -452,14 +659,27 @@ scenario(
 
 scenario(
   "routes that take no body ignore one: health, metrics, tokens, diagnosis and the GET lock routes answer as without it",
-  { class: "Bad input and abuse", outcome: "a malformed or oversized JSON body on a GET changes nothing (no 400/413 from a body nobody reads)" },
+  {
+    class: "Bad input and abuse",
+    outcome: "a malformed or oversized JSON body on a GET changes nothing (no 400/413 from a body nobody reads)",
+  },
   async (run) => {
     let n = 0;
     for (const route of ROUTES.filter((r) => r.method === "GET")) {
-      const path = route.accountIn === "path" ? fill(route.path, "gh_a") : route.accountIn === "query" ? `${route.path}?accountId=gh_a` : route.path;
+      const path =
+        route.accountIn === "path" ? fill(route.path, "gh_a") : route.accountIn === "query" ? `${route.path}?accountId=gh_a` : route.path;
       const plain = await send(buildReq({ method: "GET", path, query: "", who: "admin", authPick: 0, extra: [], body: { kind: "none" } }));
       for (const body of [Buffer.from("{"), Buffer.from(JSON.stringify({ x: "y".repeat(20_000) }))]) {
-        const req = buildReq({ method: "GET", path, query: "", who: "admin", authPick: 0, type: "application/json", extra: [], body: { kind: "junk", body } });
+        const req = buildReq({
+          method: "GET",
+          path,
+          query: "",
+          who: "admin",
+          authPick: 0,
+          type: "application/json",
+          extra: [],
+          body: { kind: "junk", body },
+        });
         const res = await send(req);
         checkAnswer(req, res);
         assert.equal(res.status, plain.status, `${req.label}: ${res.text.slice(0, 200)}`);
@@ -487,7 +707,11 @@ scenario(
       const res = await rawRequest(broker.port, bytes);
       assert.ok(res, `${what}: an answer`);
       assert.ok(res.status >= 400 && res.status < 500, `${what}: ${res.status}`);
-      assert.match(res.headers["content-type"] ?? "", /^application\/json/, `${what}: a JSON error (got ${res.status} with ${JSON.stringify(res.headers)})`);
+      assert.match(
+        res.headers["content-type"] ?? "",
+        /^application\/json/,
+        `${what}: a JSON error (got ${res.status} with ${JSON.stringify(res.headers)})`,
+      );
       assertSchema("Error", JSON.parse(res.text));
       assert.equal(res.headers["cache-control"], "no-store", what);
     }

@@ -31,7 +31,8 @@ scenario(
   "a broker killed with SIGKILL while refreshing leaves a lock that expires by itself; another broker takes over after the lock's TTL",
   {
     class: "Process faults",
-    outcome: "the dead broker's lock has a TTL (never stuck); the other broker serves a valid token within lock TTL + WeChat latency; no lock left",
+    outcome:
+      "the dead broker's lock has a TTL (never stuck); the other broker serves a valid token within lock TTL + WeChat latency; no lock left",
     timeout: 40_000,
   },
   async (run) => {
@@ -92,7 +93,8 @@ scenario(
   "a broker stopped with SIGTERM under load finishes the requests it accepted (waiting for an in-flight refresh), releases its lock and exits 0",
   {
     class: "Process faults",
-    outcome: "8 client loops, one connection per request: every accepted request answered 200 (none dropped, no 5xx), new connections refused after the stop, lock released, token stored, exit 0",
+    outcome:
+      "8 client loops, one connection per request: every accepted request answered 200 (none dropped, no 5xx), new connections refused after the stop, lock released, token stored, exit 0",
     timeout: 40_000,
   },
   async (run) => {
@@ -124,7 +126,10 @@ scenario(
     assert.ok(answered.length >= 4, `requests accepted before the stop were answered (${answered.length})`);
     for (const x of answered) assert.equal(x.r, 200, `an accepted request got ${String(x.r)}`);
     assert.equal(results.filter((x) => x.r === "dropped").length, 0, "no accepted request was dropped");
-    assert.ok(results.some((x) => x.after && x.r === "refused"), "new connections are refused once stopping");
+    assert.ok(
+      results.some((x) => x.after && x.r === "refused"),
+      "new connections are refused once stopping",
+    );
     await withRedis(redis.url, async (r) => {
       assert.deepEqual(await keysWithTtl(r, `${prefix}*:lock`), [], "the lock was released, not left to expire");
       const stored = await r.hget(`${prefix}{acct:gh_proc}:token`, "accessToken");
@@ -143,7 +148,8 @@ scenario(
   "a slow-loris client (headers sent one line a second, never finished) is disconnected by the server while others are served",
   {
     class: "Process faults",
-    outcome: "the connection is closed by the broker (headersTimeout 10 s, enforced at Node's connection check) within 45 s; other clients get 200 meanwhile",
+    outcome:
+      "the connection is closed by the broker (headersTimeout 10 s, enforced at Node's connection check) within 45 s; other clients get 200 meanwhile",
     timeout: 60_000,
   },
   async (run) => {

@@ -37,7 +37,10 @@ const COMMAND_TIMEOUT_MS = 300;
 /** What a request may take beyond one Redis command timeout on this (loaded, 2-core) machine. */
 const MARGIN_MS = 700;
 
-const { sim } = useRedisAndSimulator(Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret })), { redis: false });
+const { sim } = useRedisAndSimulator(
+  Object.values(APPS).map((a) => ({ appId: a.appId, secret: a.secret })),
+  { redis: false },
+);
 let dir: string;
 
 before(() => {
@@ -74,7 +77,8 @@ async function tokenOf(b: ServeProcess, id: string): Promise<string> {
 
 function summary(samples: Sample[]): string {
   const by = new Map<string, number>();
-  for (const s of samples) by.set(`${s.phase}:${s.status}${s.code ? `/${s.code}` : ""}`, (by.get(`${s.phase}:${s.status}${s.code ? `/${s.code}` : ""}`) ?? 0) + 1);
+  for (const s of samples)
+    by.set(`${s.phase}:${s.status}${s.code ? `/${s.code}` : ""}`, (by.get(`${s.phase}:${s.status}${s.code ? `/${s.code}` : ""}`) ?? 0) + 1);
   return [...by].map(([k, v]) => `${k}=${v}`).join(" ");
 }
 
@@ -82,7 +86,8 @@ scenario(
   "Redis restarted under load (data lost): tokens are served from the local cache throughout, readiness goes 503 and back, no request outlasts the command timeout, one upstream call per account afterwards",
   {
     class: "Redis faults",
-    outcome: "2 serve processes, 6 client loops: every request 200 with a valid token; readiness 200→503→200; max latency < REDIS_COMMAND_TIMEOUT_MS + 700 ms; exactly 1 upstream call per account after Redis returns empty",
+    outcome:
+      "2 serve processes, 6 client loops: every request 200 with a valid token; readiness 200→503→200; max latency < REDIS_COMMAND_TIMEOUT_MS + 700 ms; exactly 1 upstream call per account after Redis returns empty",
     timeout: 60_000,
   },
   async (run) => {
@@ -101,7 +106,8 @@ scenario(
       await sleep(3000);
       phase = "back";
       await redis.start();
-      for (const b of brokers) await waitUntil("readiness is back", async () => (await fetch(`${b.url}/api/health/ready`)).status === 200, 10_000);
+      for (const b of brokers)
+        await waitUntil("readiness is back", async () => (await fetch(`${b.url}/api/health/ready`)).status === 200, 10_000);
       // Past the local cache TTL, every broker has gone back to Redis (found it empty) and refreshed.
       await sleep(2500);
       phase = "settled";
@@ -147,7 +153,8 @@ scenario(
   "while Redis is down (connection refused), a token still cached is served at once: callers do not wait for the Redis command timeout",
   {
     class: "Redis faults",
-    outcome: "2 client loops, the connection lost and the local cache past its TTL: every request 200 from the cached token, 90% of them within 100 ms (not REDIS_COMMAND_TIMEOUT_MS)",
+    outcome:
+      "2 client loops, the connection lost and the local cache past its TTL: every request 200 from the cached token, 90% of them within 100 ms (not REDIS_COMMAND_TIMEOUT_MS)",
     timeout: 40_000,
   },
   async (run) => {
@@ -162,7 +169,9 @@ scenario(
       const samples = await load.stop();
       const ms = samples.map((s) => s.ms).sort((x, y) => x - y);
       const p90 = ms[Math.floor(ms.length * 0.9)]!;
-      run.t.diagnostic(`${samples.length} requests while Redis was down, p90 ${Math.round(p90)} ms, slowest ${Math.round(ms[ms.length - 1]!)} ms`);
+      run.t.diagnostic(
+        `${samples.length} requests while Redis was down, p90 ${Math.round(p90)} ms, slowest ${Math.round(ms[ms.length - 1]!)} ms`,
+      );
       assert.deepEqual(samples.filter((s) => s.status !== 200).slice(0, 3), [], summary(samples));
       assert.ok(p90 < 100, `90% of the requests took up to ${Math.round(p90)} ms while a valid token was cached`);
       run.cases(2);
@@ -177,7 +186,8 @@ scenario(
   "a frozen Redis (SIGSTOP, connections open but silent) under load: requests are still answered within the command timeout",
   {
     class: "Redis faults",
-    outcome: "4 client loops: served from the local cache (stale) with 200; no request longer than REDIS_COMMAND_TIMEOUT_MS + 700 ms; readiness 503 while frozen, 200 after SIGCONT",
+    outcome:
+      "4 client loops: served from the local cache (stale) with 200; no request longer than REDIS_COMMAND_TIMEOUT_MS + 700 ms; readiness 503 while frozen, 200 after SIGCONT",
     timeout: 40_000,
   },
   async (run) => {
@@ -187,7 +197,10 @@ scenario(
     try {
       for (const id of Object.keys(APPS)) await tokenOf(b, id);
       let phase = "before";
-      const load = startLoad(Object.keys(APPS).map((id) => `${b.url}/api/accounts/${id}/token`), { workers: 4, timeoutMs: 5000, phase: () => phase, pauseMs: 5 });
+      const load = startLoad(
+        Object.keys(APPS).map((id) => `${b.url}/api/accounts/${id}/token`),
+        { workers: 4, timeoutMs: 5000, phase: () => phase, pauseMs: 5 },
+      );
       const ready = startPolling(`${b.url}/api/health/ready`, 100, () => phase);
       await sleep(500);
       phase = "frozen";
@@ -204,7 +217,10 @@ scenario(
       run.t.diagnostic(`${samples.length} requests, slowest ${Math.round(slowest)} ms (${summary(samples)})`);
       assert.ok(slowest < COMMAND_TIMEOUT_MS + MARGIN_MS, `slowest request ${Math.round(slowest)} ms (${summary(samples)})`);
       assert.ok(samples.filter((s) => s.phase === "frozen").length > 20, summary(samples));
-      assert.ok(readiness.some(([p, s]) => p === "frozen" && s === 503), `readiness while frozen: ${JSON.stringify(readiness)}`);
+      assert.ok(
+        readiness.some(([p, s]) => p === "frozen" && s === 503),
+        `readiness while frozen: ${JSON.stringify(readiness)}`,
+      );
       const slowReady = readiness.filter(([p]) => p === "frozen");
       assert.ok(slowReady.length > 3, "readiness kept answering while Redis was frozen");
       run.cases(4);
@@ -218,7 +234,11 @@ scenario(
 
 scenario(
   "after every broker is restarted, the token persisted in Redis is served without an upstream call",
-  { class: "Redis faults", outcome: "2 serve processes stopped and 2 new ones started: same tokens, 0 upstream calls, no lock left", timeout: 40_000 },
+  {
+    class: "Redis faults",
+    outcome: "2 serve processes stopped and 2 new ones started: same tokens, 0 upstream calls, no lock left",
+    timeout: 40_000,
+  },
   async (run) => {
     const redis = await startRedis();
     try {
@@ -229,7 +249,8 @@ scenario(
       const before = { gh_stable: calls("gh_stable"), gh_classic: calls("gh_classic") };
       const second = await Promise.all([spawnServe(brokerEnv(redis.url)), spawnServe(brokerEnv(redis.url))]);
       try {
-        for (const b of second) for (const id of Object.keys(APPS)) assert.equal(await tokenOf(b, id), tokens[id], `${id} survives the restart`);
+        for (const b of second)
+          for (const id of Object.keys(APPS)) assert.equal(await tokenOf(b, id), tokens[id], `${id} survives the restart`);
         // The schedulers' first look at start-up happens within a second or two; give it time to (not) call.
         await sleep(2500);
         for (const id of Object.keys(APPS) as Array<keyof typeof APPS>) assert.equal(calls(id), before[id], `${id}: no upstream call`);
@@ -248,7 +269,8 @@ scenario(
   "Redis with requirepass: the right password (REDIS_PASSWORD) works, a wrong one is a clear failure that never prints the password",
   {
     class: "Redis faults",
-    outcome: "right password: ready, token stored; wrong password: readiness 503, token 503 store_unavailable naming WRONGPASS, log says WRONGPASS, password never printed",
+    outcome:
+      "right password: ready, token stored; wrong password: readiness 503, token 503 store_unavailable naming WRONGPASS, log says WRONGPASS, password never printed",
     timeout: 40_000,
   },
   async (run) => {
@@ -262,7 +284,9 @@ scenario(
       } finally {
         assert.equal(await good.stop(), 0);
       }
-      const bad = await spawnServe(brokerEnv(plainUrl, { REDIS_PASSWORD: `${REDIS_PASSWORD}-wrong`, LOCAL_CACHE_TTL_MS: "0" }), { wait: "up" });
+      const bad = await spawnServe(brokerEnv(plainUrl, { REDIS_PASSWORD: `${REDIS_PASSWORD}-wrong`, LOCAL_CACHE_TTL_MS: "0" }), {
+        wait: "up",
+      });
       try {
         await waitUntil("the connection error is logged", () => /WRONGPASS/.test(bad.output()), 5000);
         const ready = await fetch(`${bad.url}/api/health/ready`);
@@ -287,7 +311,8 @@ scenario(
   "a store closed while its Redis TLS handshake is failing (untrusted certificate) leaves nothing behind: a late TLS alert would end the process, so a clean SIGTERM exited 1",
   {
     class: "Redis faults",
-    outcome: "30 stores opened against a TLS Redis whose certificate they do not trust and closed 0–40 ms later, mid-handshake: no uncaught error",
+    outcome:
+      "30 stores opened against a TLS Redis whose certificate they do not trust and closed 0–40 ms later, mid-handshake: no uncaught error",
     timeout: 40_000,
   },
   async (run) => {
@@ -307,8 +332,16 @@ scenario(
     try {
       for (let i = 0; i < 30; i++) {
         const logger = silentLogger();
-        const client = createRedisClient({ url: `rediss://127.0.0.1:${redis!.port}`, commandTimeoutMs: 300, connectTimeoutMs: 1000, tls: true }, logger);
-        const store = new RedisTokenStore({ redis: client, subscriber: duplicateRedisClient(client, logger), keyPrefix: "tls-close:", logger });
+        const client = createRedisClient(
+          { url: `rediss://127.0.0.1:${redis!.port}`, commandTimeoutMs: 300, connectTimeoutMs: 1000, tls: true },
+          logger,
+        );
+        const store = new RedisTokenStore({
+          redis: client,
+          subscriber: duplicateRedisClient(client, logger),
+          keyPrefix: "tls-close:",
+          logger,
+        });
         await sleep(Math.floor(Math.random() * 40));
         await store.close();
       }
@@ -325,11 +358,54 @@ scenario(
 async function makeCertificates(at: string): Promise<{ ca: string; cert: string; key: string } | string> {
   const ossl = (...args: string[]) => runCommand("openssl", args);
   const steps = [
-    await ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(at, "ca.key"), "-out", join(at, "ca.pem"), "-days", "2", "-subj", "/CN=wtb hardening test CA"),
-    await ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", join(at, "server.key"), "-out", join(at, "server.csr"), "-subj", "/CN=127.0.0.1"),
+    await ossl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      join(at, "ca.key"),
+      "-out",
+      join(at, "ca.pem"),
+      "-days",
+      "2",
+      "-subj",
+      "/CN=wtb hardening test CA",
+    ),
+    await ossl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      join(at, "server.key"),
+      "-out",
+      join(at, "server.csr"),
+      "-subj",
+      "/CN=127.0.0.1",
+    ),
   ];
   writeFileSync(join(at, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
-  steps.push(await ossl("x509", "-req", "-in", join(at, "server.csr"), "-CA", join(at, "ca.pem"), "-CAkey", join(at, "ca.key"), "-CAcreateserial", "-out", join(at, "server.pem"), "-days", "2", "-extfile", join(at, "ext.cnf")));
+  steps.push(
+    await ossl(
+      "x509",
+      "-req",
+      "-in",
+      join(at, "server.csr"),
+      "-CA",
+      join(at, "ca.pem"),
+      "-CAkey",
+      join(at, "ca.key"),
+      "-CAcreateserial",
+      "-out",
+      join(at, "server.pem"),
+      "-days",
+      "2",
+      "-extfile",
+      join(at, "ext.cnf"),
+    ),
+  );
   const failed = steps.find((s) => s.code !== 0);
   if (failed) return `openssl failed: ${failed.output.slice(0, 200)}`;
   return { ca: join(at, "ca.pem"), cert: join(at, "server.pem"), key: join(at, "server.key") };
@@ -339,7 +415,8 @@ scenario(
   "Redis over TLS (rediss://): a trusted certificate works; an untrusted one is a clear failure naming the certificate problem",
   {
     class: "Redis faults",
-    outcome: "trusted CA (NODE_EXTRA_CA_CERTS): ready, token stored over TLS; untrusted: readiness 503, token 503 naming the certificate error",
+    outcome:
+      "trusted CA (NODE_EXTRA_CA_CERTS): ready, token stored over TLS; untrusted: readiness 503, token 503 naming the certificate error",
     timeout: 40_000,
   },
   async (run) => {
@@ -354,14 +431,18 @@ scenario(
       redis = await launchRedis({ dir: at, tls: c });
     } catch {
       // A build without TLS rejects --tls-port ("Bad directive") and exits at once.
-      run.skip(`the installed redis-server (${version.output.trim().split(" ").slice(0, 3).join(" ")}) does not start with --tls-port: built without TLS`);
+      run.skip(
+        `the installed redis-server (${version.output.trim().split(" ").slice(0, 3).join(" ")}) does not start with --tls-port: built without TLS`,
+      );
     }
     const url = `rediss://127.0.0.1:${redis!.port}`;
     try {
       const trusted = await spawnServe(brokerEnv(url, { NODE_EXTRA_CA_CERTS: c.ca }));
       try {
         const token = await tokenOf(trusted, "gh_stable");
-        await withRedis(url, async (r) => assert.equal(await r.hget("wtb:{acct:gh_stable}:token", "accessToken"), token), { tls: { ca: readFileSync(c.ca) } });
+        await withRedis(url, async (r) => assert.equal(await r.hget("wtb:{acct:gh_stable}:token", "accessToken"), token), {
+          tls: { ca: readFileSync(c.ca) },
+        });
       } finally {
         assert.equal(await trusted.stop(), 0);
       }

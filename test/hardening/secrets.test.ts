@@ -13,7 +13,20 @@ import { join, relative } from "node:path";
 import { startSimulator } from "../../src/simulator/server";
 import type { RunningSimulator } from "../../src/simulator/types";
 import { spec } from "../helpers/openapi";
-import { assertNoSecret, httpBytes, launchRedis, rawRequest, runCli, sleep, spawnServe, waitUntil, withRedis, type OwnRedis, type RawResponse, type ServeProcess } from "./harness";
+import {
+  assertNoSecret,
+  httpBytes,
+  launchRedis,
+  rawRequest,
+  runCli,
+  sleep,
+  spawnServe,
+  waitUntil,
+  withRedis,
+  type OwnRedis,
+  type RawResponse,
+  type ServeProcess,
+} from "./harness";
 import { scenario } from "./record";
 
 const ROOT = join(__dirname, "..", "..");
@@ -115,7 +128,14 @@ function brokerEnv(): Record<string, string> {
 const admin = `Bearer ${S.adminKey}`;
 const client = `Bearer ${S.clientKey}`;
 
-async function send(what: string, method: string, target: string, authorization?: string, body?: unknown, raw?: string): Promise<RawResponse> {
+async function send(
+  what: string,
+  method: string,
+  target: string,
+  authorization?: string,
+  body?: unknown,
+  raw?: string,
+): Promise<RawResponse> {
   const headers: Array<[string, string]> = [];
   if (authorization) headers.push(["Authorization", authorization]);
   const text = raw ?? (body === undefined ? undefined : JSON.stringify(body));
@@ -140,7 +160,10 @@ function startSmtp(dir: string): Promise<{ port: number; proc: ChildProcess }> {
     env: { PATH: process.env.PATH ?? "", SMTP_TEST_USER: SMTP_USER, SMTP_TEST_PASS: S.smtpPassword },
     stdio: "ignore",
   });
-  return waitUntil("the SMTP server is up", () => existsSync(join(dir, "port")), 10_000).then(() => ({ port: Number(readFileSync(join(dir, "port"), "utf8")), proc }));
+  return waitUntil("the SMTP server is up", () => existsSync(join(dir, "port")), 10_000).then(() => ({
+    port: Number(readFileSync(join(dir, "port"), "utf8")),
+    proc,
+  }));
 }
 
 function runMonitor(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
@@ -222,7 +245,15 @@ scenario(
 
     // The one-shot commands, with the same configuration.
     const env = brokerEnv();
-    for (const args of [["sync", "gh_c", "--json"], ["sync", "gh_bad"], ["diagnose", "--probe"], ["diagnose", "--json"], ["locks", "list"], ["locks", "cleanup"], ["healthcheck"]]) {
+    for (const args of [
+      ["sync", "gh_c", "--json"],
+      ["sync", "gh_bad"],
+      ["diagnose", "--probe"],
+      ["diagnose", "--json"],
+      ["locks", "list"],
+      ["locks", "cleanup"],
+      ["healthcheck"],
+    ]) {
       const r = await runCli(args, { ...env, PORT: String(broker.port), LOG_LEVEL: "trace" });
       outputs.push({ what: `wechat-token-broker ${args.join(" ")} (exit ${r.code})`, text: r.stdout + r.stderr });
     }
@@ -296,10 +327,19 @@ scenario(
       if (t) tokens.add(t);
     }
     assert.ok(tokens.size >= 4, `tokens were handed out (${tokens.size})`);
-    assert.ok(answers.some((a) => a.res.status === 503), "failures happened");
-    assert.ok(broker.output().split("\n").length > 50, `the broker logged at trace level (${broker.output().split("\n").length} lines):\n${broker.output().slice(0, 3000)}`);
+    assert.ok(
+      answers.some((a) => a.res.status === 503),
+      "failures happened",
+    );
+    assert.ok(
+      broker.output().split("\n").length > 50,
+      `the broker logged at trace level (${broker.output().split("\n").length} lines):\n${broker.output().slice(0, 3000)}`,
+    );
     const written = filesUnder(work);
-    assert.ok(written.some((f) => f.path.includes("mail-1.json")), "the alert mail is among the files checked");
+    assert.ok(
+      written.some((f) => f.path.includes("mail-1.json")),
+      "the alert mail is among the files checked",
+    );
 
     for (const a of answers) {
       assertNoSecret(a.res.wire, SECRETS, a.what);

@@ -5,15 +5,38 @@ import { after } from "node:test";
 import assert from "node:assert/strict";
 import type { SimFault } from "../../src/simulator/types";
 import { useRedisAndSimulator } from "../helpers/fixtures";
-import { assertNoSecret, keysWithTtl, metric, sleep, spawnServe, startHoldingProxy, startLoad, waitUntil, withRedis, type Sample, type ServeProcess } from "./harness";
+import {
+  assertNoSecret,
+  keysWithTtl,
+  metric,
+  sleep,
+  spawnServe,
+  startHoldingProxy,
+  startLoad,
+  waitUntil,
+  withRedis,
+  type Sample,
+  type ServeProcess,
+} from "./harness";
 import { scenario } from "./record";
 import { rogueClassicFetch } from "../helpers/rogue";
 
 /** One account per way of failing, plus a healthy one. */
 const FAILING: Record<string, { appId: string; secret: string; fault?: SimFault; errclass: string; errcode?: number }> = {
-  gh_502: { appId: "wx_hard_up_502", secret: "AppSecret-up-502-h2k9", fault: { type: "http", status: 502, times: -1 }, errclass: "transient" },
+  gh_502: {
+    appId: "wx_hard_up_502",
+    secret: "AppSecret-up-502-h2k9",
+    fault: { type: "http", status: 502, times: -1 },
+    errclass: "transient",
+  },
   gh_html: { appId: "wx_hard_up_html", secret: "AppSecret-up-html-p4z1", fault: { type: "non_json", times: -1 }, errclass: "transient" },
-  gh_m1: { appId: "wx_hard_up_m1", secret: "AppSecret-up-m1-q8w3", fault: { type: "errcode", errcode: -1, times: -1 }, errclass: "transient", errcode: -1 },
+  gh_m1: {
+    appId: "wx_hard_up_m1",
+    secret: "AppSecret-up-m1-q8w3",
+    fault: { type: "errcode", errcode: -1, times: -1 },
+    errclass: "transient",
+    errcode: -1,
+  },
   gh_slow: { appId: "wx_hard_up_slow", secret: "AppSecret-up-slow-r5t7", fault: { type: "timeout", times: -1 }, errclass: "transient" },
   gh_reset: { appId: "wx_hard_up_reset", secret: "AppSecret-up-reset-y6u2", fault: { type: "reset", times: -1 }, errclass: "transient" },
   gh_ip: { appId: "wx_hard_up_ip", secret: "AppSecret-up-ip-i9o0", errclass: "config", errcode: 40164 },
@@ -41,7 +64,8 @@ async function metricsOf(b: ServeProcess): Promise<string> {
 /** Sum of every wtb_upstream_requests_total series matching the labels, over every broker. */
 function upstreamSeries(texts: string[], match: RegExp): number {
   let n = 0;
-  for (const t of texts) for (const m of t.matchAll(/^wtb_upstream_requests_total\{([^}]*)\} (\d+)$/gm)) if (match.test(m[1]!)) n += Number(m[2]);
+  for (const t of texts)
+    for (const m of t.matchAll(/^wtb_upstream_requests_total\{([^}]*)\} (\d+)$/gm)) if (match.test(m[1]!)) n += Number(m[2]);
   return n;
 }
 
@@ -60,7 +84,11 @@ let replicas: ServeProcess[] = [];
 after(async () => {
   const codes = await Promise.all(replicas.map((b) => b.stop()));
   for (const b of replicas) assertNoSecret(b.output(), SECRETS, "serve output");
-  assert.deepEqual(codes, replicas.map(() => 0), "replicas exit 0");
+  assert.deepEqual(
+    codes,
+    replicas.map(() => 0),
+    "replicas exit 0",
+  );
 });
 
 scenario(
@@ -76,7 +104,11 @@ scenario(
     replicas = await Promise.all([spawnServe(failingEnv()), spawnServe(failingEnv())]);
     const brokers = replicas;
     // The schedulers try every account at start-up.
-    await waitUntil("each account's first refresh failed", () => TRANSIENT.every((id) => callsOf(FAILING[id]!.appId) >= 3) && callsOf(FAILING.gh_ip!.appId) >= 1, 10_000);
+    await waitUntil(
+      "each account's first refresh failed",
+      () => TRANSIENT.every((id) => callsOf(FAILING[id]!.appId) >= 3) && callsOf(FAILING.gh_ip!.appId) >= 1,
+      10_000,
+    );
 
     let phase = "failing";
     const urls = brokers.flatMap((b) => Object.keys(FAILING).map((id) => `${b.url}/api/accounts/${id}/token`));
@@ -119,12 +151,23 @@ scenario(
         assert.ok(s.ms < 5200, `${id}: a caller waited ${Math.round(s.ms)} ms`);
       }
       assert.ok(mine.filter((s) => s.code === "upstream_error").length > mine.length / 2, `${id}: most callers get the classified error`);
-      assert.ok(mine.some((s) => s.breakerOpen === true), `${id}: callers are told the breaker is open`);
-      if (id === "gh_ip") for (const s of mine) if (s.code === "upstream_error") assert.equal(s.ip, CALLER_IP, "the IP to whitelist is in the answer");
+      assert.ok(
+        mine.some((s) => s.breakerOpen === true),
+        `${id}: callers are told the breaker is open`,
+      );
+      if (id === "gh_ip")
+        for (const s of mine) if (s.code === "upstream_error") assert.equal(s.ip, CALLER_IP, "the IP to whitelist is in the answer");
     }
-    const refreshErrors = texts.reduce((n, t) => n + [...t.matchAll(/^wtb_token_refreshes_total\{reason="[a-z]+",result="error"\} (\d+)$/gm)].reduce((m, x) => m + Number(x[1]), 0), 0);
+    const refreshErrors = texts.reduce(
+      (n, t) =>
+        n + [...t.matchAll(/^wtb_token_refreshes_total\{reason="[a-z]+",result="error"\} (\d+)$/gm)].reduce((m, x) => m + Number(x[1]), 0),
+      0,
+    );
     const allCalls = Object.values(counts).reduce((n, c) => n + c, 0);
-    assert.ok(allCalls <= 3 * refreshErrors, `${allCalls} upstream calls for ${refreshErrors} failed refreshes: more than 1 + 2 retries each`);
+    assert.ok(
+      allCalls <= 3 * refreshErrors,
+      `${allCalls} upstream calls for ${refreshErrors} failed refreshes: more than 1 + 2 retries each`,
+    );
     // The breaker pauses an account 1 s, then 2, 4, 8… after each failed refresh: in T seconds at most
     // log2(T + 1) + 1 refreshes (+1 for slack), of at most 3 calls each.
     const elapsedSec = (Date.now() - started) / 1000;
@@ -145,7 +188,15 @@ scenario(
         `${id}: a broker reports its breaker open`,
       );
       // The shared view (from the store): every replica reports the same unresolved refusal.
-      for (const t of texts) assert.equal(metric(t, `wtb_account_upstream_failing{account="${id}",errclass="${FAILING[id]!.errclass}",errcode="${FAILING[id]!.errcode ?? "none"}"}`), 1, `${id}: failing gauge`);
+      for (const t of texts)
+        assert.equal(
+          metric(
+            t,
+            `wtb_account_upstream_failing{account="${id}",errclass="${FAILING[id]!.errclass}",errcode="${FAILING[id]!.errcode ?? "none"}"}`,
+          ),
+          1,
+          `${id}: failing gauge`,
+        );
     }
     run.cases(12);
   },
@@ -153,13 +204,23 @@ scenario(
 
 scenario(
   "when WeChat recovers, every replica serves valid tokens again after the cool-down, the shared failure gauge clears and no lock is left",
-  { class: "Upstream faults", outcome: "faults cleared: 200 with a valid token from both replicas for the 5 accounts; wtb_account_upstream_failing cleared; 40164 account still refused", timeout: 60_000 },
+  {
+    class: "Upstream faults",
+    outcome:
+      "faults cleared: 200 with a valid token from both replicas for the 5 accounts; wtb_account_upstream_failing cleared; 40164 account still refused",
+    timeout: 60_000,
+  },
   async (run) => {
     assert.equal(replicas.length, 2, "the replicas of the previous scenario");
     for (const id of TRANSIENT) sim.admin.clearFaults(FAILING[id]!.appId);
     for (const b of replicas) {
       for (const id of TRANSIENT) {
-        await waitUntil(`${id} is served again`, async () => (await fetch(`${b.url}/api/accounts/${id}/token`)).status === 200, 20_000, 200);
+        await waitUntil(
+          `${id} is served again`,
+          async () => (await fetch(`${b.url}/api/accounts/${id}/token`)).status === 200,
+          20_000,
+          200,
+        );
         const body = (await (await fetch(`${b.url}/api/accounts/${id}/token`)).json()) as { accessToken: string };
         assert.equal(sim.admin.checkToken(body.accessToken).valid, true);
       }
@@ -167,7 +228,8 @@ scenario(
     assert.equal((await fetch(`${replicas[0]!.url}/api/accounts/gh_ip/token`)).status, 503, "the 40164 account is still refused");
     await withRedis(redis.url, async (r) => assert.deepEqual(await keysWithTtl(r, "up:*:lock"), [], "no lock left"));
     for (const t of await Promise.all(replicas.map(metricsOf))) {
-      for (const id of TRANSIENT) assert.ok(!new RegExp(`^wtb_account_upstream_failing\\{account="${id}"[^}]*\\} 1$`, "m").test(t), `${id}: no longer failing`);
+      for (const id of TRANSIENT)
+        assert.ok(!new RegExp(`^wtb_account_upstream_failing\\{account="${id}"[^}]*\\} 1$`, "m").test(t), `${id}: no longer failing`);
     }
     run.cases(TRANSIENT.length * 2);
   },
@@ -183,7 +245,8 @@ scenario(
     assert.equal(replicas.length, 2, "the replicas of the previous scenarios");
     const texts = await Promise.all(replicas.map(metricsOf));
     for (const id of TRANSIENT) {
-      for (const [i, t] of texts.entries()) assert.equal(metric(t, `wtb_breaker_open{account="${id}"}`), 0, `replica ${i}: ${id}'s breaker is reported closed`);
+      for (const [i, t] of texts.entries())
+        assert.equal(metric(t, `wtb_breaker_open{account="${id}"}`), 0, `replica ${i}: ${id}'s breaker is reported closed`);
     }
     run.cases(TRANSIENT.length * 2);
   },
@@ -193,7 +256,8 @@ scenario(
   "a token write delivered late (the broker's Redis traffic held past its lock's TTL) cannot overwrite the newer token another broker wrote meanwhile",
   {
     class: "Upstream faults",
-    outcome: "the late CAS write reaches Redis after the newer one and is fenced (wtb_fenced_writes_total 1, logged); Redis keeps the newer token and the late broker's caller gets it; one token call per broker (beside the first and a rogue's two); no lock left",
+    outcome:
+      "the late CAS write reaches Redis after the newer one and is fenced (wtb_fenced_writes_total 1, logged); Redis keeps the newer token and the late broker's caller gets it; one token call per broker (beside the first and a rogue's two); no lock left",
     timeout: 40_000,
   },
   async (run) => {
@@ -217,7 +281,11 @@ scenario(
       // Another system kills t0 at WeChat, so the reports below are true (a report of a working token rotates nothing).
       await rogueClassicFetch(sim.url, LATE.appId, LATE.secret);
       const report = (url: string) =>
-        fetch(`${url}/api/accounts/gh_late/token/invalidate`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ accessToken: t0, errcode: 40001 }) });
+        fetch(`${url}/api/accounts/gh_late/token/invalidate`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ accessToken: t0, errcode: 40001 }),
+        });
 
       // A takes the lock and calls WeChat (600 ms); everything it sends to Redis from now on is held back.
       const fromA = report(a.url);

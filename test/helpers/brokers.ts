@@ -35,14 +35,30 @@ export class EventCounter implements BrokerEvents {
   get(k: string): number {
     return this.counts.get(k) ?? 0;
   }
-  tokenRequest(_a: string, result: string) { this.bump(`token:${result}`); }
-  upstreamCall(endpoint: string, o: { ok: boolean; errcode?: number }) { this.bump(`upstream:${endpoint}:${o.ok ? "ok" : o.errcode ?? "fail"}`); }
-  refresh(_a: string, reason: string, ok: boolean) { this.bump(`refresh:${reason}:${ok ? "ok" : "error"}`); }
-  lockAcquire(result: string) { this.bump(`lock:${result}`); }
-  fencedWrite() { this.bump("fenced"); }
-  ceilingHit(_a: string, trigger: string) { this.bump(`ceiling:${trigger}`); }
-  report(_a: string, outcome: string) { this.bump(`report:${outcome}`); }
-  foreignRotation(_a: string, via: string) { this.bump(`foreign:${via}`); }
+  tokenRequest(_a: string, result: string) {
+    this.bump(`token:${result}`);
+  }
+  upstreamCall(endpoint: string, o: { ok: boolean; errcode?: number }) {
+    this.bump(`upstream:${endpoint}:${o.ok ? "ok" : (o.errcode ?? "fail")}`);
+  }
+  refresh(_a: string, reason: string, ok: boolean) {
+    this.bump(`refresh:${reason}:${ok ? "ok" : "error"}`);
+  }
+  lockAcquire(result: string) {
+    this.bump(`lock:${result}`);
+  }
+  fencedWrite() {
+    this.bump("fenced");
+  }
+  ceilingHit(_a: string, trigger: string) {
+    this.bump(`ceiling:${trigger}`);
+  }
+  report(_a: string, outcome: string) {
+    this.bump(`report:${outcome}`);
+  }
+  foreignRotation(_a: string, via: string) {
+    this.bump(`foreign:${via}`);
+  }
   tokenExpiry = noopEvents.tokenExpiry;
   breaker = noopEvents.breaker;
 }
@@ -110,6 +126,12 @@ export async function startBroker(o: BrokerOptions): Promise<TestBroker> {
   return Object.assign(core, { events });
 }
 
-export function account(id: string, appId: string, appSecret: string, tokenApi: Account["tokenApi"] = "stable", type: Account["type"] = "official"): Account {
+export function account(
+  id: string,
+  appId: string,
+  appSecret: string,
+  tokenApi: Account["tokenApi"] = "stable",
+  type: Account["type"] = "official",
+): Account {
   return { id, type, appId, appSecret, tokenApi };
 }

@@ -15,9 +15,50 @@ export function makeTestCertificates(dir: string): TestCertificates {
     const r = spawnSync("openssl", args, { encoding: "utf8" });
     if (r.error || r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.error?.message ?? r.stderr.slice(0, 300)}`);
   };
-  ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.pem"), "-days", "2", "-subj", "/CN=wtb test CA");
-  ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "server.key"), "-out", join(dir, "server.csr"), "-subj", "/CN=127.0.0.1");
+  ossl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    join(dir, "ca.key"),
+    "-out",
+    join(dir, "ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=wtb test CA",
+  );
+  ossl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    join(dir, "server.key"),
+    "-out",
+    join(dir, "server.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  );
   writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
-  ossl("x509", "-req", "-in", join(dir, "server.csr"), "-CA", join(dir, "ca.pem"), "-CAkey", join(dir, "ca.key"), "-CAcreateserial", "-out", join(dir, "server.pem"), "-days", "2", "-extfile", join(dir, "ext.cnf"));
+  ossl(
+    "x509",
+    "-req",
+    "-in",
+    join(dir, "server.csr"),
+    "-CA",
+    join(dir, "ca.pem"),
+    "-CAkey",
+    join(dir, "ca.key"),
+    "-CAcreateserial",
+    "-out",
+    join(dir, "server.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    join(dir, "ext.cnf"),
+  );
   return { ca: join(dir, "ca.pem"), cert: join(dir, "server.pem"), key: join(dir, "server.key") };
 }

@@ -36,18 +36,30 @@ export function useRedisAndSimulator(apps: SimAppConfig[], opts: FixtureOptions 
   const r = () => started(opts.redis === false ? "redis-server (redis: false)" : "redis-server", runningRedis);
   const s = () => started("the simulator", runningSim);
   const redis: TestRedis = {
-    get port() { return r().port; },
-    get url() { return r().url; },
+    get port() {
+      return r().port;
+    },
+    get url() {
+      return r().url;
+    },
     stop: () => r().stop(),
     start: () => r().start(),
     cli: (...args) => r().cli(...args),
     close: () => r().close(),
   };
   const sim: RunningSimulator = {
-    get url() { return s().url; },
-    get wecomUrl() { return s().wecomUrl; },
-    get port() { return s().port; },
-    get admin() { return s().admin; },
+    get url() {
+      return s().url;
+    },
+    get wecomUrl() {
+      return s().wecomUrl;
+    },
+    get port() {
+      return s().port;
+    },
+    get admin() {
+      return s().admin;
+    },
     close: () => s().close(),
   };
 

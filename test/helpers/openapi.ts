@@ -127,7 +127,12 @@ export class OpenApiSpec {
       if (m === "head" && !isObject(route.item.head)) m = "get";
       const op = route.item[m];
       if (!isObject(op)) return undefined;
-      return { template: route.template, method: m, operationId: typeof op.operationId === "string" ? op.operationId : `${m} ${route.template}`, operation: op };
+      return {
+        template: route.template,
+        method: m,
+        operationId: typeof op.operationId === "string" ? op.operationId : `${m} ${route.template}`,
+        operation: op,
+      };
     }
     return undefined;
   }
@@ -167,8 +172,10 @@ export class OpenApiSpec {
     const where = `${found.method.toUpperCase()} ${found.template} → ${x.status}`;
     const responses = found.operation.responses;
     if (!isObject(responses)) return [`${where}: the operation has no responses`];
-    if ("default" in responses) throw new Error(`openapi.yaml: ${found.operationId} uses a "default" response, which documents nothing; list the statuses`);
-    const key = String(x.status) in responses ? String(x.status) : `${String(x.status)[0]}XX` in responses ? `${String(x.status)[0]}XX` : undefined;
+    if ("default" in responses)
+      throw new Error(`openapi.yaml: ${found.operationId} uses a "default" response, which documents nothing; list the statuses`);
+    const key =
+      String(x.status) in responses ? String(x.status) : `${String(x.status)[0]}XX` in responses ? `${String(x.status)[0]}XX` : undefined;
     if (key === undefined) return [`${where}: status ${x.status} is not documented (documented: ${Object.keys(responses).join(", ")})`];
     const response = this.deref(responses[key] as Json);
     const problems: string[] = [];
@@ -215,7 +222,8 @@ export class OpenApiSpec {
     const contentType = headerOf(x.headers, "content-type") ?? "";
     const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase();
     if (mediaType === "") {
-      if (!(head && x.text === "")) problems.push(`${where}: the answer has no Content-Type (documented: ${Object.keys(content).join(", ")})`);
+      if (!(head && x.text === ""))
+        problems.push(`${where}: the answer has no Content-Type (documented: ${Object.keys(content).join(", ")})`);
       return;
     }
     const [type] = mediaType.split("/");
@@ -285,7 +293,8 @@ export class OpenApiSpec {
     if (Array.isArray(schema.allOf)) for (const s of schema.allOf) this.check(s as Schema, value, at, problems);
     if (Array.isArray(schema.anyOf)) {
       const results = schema.anyOf.map((s) => this.schemaProblems(s as Schema, value, at));
-      if (!results.some((r) => r.length === 0)) problems.push(`${at}: matches none of anyOf: ${results.map((r) => r.join("; ")).join(" | ")}`);
+      if (!results.some((r) => r.length === 0))
+        problems.push(`${at}: matches none of anyOf: ${results.map((r) => r.join("; ")).join(" | ")}`);
     }
     if (Array.isArray(schema.oneOf)) {
       const results = schema.oneOf.map((s) => this.schemaProblems(s as Schema, value, at));
@@ -293,39 +302,48 @@ export class OpenApiSpec {
       if (matches === 0) problems.push(`${at}: matches none of oneOf: ${results.map((r) => r.join("; ")).join(" | ")}`);
       if (matches > 1) problems.push(`${at}: matches ${matches} schemas of oneOf, exactly one allowed`);
     }
-    if (schema.not !== undefined && this.schemaProblems(schema.not as Schema, value, at).length === 0) problems.push(`${at}: must not match ${show(schema.not)}`);
+    if (schema.not !== undefined && this.schemaProblems(schema.not as Schema, value, at).length === 0)
+      problems.push(`${at}: must not match ${show(schema.not)}`);
   }
 
   private checkString(schema: JsonObject, value: string, at: string, problems: string[]): void {
     const length = [...value].length; // JSON Schema counts code points, not UTF-16 units
     if (typeof schema.minLength === "number" && length < schema.minLength) problems.push(`${at}: shorter than ${schema.minLength}`);
     if (typeof schema.maxLength === "number" && length > schema.maxLength) problems.push(`${at}: longer than ${schema.maxLength}`);
-    if (typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value)) problems.push(`${at}: ${show(value)} does not match ${schema.pattern}`);
+    if (typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value))
+      problems.push(`${at}: ${show(value)} does not match ${schema.pattern}`);
     if (typeof schema.format === "string") {
       const test = FORMATS[schema.format];
-      if (!test) throw new Error(`openapi.yaml: format "${schema.format}" at ${at} is not supported by the test validator; add it to FORMATS`);
+      if (!test)
+        throw new Error(`openapi.yaml: format "${schema.format}" at ${at} is not supported by the test validator; add it to FORMATS`);
       if (!test(value)) problems.push(`${at}: ${show(value)} is not a valid ${schema.format}`);
     }
   }
 
   private checkNumber(schema: JsonObject, value: number, at: string, problems: string[]): void {
-    if (typeof schema.minimum === "number" && value < schema.minimum) problems.push(`${at}: ${value} is below the minimum ${schema.minimum}`);
-    if (typeof schema.maximum === "number" && value > schema.maximum) problems.push(`${at}: ${value} is above the maximum ${schema.maximum}`);
-    if (typeof schema.exclusiveMinimum === "number" && value <= schema.exclusiveMinimum) problems.push(`${at}: ${value} must exceed ${schema.exclusiveMinimum}`);
-    if (typeof schema.exclusiveMaximum === "number" && value >= schema.exclusiveMaximum) problems.push(`${at}: ${value} must be below ${schema.exclusiveMaximum}`);
+    if (typeof schema.minimum === "number" && value < schema.minimum)
+      problems.push(`${at}: ${value} is below the minimum ${schema.minimum}`);
+    if (typeof schema.maximum === "number" && value > schema.maximum)
+      problems.push(`${at}: ${value} is above the maximum ${schema.maximum}`);
+    if (typeof schema.exclusiveMinimum === "number" && value <= schema.exclusiveMinimum)
+      problems.push(`${at}: ${value} must exceed ${schema.exclusiveMinimum}`);
+    if (typeof schema.exclusiveMaximum === "number" && value >= schema.exclusiveMaximum)
+      problems.push(`${at}: ${value} must be below ${schema.exclusiveMaximum}`);
   }
 
   private checkArray(schema: JsonObject, value: unknown[], at: string, problems: string[]): void {
     if (typeof schema.minItems === "number" && value.length < schema.minItems) problems.push(`${at}: fewer than ${schema.minItems} items`);
     if (typeof schema.maxItems === "number" && value.length > schema.maxItems) problems.push(`${at}: more than ${schema.maxItems} items`);
-    if (schema.uniqueItems === true && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) problems.push(`${at}: items are not unique`);
+    if (schema.uniqueItems === true && new Set(value.map((v) => JSON.stringify(v))).size !== value.length)
+      problems.push(`${at}: items are not unique`);
     if (schema.items !== undefined) value.forEach((item, i) => this.check(schema.items as Schema, item, `${at}[${i}]`, problems));
   }
 
   private checkObject(schema: JsonObject, value: JsonObject, at: string, problems: string[]): void {
     const properties = isObject(schema.properties) ? schema.properties : {};
     if (Array.isArray(schema.required)) {
-      for (const name of schema.required) if (typeof name === "string" && !(name in value)) problems.push(`${at}: required property "${name}" is missing`);
+      for (const name of schema.required)
+        if (typeof name === "string" && !(name in value)) problems.push(`${at}: required property "${name}" is missing`);
     }
     for (const [name, v] of Object.entries(value)) {
       const prop = properties[name];
@@ -341,7 +359,8 @@ export class OpenApiSpec {
       if (typeof s === "boolean") return;
       if (!isObject(s)) throw new Error(`openapi.yaml: ${at} is not a schema`);
       this.schemaProblems(s, null, at); // reports unknown keywords before looking at the value
-      if (typeof s.format === "string" && !FORMATS[s.format]) throw new Error(`openapi.yaml: format "${s.format}" at ${at} is not supported`);
+      if (typeof s.format === "string" && !FORMATS[s.format])
+        throw new Error(`openapi.yaml: format "${s.format}" at ${at} is not supported`);
       if (isObject(s.properties)) for (const [p, c] of Object.entries(s.properties)) schemaAt(c, `${at}.properties.${p}`);
       for (const k of ["items", "not", "additionalProperties"]) if (s[k] !== undefined) schemaAt(s[k] as Json, `${at}.${k}`);
       for (const k of ["allOf", "anyOf", "oneOf"]) {
@@ -355,7 +374,8 @@ export class OpenApiSpec {
       for (const [k, v] of Object.entries(node)) {
         if (k === "example" || k === "examples") continue; // data, not schemas
         if (k === "schema") schemaAt(v, `${at}.schema`);
-        else if (at === "#.components" && k === "schemas" && isObject(v)) for (const [n, c] of Object.entries(v)) schemaAt(c, `#/components/schemas/${n}`);
+        else if (at === "#.components" && k === "schemas" && isObject(v))
+          for (const [n, c] of Object.entries(v)) schemaAt(c, `#/components/schemas/${n}`);
         else walk(v, `${at}.${k}`);
       }
     };
@@ -365,11 +385,40 @@ export class OpenApiSpec {
 
 /** Keywords the validator implements, and annotations it may ignore. */
 const KEYWORDS = new Set([
-  "$ref", "type", "enum", "const", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
-  "uniqueItems", "allOf", "anyOf", "oneOf", "not", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-  "minLength", "maxLength", "pattern", "format",
+  "$ref",
+  "type",
+  "enum",
+  "const",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "minItems",
+  "maxItems",
+  "uniqueItems",
+  "allOf",
+  "anyOf",
+  "oneOf",
+  "not",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "format",
   // annotations: they describe, they do not constrain
-  "title", "description", "default", "examples", "example", "deprecated", "readOnly", "writeOnly", "$comment", "externalDocs",
+  "title",
+  "description",
+  "default",
+  "examples",
+  "example",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+  "$comment",
+  "externalDocs",
 ]);
 
 const FORMATS: Record<string, (v: string) => boolean> = {
@@ -443,7 +492,9 @@ export function assertDocumented(res: SupertestLike | Exchange): void {
   const problems = responseProblems(res);
   if (problems.length > 0) {
     const x = "request" in res ? exchangeOf(res) : res;
-    assert.fail(`${x.method.toUpperCase()} ${x.path} answered ${x.status}, which openapi.yaml does not allow:\n  - ${problems.join("\n  - ")}\nbody: ${x.text.slice(0, 500)}`);
+    assert.fail(
+      `${x.method.toUpperCase()} ${x.path} answered ${x.status}, which openapi.yaml does not allow:\n  - ${problems.join("\n  - ")}\nbody: ${x.text.slice(0, 500)}`,
+    );
   }
 }
 

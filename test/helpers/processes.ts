@@ -37,7 +37,12 @@ export async function waitForHttp(url: string, timeoutMs: number, ok = (s: numbe
  */
 export async function spawnServe(
   env: Record<string, string>,
-  opts: { wait?: "ready" | "up" | "none"; timeoutMs?: number; port?: number; /** Options for node itself, e.g. ["--require", file]. */ nodeArgs?: string[] } = {},
+  opts: {
+    wait?: "ready" | "up" | "none";
+    timeoutMs?: number;
+    port?: number;
+    /** Options for node itself, e.g. ["--require", file]. */ nodeArgs?: string[];
+  } = {},
 ): Promise<ServeProcess> {
   const port = opts.port ?? (await freePort());
   let out = "";
@@ -72,7 +77,11 @@ export async function spawnServe(
 }
 
 /** Runs the CLI to completion, asynchronously. */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, timeout: timeoutMs });
   let stdout = "";
   let stderr = "";
@@ -80,7 +89,6 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
   return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
 }
-
 
 /** A `serve` process that is ready (GET /api/health/ready answers 200). */
 export type BrokerProcess = ServeProcess;

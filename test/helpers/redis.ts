@@ -53,8 +53,20 @@ export async function startRedis(opts: { password?: string; extraArgs?: string[]
   let proc: ChildProcess | null = null;
 
   const args = () => [
-    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-    "--dir", dir, "--logfile", "", "--daemonize", "no",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--logfile",
+    "",
+    "--daemonize",
+    "no",
     ...(opts.password ? ["--requirepass", opts.password] : []),
     ...(opts.extraArgs ?? []),
   ];
@@ -82,7 +94,9 @@ export async function startRedis(opts: { password?: string; extraArgs?: string[]
     start,
     stop,
     cli: (...a: string[]) => {
-      const r = spawnSync("redis-cli", ["-p", String(port), ...(opts.password ? ["-a", opts.password, "--no-auth-warning"] : []), ...a], { encoding: "utf8" });
+      const r = spawnSync("redis-cli", ["-p", String(port), ...(opts.password ? ["-a", opts.password, "--no-auth-warning"] : []), ...a], {
+        encoding: "utf8",
+      });
       return (r.stdout ?? "").trim();
     },
     close: async () => {

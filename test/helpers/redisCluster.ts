@@ -41,7 +41,6 @@ export interface TestRedisCluster {
 
 const NODE_TIMEOUT_MS = 1000;
 
-
 async function distinctFreePorts(n: number): Promise<number[]> {
   const out = new Set<number>();
   while (out.size < n) out.add(await freePort());
@@ -72,8 +71,11 @@ export function parseClusterNodes(text: string): ClusterNodeInfo[] {
  * `tls`: every node speaks TLS only (clients, the cluster bus and replication), with these files; redis-cli is
  * then run with --tls and the CA.
  */
-export async function startRedisCluster(opts: { timeoutMs?: number; password?: string; tls?: TestCertificates } = {}): Promise<TestRedisCluster> {
-  if (!redisServerAvailable()) throw new Error("redis-server is not installed: run `apt-get install -y redis-server` (the tests start their own instances)");
+export async function startRedisCluster(
+  opts: { timeoutMs?: number; password?: string; tls?: TestCertificates } = {},
+): Promise<TestRedisCluster> {
+  if (!redisServerAvailable())
+    throw new Error("redis-server is not installed: run `apt-get install -y redis-server` (the tests start their own instances)");
   const all = await distinctFreePorts(12);
   const ports = all.slice(0, 6);
   const busPorts = all.slice(6);
@@ -87,12 +89,47 @@ export async function startRedisCluster(opts: { timeoutMs?: number; password?: s
       mkdirSync(nodeDir);
       const tls = opts.tls;
       const listen = tls
-        ? ["--port", "0", "--tls-port", String(port), "--tls-cluster", "yes", "--tls-replication", "yes", "--tls-cert-file", tls.cert, "--tls-key-file", tls.key, "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"]
+        ? [
+            "--port",
+            "0",
+            "--tls-port",
+            String(port),
+            "--tls-cluster",
+            "yes",
+            "--tls-replication",
+            "yes",
+            "--tls-cert-file",
+            tls.cert,
+            "--tls-key-file",
+            tls.key,
+            "--tls-ca-cert-file",
+            tls.ca,
+            "--tls-auth-clients",
+            "no",
+          ]
         : ["--port", String(port)];
       const args = [
-        ...listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", nodeDir,
-        "--logfile", "", "--daemonize", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-        "--cluster-port", String(busPorts[i]), "--cluster-node-timeout", String(NODE_TIMEOUT_MS),
+        ...listen,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        nodeDir,
+        "--logfile",
+        "",
+        "--daemonize",
+        "no",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-port",
+        String(busPorts[i]),
+        "--cluster-node-timeout",
+        String(NODE_TIMEOUT_MS),
         ...(opts.password ? ["--requirepass", opts.password, "--masterauth", opts.password] : []),
       ];
       procs.set(port, spawn("redis-server", args, { stdio: "ignore" }));
@@ -100,16 +137,24 @@ export async function startRedisCluster(opts: { timeoutMs?: number; password?: s
     }),
   );
 
-  const auth = [...(opts.password ? ["-a", opts.password, "--no-auth-warning"] : []), ...(opts.tls ? ["--tls", "--cacert", opts.tls.ca] : [])];
-  const cli = (port: number, ...args: string[]) => (spawnSync("redis-cli", ["-p", String(port), ...auth, ...args], { encoding: "utf8", timeout: 10_000 }).stdout ?? "").trim();
+  const auth = [
+    ...(opts.password ? ["-a", opts.password, "--no-auth-warning"] : []),
+    ...(opts.tls ? ["--tls", "--cacert", opts.tls.ca] : []),
+  ];
+  const cli = (port: number, ...args: string[]) =>
+    (spawnSync("redis-cli", ["-p", String(port), ...auth, ...args], { encoding: "utf8", timeout: 10_000 }).stdout ?? "").trim();
   const live = () => ports.filter((p) => !dead.has(p));
   const nodes = () => parseClusterNodes(cli(live()[0]!, "CLUSTER", "NODES"));
   const states = () => live().map((p) => /cluster_state:(\w+)/.exec(cli(p, "CLUSTER", "INFO"))?.[1] ?? "unknown");
 
-  const created = spawnSync("redis-cli", [...auth, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], {
-    encoding: "utf8",
-    timeout: 30_000,
-  });
+  const created = spawnSync(
+    "redis-cli",
+    [...auth, "--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
+    {
+      encoding: "utf8",
+      timeout: 30_000,
+    },
+  );
   if (created.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}`);
 
   const waitOk = async (timeoutMs = 20_000) => {
@@ -119,7 +164,8 @@ export async function startRedisCluster(opts: { timeoutMs?: number; password?: s
       const masters = ns.filter((n) => n.role === "master" && !n.failed && n.slots.length > 0);
       const replicas = ns.filter((n) => n.role === "replica" && !n.failed);
       if (states().every((s) => s === "ok") && masters.length === 3 && replicas.length === live().length - 3) return;
-      if (Date.now() > deadline) throw new Error(`cluster not ok after ${timeoutMs} ms: ${states().join(",")}\n${cli(live()[0]!, "CLUSTER", "NODES")}`);
+      if (Date.now() > deadline)
+        throw new Error(`cluster not ok after ${timeoutMs} ms: ${states().join(",")}\n${cli(live()[0]!, "CLUSTER", "NODES")}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -134,10 +180,15 @@ export async function startRedisCluster(opts: { timeoutMs?: number; password?: s
     ownerOf(key) {
       const slot = Number(cli(live()[0]!, "CLUSTER", "KEYSLOT", key));
       const ns = nodes();
-      const master = ns.find((n) => n.role === "master" && !n.failed && n.slots.some((r) => {
-        const [a, b] = r.split("-").map(Number);
-        return slot >= a! && slot <= (b ?? a)!;
-      }));
+      const master = ns.find(
+        (n) =>
+          n.role === "master" &&
+          !n.failed &&
+          n.slots.some((r) => {
+            const [a, b] = r.split("-").map(Number);
+            return slot >= a! && slot <= (b ?? a)!;
+          }),
+      );
       if (!master) throw new Error(`no master serves slot ${slot}`);
       const replica = ns.find((n) => n.role === "replica" && n.masterId === master.id && !n.failed);
       if (!replica) throw new Error(`master ${master.port} has no live replica`);

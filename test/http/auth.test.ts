@@ -15,7 +15,13 @@ const KEYS: TestKey[] = [
 ];
 const accounts = [account("gh_shop", "wx_auth_shop", "auth-shop-secret-1"), account("gh_hr", "wx_auth_hr", "auth-hr-secret-2")];
 
-const { sim } = useRedisAndSimulator([{ appId: "wx_auth_shop", secret: "auth-shop-secret-1" }, { appId: "wx_auth_hr", secret: "auth-hr-secret-2" }], { redis: false });
+const { sim } = useRedisAndSimulator(
+  [
+    { appId: "wx_auth_shop", secret: "auth-shop-secret-1" },
+    { appId: "wx_auth_hr", secret: "auth-hr-secret-2" },
+  ],
+  { redis: false },
+);
 
 /** The three token operations of one account, with an optional Authorization header. */
 function tokenRequests(app: HttpBroker["app"], accountId: string, authorization?: string): Array<() => request.Test> {
@@ -49,7 +55,14 @@ void describe("with API keys configured", () => {
   });
 
   void test("a malformed Authorization header is a 401 with WWW-Authenticate", async () => {
-    for (const header of [`Basic ${Buffer.from(`u:${ORDERS_KEY}`).toString("base64")}`, "Bearer", "Bearer ", `Bearer ${ORDERS_KEY} extra`, ORDERS_KEY, `bearer${ORDERS_KEY}`]) {
+    for (const header of [
+      `Basic ${Buffer.from(`u:${ORDERS_KEY}`).toString("base64")}`,
+      "Bearer",
+      "Bearer ",
+      `Bearer ${ORDERS_KEY} extra`,
+      ORDERS_KEY,
+      `bearer${ORDERS_KEY}`,
+    ]) {
       await unauthorized(header, /malformed/);
     }
   });
@@ -92,7 +105,11 @@ void describe("with API keys configured", () => {
   void test("an admin key for every account gets any account's token; an unknown account is then a 404", async () => {
     const hr = documented(await request(hb.app).get("/api/accounts/gh_hr/token").set("Authorization", `Bearer ${ADMIN_KEY}`));
     assert.equal(hr.status, 200);
-    assertError(await request(hb.app).get("/api/accounts/gh_nobody/token").set("Authorization", `Bearer ${ADMIN_KEY}`), 404, "unknown_account");
+    assertError(
+      await request(hb.app).get("/api/accounts/gh_nobody/token").set("Authorization", `Bearer ${ADMIN_KEY}`),
+      404,
+      "unknown_account",
+    );
   });
 
   void test("health and metrics need no key", async () => {
@@ -105,7 +122,8 @@ void describe("with API keys configured", () => {
     await request(hb.app).get("/api/accounts/gh_shop/token");
     await request(hb.app).get("/api/accounts/gh_hr/token").set("Authorization", `Bearer ${ORDERS_KEY}`);
     const text = documented(await request(hb.app).get("/metrics")).text;
-    const count = (reason: string) => Number(new RegExp(`^wtb_auth_failures_total\\{reason="${reason}"\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
+    const count = (reason: string) =>
+      Number(new RegExp(`^wtb_auth_failures_total\\{reason="${reason}"\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
     assert.ok(count("missing") >= 1, "missing counted");
     assert.ok(count("forbidden") >= 1, "forbidden counted");
   });

@@ -38,7 +38,13 @@ void describe("account ids", () => {
     void test(`an account id with ${what} is a 400 invalid_account_id at both token URLs and at invalidate`, async () => {
       assertError(await request(hb.app).get(`/api/accounts/${encodeURIComponent(id)}/token`), 400, "invalid_account_id");
       assertError(await request(hb.app).get("/api/token").query({ accountId: id }), 400, "invalid_account_id");
-      assertError(await request(hb.app).post(`/api/accounts/${encodeURIComponent(id)}/token/invalidate`).send({ accessToken: "x" }), 400, "invalid_account_id");
+      assertError(
+        await request(hb.app)
+          .post(`/api/accounts/${encodeURIComponent(id)}/token/invalidate`)
+          .send({ accessToken: "x" }),
+        400,
+        "invalid_account_id",
+      );
     });
   }
 
@@ -70,7 +76,11 @@ void describe("account ids", () => {
   });
 
   void test("GET /api/token with accountId given twice is a 400, not a guess", async () => {
-    assertError(await request(hb.app).get("/api/token?accountId=gh_err&accountId=gh_other"), 400, /^(missing_account_id|invalid_account_id)$/);
+    assertError(
+      await request(hb.app).get("/api/token?accountId=gh_err&accountId=gh_other"),
+      400,
+      /^(missing_account_id|invalid_account_id)$/,
+    );
   });
 
   void test("a malformed percent-encoding in the account id is a 400, not a 500", async () => {
@@ -136,7 +146,11 @@ void describe("the invalidate body", () => {
   });
 
   void test("a body with an unknown content encoding is a 415 unsupported_encoding", async () => {
-    const res = await request(hb.app).post(invalidateUrl).set("Content-Type", "application/json").set("Content-Encoding", "compress-x").send('{"accessToken":"86_x"}');
+    const res = await request(hb.app)
+      .post(invalidateUrl)
+      .set("Content-Type", "application/json")
+      .set("Content-Encoding", "compress-x")
+      .send('{"accessToken":"86_x"}');
     assertError(res, 415, "unsupported_encoding");
   });
 
@@ -152,7 +166,11 @@ void describe("the invalidate body", () => {
   });
 
   void test("a body that claims gzip but is not gzip is a 400, not a 500", async () => {
-    const res = await request(hb.app).post(invalidateUrl).set("Content-Type", "application/json").set("Content-Encoding", "gzip").send('{"accessToken":"86_x"}');
+    const res = await request(hb.app)
+      .post(invalidateUrl)
+      .set("Content-Type", "application/json")
+      .set("Content-Encoding", "gzip")
+      .send('{"accessToken":"86_x"}');
     assertError(res, 400, /^(invalid_body|bad_request)$/);
   });
 });
@@ -190,13 +208,20 @@ void describe("a bug in the broker", () => {
       accounts: [account("gh_bug", "wx_err", "err-secret-77a", "classic")],
       wechatApiBase: sim.url,
       // A WeChat client that breaks its contract (throws something other than UpstreamError): a bug, not WeChat.
-      broker: { wrapWeChat: (real) => ({ probe: (a, t) => real.probe(a, t), fetchToken: () => Promise.reject(new TypeError("cannot read properties of undefined")) }) },
+      broker: {
+        wrapWeChat: (real) => ({
+          probe: (a, t) => real.probe(a, t),
+          fetchToken: () => Promise.reject(new TypeError("cannot read properties of undefined")),
+        }),
+      },
     });
     try {
       const res = documented(await request(buggy.app).get("/api/accounts/gh_bug/token").set("X-Request-Id", "bug-report-1"));
       assertError(res, 500, "internal_error");
       assert.doesNotMatch(res.text, /cannot read properties/, "the cause stays in the log");
-      const errors = buggy.logs.map((l) => JSON.parse(l) as { level: number; msg: string; req?: { id?: string }; err?: { message?: string } }).filter((l) => l.level >= 50);
+      const errors = buggy.logs
+        .map((l) => JSON.parse(l) as { level: number; msg: string; req?: { id?: string }; err?: { message?: string } })
+        .filter((l) => l.level >= 50);
       assert.equal(errors.length, 1, JSON.stringify(errors));
       assert.equal(errors[0]!.msg, "unhandled error");
       assert.equal(errors[0]!.req?.id, "bug-report-1", "findable by the request id the caller was given");

@@ -72,7 +72,11 @@ void describe("the token fast path", () => {
     const viaExpress = documented(await request(hb.express).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)));
     assertSameTokenAnswer(miss, viaExpress);
     assertSameTokenAnswer(hit, viaExpress);
-    assert.equal(sim.admin.checkToken(String((hit.body as { accessToken: string }).accessToken)).valid, true, "WeChat accepts the token served");
+    assert.equal(
+      sim.admin.checkToken(String((hit.body as { accessToken: string }).accessToken)).valid,
+      true,
+      "WeChat accepts the token served",
+    );
   });
 
   void test("a refusal by WeChat is answered without express with the documented error express gives for it", async () => {
@@ -91,7 +95,9 @@ void describe("the token fast path", () => {
     assert.deepEqual({ ...e(viaFast), message: "" }, { ...e(viaExpress), message: "" }, "same code, errcode, ip, hints, retryAfter");
     assert.equal(e(viaFast).errcode, 40164);
     assert.equal(e(viaFast).ip, "1.92.157.200");
-    const warnings = hb.logs.map((l) => JSON.parse(l) as { level: number; msg: string; res?: { statusCode?: number } }).filter((l) => l.msg === "request completed" || l.msg.startsWith("request failed"));
+    const warnings = hb.logs
+      .map((l) => JSON.parse(l) as { level: number; msg: string; res?: { statusCode?: number } })
+      .filter((l) => l.msg === "request completed" || l.msg.startsWith("request failed"));
     assert.deepEqual(
       warnings.map((l) => [l.level, l.res?.statusCode, l.msg]),
       Array(3).fill([40, 503, "request failed with status 503"]),
@@ -114,7 +120,11 @@ void describe("the token fast path", () => {
       ["no key", (t) => request(t).get("/api/accounts/gh_fast_a/token"), 401],
       ["a wrong key", (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", "Bearer not-a-key"), 401],
       ["a malformed header", (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", "Basic abc"), 401],
-      ["a key not allowed for the account", (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ONLY_B)), 403],
+      [
+        "a key not allowed for the account",
+        (t) => request(t).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ONLY_B)),
+        403,
+      ],
       ["an unknown account", (t) => request(t).get("/api/accounts/gh_nobody/token").set("Authorization", bearer(ADMIN)), 404],
     ];
     for (const [what, send, status] of cases) {
@@ -187,7 +197,9 @@ void describe("the token fast path", () => {
     documented(await get("/api/accounts/gh_fast_a/token?via=express").set("X-Request-Id", "req-express"));
     documented(await get("/api/accounts/gh_fast_a/token").set("X-Request-Id", "req-fast"));
     const line = (id: string) => {
-      const found = hb.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => (l.req as { id?: string } | undefined)?.id === id);
+      const found = hb.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => (l.req as { id?: string } | undefined)?.id === id);
       assert.equal(found.length, 1, `one line for ${id}: ${JSON.stringify(found)}`);
       return found[0]!;
     };
@@ -204,11 +216,16 @@ void describe("the token fast path", () => {
 
     const { logger, lines } = captureLogger("info");
     const quiet = withFastPath(hb.express, hb.routes, { ...hb.services, logger });
-    for (let i = 0; i < 3; i++) documented(await request(quiet).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)).expect(200));
+    for (let i = 0; i < 3; i++)
+      documented(await request(quiet).get("/api/accounts/gh_fast_a/token").set("Authorization", bearer(ADMIN)).expect(200));
     assert.deepEqual(lines, []);
   });
 
-  const post = (target: RequestListener | typeof hb.express, body: string | Buffer, headers: Record<string, string> = { "Content-Type": "application/json" }) => {
+  const post = (
+    target: RequestListener | typeof hb.express,
+    body: string | Buffer,
+    headers: Record<string, string> = { "Content-Type": "application/json" },
+  ) => {
     let r = request(target).post("/api/accounts/gh_fast_b/token/invalidate").set("Authorization", bearer(ADMIN));
     for (const [k, v] of Object.entries(headers)) r = r.set(k, v);
     // superagent would JSON-encode a Buffer sent as application/json; send the bytes as they are
@@ -232,8 +249,15 @@ void describe("the token fast path", () => {
     // A stale report (the token was already replaced) is answered with the current token, without a refresh.
     const stale = documented(await post(listener, JSON.stringify({ accessToken: first })));
     assert.equal((stale.body as { accessToken: string }).accessToken, (viaExpress.body as { accessToken: string }).accessToken);
-    assert.equal(sim.admin.counters(APP_B.appId).calls.token, 1 + 2 + 1 + 2 + 1, "one call for the first token and one per real invalidation (beside the rogue's)");
-    assert.match(await hb.metrics.text(), /wtb_http_requests_total\{method="POST",route="\/api\/accounts\/:accountId\/token\/invalidate",status_code="200"\} 3\n/);
+    assert.equal(
+      sim.admin.counters(APP_B.appId).calls.token,
+      1 + 2 + 1 + 2 + 1,
+      "one call for the first token and one per real invalidation (beside the rogue's)",
+    );
+    assert.match(
+      await hb.metrics.text(),
+      /wtb_http_requests_total\{method="POST",route="\/api\/accounts\/:accountId\/token\/invalidate",status_code="200"\} 3\n/,
+    );
   });
 
   void test("a bad body is refused on the fast path with the status and code express gives it", async () => {

@@ -17,7 +17,13 @@ const APP_C: SimAppConfig = { appId: "wx_eq_c", secret: "eq-c-secret-5e1", token
 const accounts = [account("gh_eq_a", APP.appId, APP.secret, "stable"), account("gh_eq_c", APP_C.appId, APP_C.secret, "classic")];
 const ADMIN = { name: "ops", key: "eq-admin-key-0a1b2c3d", role: "admin" as const, accounts: "*" as const };
 const ONLY_C = { name: "svc-c", key: "eq-only-c-key-4e5f6a7b", role: "client" as const, accounts: ["gh_eq_c"] };
-const SIGNER = { name: "signer", key: "eq-sign-only-key-8c9d0e", role: "client" as const, accounts: "*" as const, scopes: ["sign" as const] };
+const SIGNER = {
+  name: "signer",
+  key: "eq-sign-only-key-8c9d0e",
+  role: "client" as const,
+  accounts: "*" as const,
+  scopes: ["sign" as const],
+};
 
 const { redis, sim } = useRedisAndSimulator([APP, APP_C]);
 
@@ -33,7 +39,9 @@ interface Case {
 /** The parts of the metrics one request moves: HTTP counts and auth failures. */
 function counted(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const m of text.matchAll(/^(wtb_http_requests_total|wtb_auth_failures_total|wtb_account_token_request_duration_seconds_count)(\{[^}]*\}) (\d+)$/gm)) {
+  for (const m of text.matchAll(
+    /^(wtb_http_requests_total|wtb_auth_failures_total|wtb_account_token_request_duration_seconds_count)(\{[^}]*\}) (\d+)$/gm,
+  )) {
     out.set(`${m[1]}${m[2]}`, Number(m[3]));
   }
   return out;
@@ -84,16 +92,52 @@ test("every canonical token request is answered identically by the fast path and
       { what: "an unknown account", method: "GET", path: token("gh_nobody"), auth: bearer(ADMIN) },
       { what: "an account id with a dot", method: "GET", path: token("gh.eq"), auth: bearer(ADMIN) },
       { what: "an account id too long", method: "GET", path: token("a".repeat(65)), auth: bearer(ADMIN) },
-      { what: "a stale report", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: JSON.stringify({ accessToken: "an-older-token", errcode: 40001 }) },
-      { what: "a report of the current token, re-checked since", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: JSON.stringify({ accessToken: current }) },
+      {
+        what: "a stale report",
+        method: "POST",
+        path: report("gh_eq_c"),
+        auth: bearer(ADMIN),
+        body: JSON.stringify({ accessToken: "an-older-token", errcode: 40001 }),
+      },
+      {
+        what: "a report of the current token, re-checked since",
+        method: "POST",
+        path: report("gh_eq_c"),
+        auth: bearer(ADMIN),
+        body: JSON.stringify({ accessToken: current }),
+      },
       { what: "a report without a key", method: "POST", path: report("gh_eq_c"), body: JSON.stringify({ accessToken: current }) },
-      { what: "a report by a key not allowed for the account", method: "POST", path: report("gh_eq_a"), auth: bearer(ONLY_C), body: JSON.stringify({ accessToken: current }) },
-      { what: "a report for an unknown account", method: "POST", path: report("gh_nobody"), auth: bearer(ADMIN), body: JSON.stringify({ accessToken: current }) },
+      {
+        what: "a report by a key not allowed for the account",
+        method: "POST",
+        path: report("gh_eq_a"),
+        auth: bearer(ONLY_C),
+        body: JSON.stringify({ accessToken: current }),
+      },
+      {
+        what: "a report for an unknown account",
+        method: "POST",
+        path: report("gh_nobody"),
+        auth: bearer(ADMIN),
+        body: JSON.stringify({ accessToken: current }),
+      },
       { what: "invalid JSON", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: "{not json" },
       { what: "a JSON array", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: "[1,2]" },
       { what: "no accessToken", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: JSON.stringify({ errcode: 40001 }) },
-      { what: "a string errcode", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: JSON.stringify({ accessToken: "x", errcode: "40001" }) },
-      { what: "a body over 16 kB", method: "POST", path: report("gh_eq_c"), auth: bearer(ADMIN), body: JSON.stringify({ accessToken: "x".repeat(17_000) }) },
+      {
+        what: "a string errcode",
+        method: "POST",
+        path: report("gh_eq_c"),
+        auth: bearer(ADMIN),
+        body: JSON.stringify({ accessToken: "x", errcode: "40001" }),
+      },
+      {
+        what: "a body over 16 kB",
+        method: "POST",
+        path: report("gh_eq_c"),
+        auth: bearer(ADMIN),
+        body: JSON.stringify({ accessToken: "x".repeat(17_000) }),
+      },
     ];
 
     let seq = 0;
@@ -114,7 +158,11 @@ test("every canonical token request is answered identically by the fast path and
           .slice(linesBefore)
           .map((l) => JSON.parse(l) as Record<string, unknown>)
           .filter((l) => (l.req as { id?: string } | undefined)?.id === id)
-          .map(({ time: _t, pid: _p, hostname: _h, responseTime, req, ...rest }) => ({ ...rest, req: { ...(req as object), id: "·" }, timed: typeof responseTime === "number" }));
+          .map(({ time: _t, pid: _p, hostname: _h, responseTime, req, ...rest }) => ({
+            ...rest,
+            req: { ...(req as object), id: "·" },
+            timed: typeof responseTime === "number",
+          }));
         answers.push({ way, res, metrics: delta(before, counted(await hb.metrics.text())), lines });
       }
       const [f, e] = answers as [(typeof answers)[0], (typeof answers)[0]];
@@ -127,7 +175,10 @@ test("every canonical token request is answered identically by the fast path and
       assert.equal(f.res.headers["content-length"], String(Buffer.byteLength(f.res.text)), `${c.what}: content-length`);
       assert.deepEqual(steady(f.res.body), steady(e.res.body), `${c.what}: body`);
       assert.deepEqual(f.metrics, e.metrics, `${c.what}: the same series counted`);
-      assert.ok(Object.keys(f.metrics).some((k) => k.startsWith("wtb_http_requests_total")), `${c.what}: counted at all`);
+      assert.ok(
+        Object.keys(f.metrics).some((k) => k.startsWith("wtb_http_requests_total")),
+        `${c.what}: counted at all`,
+      );
       assert.deepEqual(f.lines, e.lines, `${c.what}: the same log lines`);
     }
     assert.equal(calls(), callsBefore, "no request of the corpus reached WeChat's token endpoint");

@@ -11,7 +11,13 @@ import { waitUntil } from "../helpers/wait";
 
 const accounts = [account("gh_health", "wx_health", "health-secret-31"), account("gh_cold", "wx_cold", "cold-secret-32")];
 
-const { sim } = useRedisAndSimulator([{ appId: "wx_health", secret: "health-secret-31" }, { appId: "wx_cold", secret: "cold-secret-32" }], { redis: false });
+const { sim } = useRedisAndSimulator(
+  [
+    { appId: "wx_health", secret: "health-secret-31" },
+    { appId: "wx_cold", secret: "cold-secret-32" },
+  ],
+  { redis: false },
+);
 
 void describe("with the embedded store", () => {
   let hb: HttpBroker;

@@ -17,34 +17,34 @@ const { sim } = useRedisAndSimulator(
 );
 
 void describe("the health summary", () => {
-let hb: HttpBroker;
-before(async () => {
-  hb = await httpBroker({ accounts, wechatApiBase: sim.url });
-});
-after(() => hb.close());
+  let hb: HttpBroker;
+  before(async () => {
+    hb = await httpBroker({ accounts, wechatApiBase: sim.url });
+  });
+  after(() => hb.close());
 
-test("an account whose last WeChat answer is a refusal makes the summary degraded with 200, naming the account, until it succeeds again", async () => {
-  await hb.broker.service.getToken("gh_fine");
-  const healthy = documented(await request(hb.app).get("/api/health"));
-  assert.equal(healthy.status, 200);
-  assert.equal(healthy.body.status, "ok");
-  assert.equal(healthy.body.failingAccounts, undefined);
+  test("an account whose last WeChat answer is a refusal makes the summary degraded with 200, naming the account, until it succeeds again", async () => {
+    await hb.broker.service.getToken("gh_fine");
+    const healthy = documented(await request(hb.app).get("/api/health"));
+    assert.equal(healthy.status, 200);
+    assert.equal(healthy.body.status, "ok");
+    assert.equal(healthy.body.failingAccounts, undefined);
 
-  await assert.rejects(hb.broker.service.getToken("gh_wl"));
-  const degraded = documented(await request(hb.app).get("/api/health"));
-  assert.equal(degraded.status, 200, "liveness purposes: the broker still serves the other accounts");
-  assert.equal(degraded.body.status, "degraded");
-  assert.deepEqual(
-    degraded.body.failingAccounts.map((a: { id: string; errcode?: number; errclass: string }) => [a.id, a.errcode, a.errclass]),
-    [["gh_wl", 40164, "config"]],
-  );
-  assert.match(degraded.body.failingAccounts[0].since, /^\d{4}-\d{2}-\d{2}T/);
-  assert.equal(degraded.body.store.ok, true);
+    await assert.rejects(hb.broker.service.getToken("gh_wl"));
+    const degraded = documented(await request(hb.app).get("/api/health"));
+    assert.equal(degraded.status, 200, "liveness purposes: the broker still serves the other accounts");
+    assert.equal(degraded.body.status, "degraded");
+    assert.deepEqual(
+      degraded.body.failingAccounts.map((a: { id: string; errcode?: number; errclass: string }) => [a.id, a.errcode, a.errclass]),
+      [["gh_wl", 40164, "config"]],
+    );
+    assert.match(degraded.body.failingAccounts[0].since, /^\d{4}-\d{2}-\d{2}T/);
+    assert.equal(degraded.body.store.ok, true);
 
-  // A success after the refusal (another replica's, say) resolves it; the breaker itself is not the question here.
-  const status = await hb.broker.store.getStatus("gh_wl");
-  await hb.broker.store.setStatus("gh_wl", { ...status, lastSuccessAt: Date.now() + 1 });
-  const recovered = documented(await request(hb.app).get("/api/health"));
-  assert.equal(recovered.body.status, "ok", JSON.stringify(recovered.body));
-});
+    // A success after the refusal (another replica's, say) resolves it; the breaker itself is not the question here.
+    const status = await hb.broker.store.getStatus("gh_wl");
+    await hb.broker.store.setStatus("gh_wl", { ...status, lastSuccessAt: Date.now() + 1 });
+    const recovered = documented(await request(hb.app).get("/api/health"));
+    assert.equal(recovered.body.status, "ok", JSON.stringify(recovered.body));
+  });
 });

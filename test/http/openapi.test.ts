@@ -39,7 +39,9 @@ void describe("openapi.yaml", () => {
   });
 
   void test("gives every operation a unique operationId", () => {
-    const ids = spec().operations().map((o) => o.operationId);
+    const ids = spec()
+      .operations()
+      .map((o) => o.operationId);
     assert.ok(ids.length >= 15, `found ${ids.length} operations`);
     assert.equal(new Set(ids).size, ids.length);
   });
@@ -77,17 +79,26 @@ void describe("the response validator", () => {
   });
 
   void test("rejects a method the path does not document", () => {
-    assert.match(responseProblems(answer({ method: "DELETE" })).join(), /DELETE is not documented for \/api\/accounts\/\{accountId\}\/token/);
+    assert.match(
+      responseProblems(answer({ method: "DELETE" })).join(),
+      /DELETE is not documented for \/api\/accounts\/\{accountId\}\/token/,
+    );
   });
 
   void test("rejects a status the operation does not document", () => {
     const problems = responseProblems(answer({ status: 418, body: errorBody() }));
     assert.match(problems.join(), /status 418 is not documented/);
-    assert.match(responseProblems(answer({ path: "/api/health/live", status: 503, body: { status: "ok" } })).join(), /status 503 is not documented/);
+    assert.match(
+      responseProblems(answer({ path: "/api/health/live", status: 503, body: { status: "ok" } })).join(),
+      /status 503 is not documented/,
+    );
   });
 
   void test("rejects an undocumented content type, and a missing one", () => {
-    assert.match(responseProblems(answer({ headers: { "content-type": "text/html", "cache-control": "no-store", "x-request-id": "r" } })).join(), /Content-Type text\/html is not documented/);
+    assert.match(
+      responseProblems(answer({ headers: { "content-type": "text/html", "cache-control": "no-store", "x-request-id": "r" } })).join(),
+      /Content-Type text\/html is not documented/,
+    );
     assert.match(responseProblems(answer({ headers: { "cache-control": "no-store", "x-request-id": "r" } })).join(), /no Content-Type/);
   });
 
@@ -109,7 +120,13 @@ void describe("the response validator", () => {
 
   void test("checks error bodies against the one Error schema", () => {
     const e = (body: unknown, status = 503, extraHeaders: Record<string, string> = { "retry-after": "60" }) =>
-      responseProblems(answer({ status, body, headers: { "content-type": "application/json", "cache-control": "no-store", "x-request-id": "r", ...extraHeaders } }));
+      responseProblems(
+        answer({
+          status,
+          body,
+          headers: { "content-type": "application/json", "cache-control": "no-store", "x-request-id": "r", ...extraHeaders },
+        }),
+      );
     assert.deepEqual(e(errorBody({ errcode: 40164, ip: "1.92.157.200", retryAfter: 60, errclass: "config" })), []);
     assert.match(e({ error: { code: "x" } }).join(), /required property "message"/);
     assert.match(e({ error: { code: "x", message: "m", stack: "Error: at …" } }).join(), /property "stack" is not allowed/);
@@ -119,14 +136,31 @@ void describe("the response validator", () => {
 
   void test("requires the documented headers and checks their values", () => {
     const unavailable = (headers: Record<string, string>) =>
-      responseProblems(answer({ status: 503, body: errorBody({ retryAfter: 60 }), headers: { "content-type": "application/json", "x-request-id": "r", "cache-control": "no-store", ...headers } }));
+      responseProblems(
+        answer({
+          status: 503,
+          body: errorBody({ retryAfter: 60 }),
+          headers: { "content-type": "application/json", "x-request-id": "r", "cache-control": "no-store", ...headers },
+        }),
+      );
     assert.deepEqual(unavailable({ "retry-after": "60" }), []);
     assert.match(unavailable({}).join(), /required header Retry-After is missing/);
     assert.match(unavailable({ "retry-after": "soon" }).join(), /header Retry-After: expected integer/);
     assert.match(unavailable({ "retry-after": "0" }).join(), /below the minimum 1/);
-    assert.match(responseProblems(answer({ headers: { "content-type": "application/json", "x-request-id": "r" } })).join(), /required header Cache-Control is missing/);
-    assert.match(responseProblems(answer({ headers: { "content-type": "application/json", "x-request-id": "r", "cache-control": "max-age=60" } })).join(), /Cache-Control: must be "no-store"/);
-    assert.match(responseProblems(answer({ headers: { "content-type": "application/json", "cache-control": "no-store" } })).join(), /X-Request-Id is missing/);
+    assert.match(
+      responseProblems(answer({ headers: { "content-type": "application/json", "x-request-id": "r" } })).join(),
+      /required header Cache-Control is missing/,
+    );
+    assert.match(
+      responseProblems(
+        answer({ headers: { "content-type": "application/json", "x-request-id": "r", "cache-control": "max-age=60" } }),
+      ).join(),
+      /Cache-Control: must be "no-store"/,
+    );
+    assert.match(
+      responseProblems(answer({ headers: { "content-type": "application/json", "cache-control": "no-store" } })).join(),
+      /X-Request-Id is missing/,
+    );
   });
 
   void test("reads header names whatever their case, for answers that did not come from supertest", () => {
@@ -151,6 +185,11 @@ void describe("the response validator", () => {
     assert.match(spec().schemaProblems(s, 3).join(), /matches 2 schemas of oneOf/);
     assert.deepEqual(spec().schemaProblems(s, 3.5), []);
     assert.deepEqual(spec().schemaProblems({ type: ["string", "null"] }, null), []);
-    assert.match(spec().schemaProblems({ type: ["string", "null"] }, 1).join(), /expected string or null/);
+    assert.match(
+      spec()
+        .schemaProblems({ type: ["string", "null"] }, 1)
+        .join(),
+      /expected string or null/,
+    );
   });
 });

@@ -27,7 +27,10 @@ function documented(): Map<string, Operation> {
 
 /** A route's operations as openapi.yaml names them: `:param` → `{param}`; the proxy's prefixes by their label. */
 function operations(def: RouteDef, docs: Map<string, Operation>): string[] {
-  const paths = def.prefix !== undefined ? [def.prefix.label("/cgi-bin/x"), def.prefix.label("/wecom/cgi-bin/x")] : def.paths.map((p) => p.replace(/:(\w+)/g, "{$1}"));
+  const paths =
+    def.prefix !== undefined
+      ? [def.prefix.label("/cgi-bin/x"), def.prefix.label("/wecom/cgi-bin/x")]
+      : def.paths.map((p) => p.replace(/:(\w+)/g, "{$1}"));
   return paths.flatMap((p) => {
     if (def.method !== "ALL") return [`${def.method} ${p}`];
     // A route taking every method (WeChat's endpoints answer the others in WeChat's shape) documents the ones meant.
@@ -48,7 +51,11 @@ function adminOnly(op: Operation): boolean {
 }
 
 function table(): RouteDef[] {
-  const config = loadConfig({ ACCOUNTS: JSON.stringify([{ id: "gh_rt", appId: "wx_rt", appSecret: "rt-secret-0123456789" }]), WECHAT_API_BASE: "http://127.0.0.1:9", LOG_LEVEL: "silent" });
+  const config = loadConfig({
+    ACCOUNTS: JSON.stringify([{ id: "gh_rt", appId: "wx_rt", appSecret: "rt-secret-0123456789" }]),
+    WECHAT_API_BASE: "http://127.0.0.1:9",
+    LOG_LEVEL: "silent",
+  });
   const core = buildCore(config, pino({ level: "silent" }), { defaultMetrics: false });
   const { routes } = createApp(core);
   void core.close();

@@ -72,7 +72,8 @@ const admin = (t: request.Test) => t.set("Authorization", `Bearer ${ADMIN_KEY}`)
 
 void describe("the served broker's /metrics", () => {
   void test("is Prometheus text with wtb_token_requests_total, and counts token requests by result", async () => {
-    const count = (text: string, result: string) => Number(new RegExp(`^wtb_token_requests_total\\{result="${result}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+    const count = (text: string, result: string) =>
+      Number(new RegExp(`^wtb_token_requests_total\\{result="${result}"\\} (\\d+)$`, "m").exec(text)?.[1]);
     const first = documented(await request(broker.url).get("/metrics"));
     assert.equal(first.status, 200);
     assert.match(first.headers["content-type"] ?? "", /^text\/plain; version=0\.0\.4/);
@@ -102,8 +103,20 @@ void describe("secrets in the served broker's answers and logs", () => {
     const ok = await send(client(request(broker.url).get("/api/accounts/gh_ok/token")));
     const classic1 = await send(client(request(broker.url).get("/api/token?accountId=gh_classic")));
     await rogueClassicFetch(sim.url, "wx_srv_classic", SECRETS.classic);
-    const classic2 = await send(client(request(broker.url).post("/api/accounts/gh_classic/token/invalidate").send({ accessToken: classic1.body.accessToken, errcode: 40001 })));
-    await send(client(request(broker.url).post("/api/accounts/gh_classic/token/invalidate").send({ accessToken: classic1.body.accessToken, errcode: 40001 })));
+    const classic2 = await send(
+      client(
+        request(broker.url)
+          .post("/api/accounts/gh_classic/token/invalidate")
+          .send({ accessToken: classic1.body.accessToken, errcode: 40001 }),
+      ),
+    );
+    await send(
+      client(
+        request(broker.url)
+          .post("/api/accounts/gh_classic/token/invalidate")
+          .send({ accessToken: classic1.body.accessToken, errcode: 40001 }),
+      ),
+    );
     const tokens = [ok, classic1, classic2].map((r) => {
       assert.equal(r.status, 200, r.text);
       return r.body.accessToken as string;
@@ -120,9 +133,17 @@ void describe("secrets in the served broker's answers and logs", () => {
     await send(client(request(broker.url).get("/api/accounts/gh_nobody/token")));
     await send(client(request(broker.url).get("/api/accounts/a%20b/token")));
     await send(client(request(broker.url).post("/api/accounts/gh_ok/token/invalidate").send({ accessToken: 5 })));
-    await send(client(request(broker.url).post("/api/accounts/gh_ok/token/invalidate").set("Content-Type", "application/json").send("{bad")));
+    await send(
+      client(request(broker.url).post("/api/accounts/gh_ok/token/invalidate").set("Content-Type", "application/json").send("{bad")),
+    );
     await send(client(request(broker.url).post("/api/accounts/gh_ok/token/invalidate").set("Content-Type", "text/plain").send(tokens[0]!)));
-    await send(client(request(broker.url).post("/api/accounts/gh_ok/token/invalidate").send({ accessToken: "x".repeat(20_000) })));
+    await send(
+      client(
+        request(broker.url)
+          .post("/api/accounts/gh_ok/token/invalidate")
+          .send({ accessToken: "x".repeat(20_000) }),
+      ),
+    );
     await send(request(broker.url).get("/api/nope"));
     for (const path of ["/api/health", "/api/health/live", "/api/health/ready", "/metrics"]) await send(request(broker.url).get(path));
     // Operations endpoints, whatever this build mounts of them: their answers must not leak either.

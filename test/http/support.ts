@@ -68,13 +68,30 @@ export async function httpBroker(o: {
     env: { ...(o.keys?.length ? { API_KEYS: apiKeysJson(o.keys) } : {}), ...o.broker?.env },
   });
   const app = createApp(broker, { version: "0.0.0-test" });
-  return { app: app.listener, express: app.express, routes: app.routes, services: app.services, broker, keyPrefix, metrics: broker.metrics, logger, logs: lines, close: () => broker.close() };
+  return {
+    app: app.listener,
+    express: app.express,
+    routes: app.routes,
+    services: app.services,
+    broker,
+    keyPrefix,
+    metrics: broker.metrics,
+    logger,
+    logs: lines,
+    close: () => broker.close(),
+  };
 }
 
 /** API_KEYS for these keys, given by their hashes (the configuration's length rule is for real keys). */
 export function apiKeysJson(keys: readonly TestKey[]): string {
   return JSON.stringify(
-    keys.map((k) => ({ name: k.name, keySha256: sha256(k.key).toString("hex"), role: k.role, accounts: k.accounts === "*" ? ["*"] : k.accounts, ...(k.scopes ? { scopes: k.scopes } : {}) })),
+    keys.map((k) => ({
+      name: k.name,
+      keySha256: sha256(k.key).toString("hex"),
+      role: k.role,
+      accounts: k.accounts === "*" ? ["*"] : k.accounts,
+      ...(k.scopes ? { scopes: k.scopes } : {}),
+    })),
   );
 }
 

@@ -8,7 +8,10 @@ import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertError, documented, httpBroker, type HttpBroker, type TestKey } from "./support";
 
 const { redis, sim } = useRedisAndSimulator(
-  [{ appId: "wx_sync", secret: "sync-secret" }, { appId: "wx_sync_wl", secret: "sync-wl", ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" }],
+  [
+    { appId: "wx_sync", secret: "sync-secret" },
+    { appId: "wx_sync_wl", secret: "sync-wl", ipWhitelist: ["10.0.0.1"], callerIp: "1.92.157.200" },
+  ],
   { resetEachTest: true },
 );
 let hb: HttpBroker;
@@ -29,7 +32,11 @@ after(async () => hb?.close());
 
 test("the runbook's sync call refreshes a missing token, then reports it up to date without calling WeChat", async () => {
   const first = documented(
-    await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(CLIENT)).set("Content-Type", "application/json").send({ accountId: "gh_sync", force: false }),
+    await request(hb.app)
+      .post("/official-api/wechat/sync")
+      .set("Authorization", bearer(CLIENT))
+      .set("Content-Type", "application/json")
+      .send({ accountId: "gh_sync", force: false }),
   );
   assert.equal(first.status, 200);
   assert.equal(first.body.refreshed, true);
@@ -47,12 +54,17 @@ test("force is refused for a client key, spends nothing, and works for an admin 
   assertError(refused, 403, "forbidden");
   assert.equal(sim.admin.counters("wx_sync").forceRefreshes, 0);
 
-  const forced = documented(await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "gh_sync", force: true }));
+  const forced = documented(
+    await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "gh_sync", force: true }),
+  );
   assert.equal(forced.status, 200);
   assert.equal(forced.body.refreshed, true);
   assert.equal(sim.admin.counters("wx_sync").forceRefreshes, 1, "counted against the budget");
 
-  const tooSoon = await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "gh_sync", force: true });
+  const tooSoon = await request(hb.app)
+    .post("/official-api/wechat/sync")
+    .set("Authorization", bearer(ADMIN))
+    .send({ accountId: "gh_sync", force: true });
   assertError(tooSoon, 429, "force_budget_exhausted");
   assert.ok(Number(tooSoon.headers["retry-after"]) > 0);
   assert.equal(sim.admin.counters("wx_sync").forceRefreshes, 1);
@@ -67,13 +79,36 @@ test("a sync of a non-whitelisted account answers 503 with the errcode, the IP a
 });
 
 test("bad sync requests are the caller's mistake: 400 for a missing or invalid accountId or force, 401 without a key, 404 for an unknown account", async () => {
-  assertError(await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({}), 400, "missing_account_id");
-  assertError(await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "../x" }), 400, "invalid_account_id");
-  assertError(await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "gh_sync", force: "yes" }), 400, "invalid_field");
-  assertError(await request(hb.app).post("/official-api/wechat/sync").send({ accountId: "gh_sync" }), 401, "unauthorized");
-  assertError(await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "gh_nope" }), 404, "unknown_account");
   assertError(
-    await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).set("Content-Type", "text/plain").send("accountId=gh_sync"),
+    await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({}),
+    400,
+    "missing_account_id",
+  );
+  assertError(
+    await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "../x" }),
+    400,
+    "invalid_account_id",
+  );
+  assertError(
+    await request(hb.app)
+      .post("/official-api/wechat/sync")
+      .set("Authorization", bearer(ADMIN))
+      .send({ accountId: "gh_sync", force: "yes" }),
+    400,
+    "invalid_field",
+  );
+  assertError(await request(hb.app).post("/official-api/wechat/sync").send({ accountId: "gh_sync" }), 401, "unauthorized");
+  assertError(
+    await request(hb.app).post("/official-api/wechat/sync").set("Authorization", bearer(ADMIN)).send({ accountId: "gh_nope" }),
+    404,
+    "unknown_account",
+  );
+  assertError(
+    await request(hb.app)
+      .post("/official-api/wechat/sync")
+      .set("Authorization", bearer(ADMIN))
+      .set("Content-Type", "text/plain")
+      .send("accountId=gh_sync"),
     415,
     "unsupported_media_type",
   );

@@ -57,7 +57,9 @@ void describe("the JS-SDK ticket and signing routes", () => {
     const page = "https://example.com/shop/item?id=7&from=share";
     const answers = [];
     for (let i = 0; i < 3; i++) {
-      answers.push(documented(await get(`/api/accounts/gh_mp/jssdk-config?url=${encodeURIComponent(`${page}#section-2`)}`, "signer").expect(200)).body);
+      answers.push(
+        documented(await get(`/api/accounts/gh_mp/jssdk-config?url=${encodeURIComponent(`${page}#section-2`)}`, "signer").expect(200)).body,
+      );
     }
     const ticket = sim.admin.currentTicket(MP.appId, "jsapi")!;
     for (const a of answers) {
@@ -76,12 +78,22 @@ void describe("the JS-SDK ticket and signing routes", () => {
     assert.equal(a.appId, CORP.appId);
     assert.equal(a.signature, sha1Signature(sim.admin.currentTicket(CORP.appId, "jsapi")!, a.nonceStr, a.timestamp, page));
     const agent = a.agentConfig;
-    assert.equal(agent.signature, sha1Signature(sim.admin.currentTicket(CORP.appId, "agent_config")!, agent.nonceStr, agent.timestamp, page));
+    assert.equal(
+      agent.signature,
+      sha1Signature(sim.admin.currentTicket(CORP.appId, "agent_config")!, agent.nonceStr, agent.timestamp, page),
+    );
     assert.equal(calls(CORP.appId).getticket, 2);
   });
 
   void test("bad page URLs are 400 invalid_url with a hint: missing, not http(s), unparsable, too long", async () => {
-    for (const q of ["", "?url=", `?url=${encodeURIComponent("ftp://example.com/x")}`, `?url=${encodeURIComponent("javascript:alert(1)")}`, "?url=not%20a%20url", `?url=https://example.com/${"a".repeat(2100)}`]) {
+    for (const q of [
+      "",
+      "?url=",
+      `?url=${encodeURIComponent("ftp://example.com/x")}`,
+      `?url=${encodeURIComponent("javascript:alert(1)")}`,
+      "?url=not%20a%20url",
+      `?url=https://example.com/${"a".repeat(2100)}`,
+    ]) {
       const res = await get(`/api/accounts/gh_mp/jssdk-config${q}`);
       assertError(res, 400, "invalid_url");
       assert.ok(typeof res.body.error.hint === "string" && res.body.error.hint.length > 0, `a hint for ${q.slice(0, 40)}`);
@@ -104,8 +116,19 @@ void describe("the JS-SDK ticket and signing routes", () => {
     documented(await get(`/api/accounts/gh_mp/jssdk-config?url=${encodeURIComponent("https://example.com/")}`, "signer").expect(200));
     assertError(await get("/api/accounts/gh_mp/ticket?type=jsapi", "signer"), 403, "forbidden");
     assertError(await get("/api/accounts/gh_mp/token", "signer"), 403, "forbidden");
-    assertError(await request(hb.app).post("/api/accounts/gh_mp/token/invalidate").set("Authorization", bearer("signer")).send({ accessToken: "x".repeat(20) }), 403, "forbidden");
-    assertError(await get(`/api/accounts/gh_mp/jssdk-config?url=${encodeURIComponent("https://example.com/")}`, "tokens"), 403, "forbidden");
+    assertError(
+      await request(hb.app)
+        .post("/api/accounts/gh_mp/token/invalidate")
+        .set("Authorization", bearer("signer"))
+        .send({ accessToken: "x".repeat(20) }),
+      403,
+      "forbidden",
+    );
+    assertError(
+      await get(`/api/accounts/gh_mp/jssdk-config?url=${encodeURIComponent("https://example.com/")}`, "tokens"),
+      403,
+      "forbidden",
+    );
     documented(await get("/api/accounts/gh_mp/token", "tokens").expect(200));
     documented(await get("/api/accounts/gh_mp/token", "all").expect(200));
   });

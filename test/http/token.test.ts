@@ -13,7 +13,10 @@ import { rogueClassicFetch } from "../helpers/rogue";
 const LIFETIME_SEC = 7200;
 const STABLE: SimAppConfig = { appId: "wx_tok_stable", secret: "tok-stable-secret-9f2", tokenLifetimeSec: LIFETIME_SEC };
 const CLASSIC: SimAppConfig = { appId: "wx_tok_classic", secret: "tok-classic-secret-4c1", tokenLifetimeSec: LIFETIME_SEC };
-const accounts = [account("gh_stable", STABLE.appId, STABLE.secret, "stable"), account("gh_classic", CLASSIC.appId, CLASSIC.secret, "classic")];
+const accounts = [
+  account("gh_stable", STABLE.appId, STABLE.secret, "stable"),
+  account("gh_classic", CLASSIC.appId, CLASSIC.secret, "classic"),
+];
 
 type TokenBody = ReturnType<typeof tokenJson>;
 

@@ -9,9 +9,22 @@ import { useRedisAndSimulator } from "../helpers/fixtures";
 import { assertError, httpBroker, type HttpBroker } from "./support";
 
 const CALLER_IP = "1.92.157.200";
-const WHITELISTED: SimAppConfig = { appId: "wx_ip_stable", secret: "ip-stable-secret-55", ipWhitelist: ["198.51.100.7"], callerIp: CALLER_IP };
-const WHITELISTED_CLASSIC: SimAppConfig = { appId: "wx_ip_classic", secret: "ip-classic-secret-66", ipWhitelist: ["198.51.100.0/24"], callerIp: CALLER_IP };
-const accounts = [account("gh_ip", WHITELISTED.appId, WHITELISTED.secret, "stable"), account("gh_ip_classic", WHITELISTED_CLASSIC.appId, WHITELISTED_CLASSIC.secret, "classic")];
+const WHITELISTED: SimAppConfig = {
+  appId: "wx_ip_stable",
+  secret: "ip-stable-secret-55",
+  ipWhitelist: ["198.51.100.7"],
+  callerIp: CALLER_IP,
+};
+const WHITELISTED_CLASSIC: SimAppConfig = {
+  appId: "wx_ip_classic",
+  secret: "ip-classic-secret-66",
+  ipWhitelist: ["198.51.100.0/24"],
+  callerIp: CALLER_IP,
+};
+const accounts = [
+  account("gh_ip", WHITELISTED.appId, WHITELISTED.secret, "stable"),
+  account("gh_ip_classic", WHITELISTED_CLASSIC.appId, WHITELISTED_CLASSIC.secret, "classic"),
+];
 
 const { redis, sim } = useRedisAndSimulator([WHITELISTED, WHITELISTED_CLASSIC], { resetEachTest: true });
 
@@ -28,7 +41,10 @@ for (const mode of ["embedded", "redis"] as const) {
     });
     afterEach(() => hb.close());
 
-    for (const [accountId, appId] of [["gh_ip", WHITELISTED.appId], ["gh_ip_classic", WHITELISTED_CLASSIC.appId]] as const) {
+    for (const [accountId, appId] of [
+      ["gh_ip", WHITELISTED.appId],
+      ["gh_ip_classic", WHITELISTED_CLASSIC.appId],
+    ] as const) {
       void test(`${accountId}: the token request is a 503 upstream_error with errcode 40164, the IP to whitelist and bilingual hints`, async () => {
         const res = await request(hb.app).get(`/api/accounts/${accountId}/token`);
         assertError(res, 503, "upstream_error");

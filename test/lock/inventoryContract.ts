@@ -66,7 +66,11 @@ export function describeLockInventoryContract(name: string, makeBackend: () => P
       for (const dryRun of [true, false]) {
         const result = await lock.inventory().cleanup({ dryRun });
         assert.equal(result.dryRun, dryRun);
-        assert.equal(result.removed.find((r) => r.key === h.key), undefined, `dryRun ${dryRun}: not removed`);
+        assert.equal(
+          result.removed.find((r) => r.key === h.key),
+          undefined,
+          `dryRun ${dryRun}: not removed`,
+        );
         const keptEntry: LockCleanup["kept"][number] | undefined = result.kept.find((k) => k.key === h.key);
         assert.ok(keptEntry, `dryRun ${dryRun}: kept`);
         assert.equal(keptEntry.reason, "has_ttl");
@@ -85,7 +89,10 @@ export function describeLockInventoryContract(name: string, makeBackend: () => P
       await sleep(SHORT_TTL + 100);
       assert.equal(entryOf((await lock.inventory().list()).locks, h.key), undefined);
       const result = await lock.inventory().cleanup();
-      assert.equal([...result.removed, ...result.kept].find((x) => x.key === h.key), undefined);
+      assert.equal(
+        [...result.removed, ...result.kept].find((x) => x.key === h.key),
+        undefined,
+      );
       const next = await lock.tryAcquire(a, 2000);
       assert.ok(next);
       assert.ok(next.gen > h.gen);
@@ -120,29 +127,33 @@ export function describeLockInventoryContract(name: string, makeBackend: () => P
       await h.release();
     });
 
-    void it("cleans up a stuck lock after listing it as stuck, leaves it on a dry run, and the next holder's gen is higher", { skip: stuck.possible ? false : stuck.why }, async () => {
-      const a = freshAccount();
-      const before = await lock.tryAcquire(a, 2000);
-      assert.ok(before);
-      await before.release();
-      await backend.plantStuck!(a);
-      assert.equal(await lock.tryAcquire(a, 2000), null, "a stuck lock blocks every acquirer");
-      const inventory = lock.inventory();
-      const e = entryOf((await inventory.list()).locks, before.key);
-      assert.ok(e);
-      assert.equal(e.stuck, true);
-      assert.equal(e.stuckReason, "no_ttl");
-      assert.equal(e.ttlMs, -1);
-      const dry = await inventory.cleanup({ dryRun: true });
-      assert.deepEqual(dry.removed.find((r) => r.key === before.key)?.reason, "no_ttl");
-      assert.equal(await lock.tryAcquire(a, 2000), null, "a dry run removes nothing");
-      const real = await inventory.cleanup();
-      assert.deepEqual(real.removed.find((r) => r.key === before.key)?.reason, "no_ttl");
-      assert.equal(entryOf((await inventory.list()).locks, before.key), undefined);
-      const next = await lock.tryAcquire(a, 2000);
-      assert.ok(next, "acquirable again after the cleanup");
-      assert.ok(next.gen > before.gen, `gen ${next.gen} after ${before.gen}`);
-      await next.release();
-    });
+    void it(
+      "cleans up a stuck lock after listing it as stuck, leaves it on a dry run, and the next holder's gen is higher",
+      { skip: stuck.possible ? false : stuck.why },
+      async () => {
+        const a = freshAccount();
+        const before = await lock.tryAcquire(a, 2000);
+        assert.ok(before);
+        await before.release();
+        await backend.plantStuck!(a);
+        assert.equal(await lock.tryAcquire(a, 2000), null, "a stuck lock blocks every acquirer");
+        const inventory = lock.inventory();
+        const e = entryOf((await inventory.list()).locks, before.key);
+        assert.ok(e);
+        assert.equal(e.stuck, true);
+        assert.equal(e.stuckReason, "no_ttl");
+        assert.equal(e.ttlMs, -1);
+        const dry = await inventory.cleanup({ dryRun: true });
+        assert.deepEqual(dry.removed.find((r) => r.key === before.key)?.reason, "no_ttl");
+        assert.equal(await lock.tryAcquire(a, 2000), null, "a dry run removes nothing");
+        const real = await inventory.cleanup();
+        assert.deepEqual(real.removed.find((r) => r.key === before.key)?.reason, "no_ttl");
+        assert.equal(entryOf((await inventory.list()).locks, before.key), undefined);
+        const next = await lock.tryAcquire(a, 2000);
+        assert.ok(next, "acquirable again after the cleanup");
+        assert.ok(next.gen > before.gen, `gen ${next.gen} after ${before.gen}`);
+        await next.release();
+      },
+    );
   });
 }

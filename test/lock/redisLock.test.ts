@@ -104,7 +104,13 @@ void describe("RedisRefreshLock against a real redis-server", () => {
       ),
     );
     const keys = server.cli("KEYS", "wtb:{acct:ttl_*}:lock*").split("\n").filter(Boolean).sort();
-    assert.deepEqual(keys, accounts.slice(2).flatMap((a) => [`wtb:{acct:${a}}:lock`, `wtb:{acct:${a}}:lockinfo`]).sort());
+    assert.deepEqual(
+      keys,
+      accounts
+        .slice(2)
+        .flatMap((a) => [`wtb:{acct:${a}}:lock`, `wtb:{acct:${a}}:lockinfo`])
+        .sort(),
+    );
     for (const k of keys) assert.ok(Number(server.cli("PTTL", k)) > 0, `${k} has a TTL`);
   });
 

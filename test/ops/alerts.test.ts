@@ -41,7 +41,8 @@ describe("the Prometheus alert rules", () => {
     assert.ok(rules.length >= 10);
     for (const r of rules) {
       assert.match(r.labels?.severity ?? "", /^(critical|warning)$/, r.alert);
-      for (const k of ["summary", "summary_zh", "description", "description_zh", "runbook"]) assert.ok(r.annotations?.[k], `${r.alert} lacks ${k}`);
+      for (const k of ["summary", "summary_zh", "description", "description_zh", "runbook"])
+        assert.ok(r.annotations?.[k], `${r.alert} lacks ${k}`);
       assert.match(r.annotations!.summary_zh!, /\p{Script=Han}/u, r.alert);
       assert.match(r.annotations!.description_zh!, /\p{Script=Han}/u, r.alert);
     }
@@ -57,7 +58,9 @@ describe("the Prometheus alert rules", () => {
       "up",
     ]);
     const doc = parse(readFileSync(RULES, "utf8")) as { groups: Array<{ rules: Rule[] }> };
-    const used = new Set(doc.groups.flatMap((g) => g.rules).flatMap((r) => [...r.expr.matchAll(/\b(wtb_\w+|up)\b(?!\s*\()/g)].map((m) => m[1]!)));
+    const used = new Set(
+      doc.groups.flatMap((g) => g.rules).flatMap((r) => [...r.expr.matchAll(/\b(wtb_\w+|up)\b(?!\s*\()/g)].map((m) => m[1]!)),
+    );
     assert.ok(used.size > 5);
     for (const m of used) assert.ok(exported.has(m), `${m} is not exported by the broker`);
   });

@@ -35,7 +35,14 @@ function io(env: NodeJS.ProcessEnv): CliIo & { out: string; err: string } {
 }
 
 function envFor(accounts: Array<typeof OK | typeof WL>, prefix: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ACCOUNTS: accountsEnv(accounts), REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: "2000", WECHAT_API_BASE: sim.url, KEY_PREFIX: prefix, ...extra };
+  return {
+    ACCOUNTS: accountsEnv(accounts),
+    REDIS_URL: redis.url,
+    REDIS_COMMAND_TIMEOUT_MS: "2000",
+    WECHAT_API_BASE: sim.url,
+    KEY_PREFIX: prefix,
+    ...extra,
+  };
 }
 
 describe("wechat-token-broker diagnose", () => {
@@ -70,7 +77,12 @@ describe("wechat-token-broker diagnose", () => {
     // Wrapped lines: compare without whitespace.
     const squash = (t: string) => t.replace(/\s+/g, "");
     assert.match(c.out, /✗ 微信接口 — 40164/);
-    assert.ok(squash(c.out).includes(squash("修复：请将 1.92.157.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单")), c.out);
+    assert.ok(
+      squash(c.out).includes(
+        squash("修复：请将 1.92.157.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单"),
+      ),
+      c.out,
+    );
     assert.doesNotMatch(c.out, /Fix: /);
     assert.doesNotMatch(c.out, /gh_ok/);
     const en = io({ ...envFor([WL, OK], prefix), LANG: "en_US.UTF-8" });
@@ -97,7 +109,11 @@ describe("wechat-token-broker diagnose", () => {
 
   test("exits 1 when Redis cannot be reached, naming it without its password", async () => {
     const port = await freePort();
-    const c = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
+    const c = io({
+      ...envFor([OK], freshPrefix()),
+      REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`,
+      REDIS_CONNECT_TIMEOUT_MS: "500",
+    });
     assert.equal(await runDiagnose({ lang: "zh" }, c), 1);
     assert.match(c.out, new RegExp(`✗ 令牌存储 — Redis redis://127\\.0\\.0\\.1:${port} 不可达`));
     assertNoSecret(c.out + c.err);
@@ -113,10 +129,17 @@ describe("wechat-token-broker diagnose", () => {
     const env = { ...envFor([OK], freshPrefix()), REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" };
     const chatty = io({ ...env, LOG_LEVEL: "debug" });
     assert.equal(await runDiagnose({ json: true }, chatty), 1);
-    assert.ok(levels(chatty.err).some((l) => l < 50), `LOG_LEVEL=debug shows the broker's warnings and below: ${chatty.err}`);
+    assert.ok(
+      levels(chatty.err).some((l) => l < 50),
+      `LOG_LEVEL=debug shows the broker's warnings and below: ${chatty.err}`,
+    );
     const quiet = io({ ...env, LOG_LEVEL: undefined });
     assert.equal(await runDiagnose({ json: true }, quiet), 1);
-    assert.deepEqual(levels(quiet.err).filter((l) => l < 50), [], quiet.err);
+    assert.deepEqual(
+      levels(quiet.err).filter((l) => l < 50),
+      [],
+      quiet.err,
+    );
     assert.equal((JSON.parse(quiet.out) as DiagnosisReport).status, "fail", "stdout is the JSON report alone");
   });
 
@@ -156,7 +179,10 @@ describe("wechat-token-broker locks", () => {
     const list = io(env);
     assert.equal(await runLocks("list", { json: true }, list), 0, list.err);
     const listing = JSON.parse(list.out) as LockListing;
-    assert.deepEqual(listing.locks.map((l) => [l.key, l.stuck]), [[key, true]]);
+    assert.deepEqual(
+      listing.locks.map((l) => [l.key, l.stuck]),
+      [[key, true]],
+    );
 
     const dry = io(env);
     assert.equal(await runLocks("cleanup", { dryRun: true }, dry), 0, dry.err);
@@ -167,7 +193,9 @@ describe("wechat-token-broker locks", () => {
 
     const real = io(env);
     assert.equal(await runLocks("cleanup", { json: true }, real), 0, real.err);
-    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
+    assert.deepEqual((JSON.parse(real.out) as CleanupResult).removed, [
+      { key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" },
+    ]);
     assert.equal(redis.cli("EXISTS", key), "0");
     assertNoSecret(list.out + dry.out + real.out + list.err + dry.err + real.err);
   });
@@ -178,7 +206,11 @@ describe("wechat-token-broker locks", () => {
     assert.equal(await runLocks("cleanup", {}, down), 1);
     assert.match(down.err, /unavailable/);
     // Like sync and diagnose: which Redis, why (the connection error), and what to do, in both languages.
-    const list = io({ ...envFor([OK], freshPrefix()), REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_MS: "500" });
+    const list = io({
+      ...envFor([OK], freshPrefix()),
+      REDIS_URL: `redis://:${SECRETS.redisPassword}@127.0.0.1:${port}`,
+      REDIS_CONNECT_TIMEOUT_MS: "500",
+    });
     assert.equal(await runLocks("list", {}, list), 1);
     assert.match(list.err, new RegExp(`redis://127\\.0\\.0\\.1:${port}`), list.err);
     assert.match(list.err, /ECONNREFUSED/, list.err);

@@ -34,7 +34,11 @@ function documented<T extends { body: unknown }>(res: T): T {
 
 function app(store: TokenStore) {
   const routes = healthRoutes({ store, version: "0.0.0-test", startedAt: Date.now(), accounts: 1 });
-  return expressFromRoutes(routes, { auth: new Authenticator([], false), logger: pino({ level: "silent" }), metrics: new Metrics({ accounts: [], defaultMetrics: false }) });
+  return expressFromRoutes(routes, {
+    auth: new Authenticator([], false),
+    logger: pino({ level: "silent" }),
+    metrics: new Metrics({ accounts: [], defaultMetrics: false }),
+  });
 }
 
 const TITLE = { en: "Token store", zh: "令牌存储" };
@@ -43,7 +47,12 @@ describe("readiness on Redis Cluster", () => {
   test("is ready while cluster_state is ok, reporting the masters that answer", async () => {
     const res = documented(await request(app(storeReporting({ state: "ok", masters: 3, mastersReachable: 2 }))).get("/api/health/ready"));
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body.store, { mode: "redis", ok: true, latencyMs: 0.4, cluster: { state: "ok", masters: 3, mastersReachable: 2 } });
+    assert.deepEqual(res.body.store, {
+      mode: "redis",
+      ok: true,
+      latencyMs: 0.4,
+      cluster: { state: "ok", masters: 3, mastersReachable: 2 },
+    });
   });
 
   test("is not ready while the cluster reports fail: it refuses commands", async () => {

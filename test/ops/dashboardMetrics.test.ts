@@ -54,7 +54,14 @@ void test("token requests are counted per account and result, every configured a
 void test("the force_refresh budget left counts down from FORCE_REFRESH_PER_DAY as any replica takes one, for stable accounts only", async () => {
   const b = broker();
   const registry = new Registry();
-  registerOpsGauges(registry, { store: b.core.store, locks: b.locks, accounts: b.config.accounts, forcePerDay: b.config.forceRefreshPerDay, snapshotTtlMs: 0, lockScanIntervalMs: 0 });
+  registerOpsGauges(registry, {
+    store: b.core.store,
+    locks: b.locks,
+    accounts: b.config.accounts,
+    forcePerDay: b.config.forceRefreshPerDay,
+    snapshotTtlMs: 0,
+    lockScanIntervalMs: 0,
+  });
   try {
     assert.equal(value(await registry.metrics(), 'wtb_force_refresh_budget_left{account="gh_ok"}'), 5);
     const now = Date.now();
@@ -71,13 +78,20 @@ void test("the force_refresh budget left counts down from FORCE_REFRESH_PER_DAY 
 });
 
 void test("the latency of token requests is recorded per account on the canonical route", async () => {
-  const hb = await httpBroker({ accounts: [account("gh_lat", "wx_ok", SECRETS.otherAppSecret), account("gh_idle", "wx_cl", SECRETS.appSecret, "classic")], wechatApiBase: sim.url });
+  const hb = await httpBroker({
+    accounts: [account("gh_lat", "wx_ok", SECRETS.otherAppSecret), account("gh_idle", "wx_cl", SECRETS.appSecret, "classic")],
+    wechatApiBase: sim.url,
+  });
   try {
     for (let i = 0; i < 3; i++) assert.equal((await request(hb.app).get("/api/accounts/gh_lat/token")).status, 200);
     const text = await hb.metrics.text();
     assert.equal(value(text, 'wtb_account_token_request_duration_seconds_count{account="gh_lat"}'), 3);
     assert.ok((value(text, 'wtb_account_token_request_duration_seconds_sum{account="gh_lat"}') ?? 0) > 0);
-    assert.equal(value(text, 'wtb_account_token_request_duration_seconds_count{account="gh_idle"}'), 0, "every configured account exported from the start");
+    assert.equal(
+      value(text, 'wtb_account_token_request_duration_seconds_count{account="gh_idle"}'),
+      0,
+      "every configured account exported from the start",
+    );
   } finally {
     await hb.close();
   }

@@ -24,7 +24,13 @@ const OK = { id: "gh_ok", appId: "wx_ok", appSecret: SECRETS.otherAppSecret };
 const CL = { id: "gh_cl", appId: "wx_cl", appSecret: SECRETS.appSecret, tokenApi: "classic" as const };
 
 function broker(accounts: Array<typeof WL | typeof OK | typeof CL>, extra: NodeJS.ProcessEnv = {}): OpsBroker {
-  return opsBroker({ ACCOUNTS: accountsEnv(accounts), REDIS_URL: redis.url, WECHAT_API_BASE: sim.url, KEY_PREFIX: freshPrefix(), ...extra });
+  return opsBroker({
+    ACCOUNTS: accountsEnv(accounts),
+    REDIS_URL: redis.url,
+    WECHAT_API_BASE: sim.url,
+    KEY_PREFIX: freshPrefix(),
+    ...extra,
+  });
 }
 
 function check(r: DiagnosisReport, id: DiagnosisCheck["id"], accountId?: string): DiagnosisCheck {
@@ -44,13 +50,22 @@ describe("the quick diagnosis", () => {
       const text = res.text;
       // Wrapped lines joined again (without whitespace, which a line break may have taken or added): each entry is
       // one line starting with its mark, its fix one starting with 修复/Fix.
-      const entries = (t: string) => t.replace(/\n {4,}(?![ ]*(修复：|Fix: ))/g, "").split("\n").map((l) => l.replace(/^( *)(.*)$/, (_m, i: string, r: string) => i + r.replace(/\s+/g, "")));
+      const entries = (t: string) =>
+        t
+          .replace(/\n {4,}(?![ ]*(修复：|Fix: ))/g, "")
+          .split("\n")
+          .map((l) => l.replace(/^( *)(.*)$/, (_m, i: string, r: string) => i + r.replace(/\s+/g, "")));
       const squash = (t: string) => t.replace(/\s+/g, "");
       const lines = entries(text);
       const upstream = lines.findIndex((l) => l.includes("✗微信接口—"));
       assert.ok(upstream > 0, text);
       assert.match(lines[upstream]!, /^ {2}✗.*40164.*1\.92\.157\.200/);
-      assert.ok(lines[upstream + 1]!.startsWith(`      ${squash("修复：请将 1.92.157.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单")}`), lines[upstream + 1]);
+      assert.ok(
+        lines[upstream + 1]!.startsWith(
+          `      ${squash("修复：请将 1.92.157.200 添加到 AppID wx_wl 的接口IP白名单：微信公众平台 → 设置与开发 → 基本配置 → IP白名单")}`,
+        ),
+        lines[upstream + 1],
+      );
       assert.match(lines[upstream + 1]!, /生效需等待几分钟/);
       assert.match(text, /^ {2}✗ 令牌 — /m);
       assert.match(text, /^ {2}! 熔断 — /m);
@@ -60,7 +75,11 @@ describe("the quick diagnosis", () => {
       const upEn = en.findIndex((l) => l.includes("✗WeChatanswers—"));
       assert.ok(upEn > 0, en.join("\n"));
       assert.ok(en[upEn + 1]!.startsWith(`      ${squash("Fix: Add 1.92.157.200 to the API IP whitelist of appid wx_wl:")}`), en[upEn + 1]);
-      assert.ok(en[upEn + 1]!.includes(squash("设置与开发 → 基本配置 → IP白名单")) && en[upEn + 1]!.includes(squash("takes effect after a few minutes")), en[upEn + 1]);
+      assert.ok(
+        en[upEn + 1]!.includes(squash("设置与开发 → 基本配置 → IP白名单")) &&
+          en[upEn + 1]!.includes(squash("takes effect after a few minutes")),
+        en[upEn + 1],
+      );
 
       const json = await request(b.app).get("/api/diagnosis");
       assert.equal(json.status, 503);
@@ -150,7 +169,13 @@ describe("the quick diagnosis", () => {
     try {
       const first = await b.core.service.getToken("gh_cl");
       // Another service fetching with the same AppSecret: with no overlap, the broker's token dies at once.
-      const other = await rogue.fetchToken({ id: "x", type: "official", appId: "wx_cl", appSecret: SECRETS.appSecret, tokenApi: "classic" });
+      const other = await rogue.fetchToken({
+        id: "x",
+        type: "official",
+        appId: "wx_cl",
+        appSecret: SECRETS.appSecret,
+        tokenApi: "classic",
+      });
       assert.notEqual(other.accessToken, first.accessToken);
 
       const res = await request(b.app).get("/quick_diagnosis.php?probe=1&format=json");
@@ -234,7 +259,10 @@ describe("the quick diagnosis", () => {
       const admin = await request(b.app).get("/api/diagnosis?probe=true").set("Authorization", `Bearer ${SECRETS.adminKey}`);
       assert.equal(admin.status, 200);
       const r = admin.body as DiagnosisReport;
-      assert.deepEqual((check(r, "config").data as { summary: { auth: unknown } }).summary.auth, { required: true, keys: { admin: 1, client: 1 } });
+      assert.deepEqual((check(r, "config").data as { summary: { auth: unknown } }).summary.auth, {
+        required: true,
+        keys: { admin: 1, client: 1 },
+      });
       assertNoSecret(admin.text);
       assertNoSecret(open.text);
     } finally {
@@ -272,7 +300,10 @@ describe("the quick diagnosis", () => {
     const b = broker([OK, WL]);
     try {
       const r = (await request(b.app).get("/api/diagnosis?accountId=gh_ok")).body as DiagnosisReport;
-      assert.deepEqual(r.accounts.map((a) => a.id), ["gh_ok"]);
+      assert.deepEqual(
+        r.accounts.map((a) => a.id),
+        ["gh_ok"],
+      );
       assert.ok(r.checks.every((c) => c.accountId === undefined || c.accountId === "gh_ok"));
       const unknown = await request(b.app).get("/quick_diagnosis.php?accountId=gh_nope");
       assert.equal(unknown.status, 404);
@@ -291,9 +322,14 @@ describe("the quick diagnosis", () => {
       redis.cli("SET", "wechat:lock:sync", JSON.stringify({ owner: "php-worker", expires_at: 1 }));
       const auth = `Bearer ${SECRETS.adminKey}`;
       const outputs = await Promise.all(
-        ["/api/diagnosis", "/api/diagnosis?format=text", "/quick_diagnosis.php?probe=true", "/api/diagnosis?probe=true", "/api/locks", "/api/locks?format=text"].map((p) =>
-          request(b.app).get(p).set("Authorization", auth),
-        ),
+        [
+          "/api/diagnosis",
+          "/api/diagnosis?format=text",
+          "/quick_diagnosis.php?probe=true",
+          "/api/diagnosis?probe=true",
+          "/api/locks",
+          "/api/locks?format=text",
+        ].map((p) => request(b.app).get(p).set("Authorization", auth)),
       );
       for (const o of outputs) {
         assert.ok([200, 503].includes(o.status), `${o.status} ${o.text}`);
@@ -369,7 +405,10 @@ describe("the quick diagnosis", () => {
         await request(b.app).get("/api/diagnosis?probe=true"),
         await request(b.app).get("/api/diagnosis?probe=true").set("Authorization", `Bearer ${SECRETS.clientKey}`),
       ];
-      assert.deepEqual(answers.map((a) => a.status), [503, 200, 200, 503, 503, 404, 400, 401, 403]);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [503, 200, 200, 503, 503, 404, 400, 401, 403],
+      );
       for (const a of answers) assertDocumented(a);
     } finally {
       await b.close();

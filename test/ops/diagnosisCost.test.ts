@@ -29,7 +29,10 @@ const ACCOUNTS = accountsEnv([{ id: "gh_a", appId: "wx_a", appSecret: SECRETS.ap
 
 /** SCAN calls and the microseconds Redis spent in them since the last CONFIG RESETSTAT. */
 function scanCost(): { calls: number; usec: number } {
-  const line = redis.cli("INFO", "commandstats").split("\n").find((l) => l.startsWith("cmdstat_scan:"));
+  const line = redis
+    .cli("INFO", "commandstats")
+    .split("\n")
+    .find((l) => l.startsWith("cmdstat_scan:"));
   if (!line) return { calls: 0, usec: 0 };
   return { calls: Number(/calls=(\d+)/.exec(line)![1]), usec: Number(/usec=(\d+)/.exec(line)![1]) };
 }
@@ -37,7 +40,13 @@ function scanCost(): { calls: number; usec: number } {
 describe("the cost of the unauthenticated diagnosis on a large keyspace", () => {
   test("many diagnoses in a row cost a bounded number of SCAN calls, and a stuck lock of a configured account is still reported at once", async (t) => {
     const prefix = freshPrefix();
-    const b = opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: prefix, LOCK_CLEANUP_PATTERNS: "php:lock:*" });
+    const b = opsBroker({
+      ACCOUNTS,
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: "http://127.0.0.1:9",
+      KEY_PREFIX: prefix,
+      LOCK_CLEANUP_PATTERNS: "php:lock:*",
+    });
     try {
       redis.cli("SET", `${prefix}{acct:gh_a}:lock`, "left-by-hand");
       redis.cli("CONFIG", "RESETSTAT");
@@ -51,12 +60,17 @@ describe("the cost of the unauthenticated diagnosis on a large keyspace", () => 
         first ??= r;
         const refreshes = Math.floor((Date.now() - started) / CENSUS_DEFAULTS.refreshMs) + 1;
         const { calls } = scanCost();
-        assert.ok(calls <= refreshes * perRefresh, `after ${i + 1} diagnoses: ${calls} SCAN calls, more than ${refreshes} census refreshes × ${perRefresh}`);
+        assert.ok(
+          calls <= refreshes * perRefresh,
+          `after ${i + 1} diagnoses: ${calls} SCAN calls, more than ${refreshes} census refreshes × ${perRefresh}`,
+        );
       }
       const cost = scanCost();
       const elapsed = Date.now() - started;
       // Redis's CPU time is printed, not asserted (figures belong to benchmarks); the call count above is the bound.
-      t.diagnostic(`${runs} diagnoses over ${KEYS} keys in ${elapsed} ms: ${cost.calls} SCAN calls, ${(cost.usec / 1000).toFixed(1)} ms of Redis CPU in SCAN`);
+      t.diagnostic(
+        `${runs} diagnoses over ${KEYS} keys in ${elapsed} ms: ${cost.calls} SCAN calls, ${(cost.usec / 1000).toFixed(1)} ms of Redis CPU in SCAN`,
+      );
       const locks = first!.checks.find((c) => c.id === "locks")!;
       assert.equal(locks.status, "fail", JSON.stringify(locks));
       assert.match(locks.detail!.en, /\{acct:gh_a\}:lock/);
@@ -98,12 +112,24 @@ describe("the cost of the unauthenticated diagnosis on a large keyspace", () => 
 
   test("the stuck-lock gauge of /metrics (also keyless) reads the same census, at the same bounded cost", async () => {
     const prefix = freshPrefix();
-    const b = opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: prefix, LOCK_CLEANUP_PATTERNS: "php:lock:*" });
+    const b = opsBroker({
+      ACCOUNTS,
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: "http://127.0.0.1:9",
+      KEY_PREFIX: prefix,
+      LOCK_CLEANUP_PATTERNS: "php:lock:*",
+    });
     try {
       redis.cli("SET", `${prefix}{acct:gh_a}:lock`, "left-by-hand");
       const registry = new Registry();
       // Every scrape takes a fresh snapshot and may scan: the census alone bounds the cost.
-      registerOpsGauges(registry, { store: b.core.store, locks: b.locks, accounts: b.config.accounts, snapshotTtlMs: 0, lockScanIntervalMs: 0 });
+      registerOpsGauges(registry, {
+        store: b.core.store,
+        locks: b.locks,
+        accounts: b.config.accounts,
+        snapshotTtlMs: 0,
+        lockScanIntervalMs: 0,
+      });
       redis.cli("CONFIG", "RESETSTAT");
       const started = Date.now();
       let text = "";

@@ -66,7 +66,10 @@ describe("the Grafana dashboard's structure", () => {
       assert.ok(p.gridPos.x >= 0 && p.gridPos.w > 0 && p.gridPos.x + p.gridPos.w <= 24, `${p.title} fits the grid`);
       assert.ok((p.targets ?? []).length > 0 && p.targets!.every((t) => t.expr.trim() !== ""), `${p.title} has queries`);
     }
-    assert.deepEqual(dashboard.templating.list.map((v) => v.name), ["datasource", "job", "account"]);
+    assert.deepEqual(
+      dashboard.templating.list.map((v) => v.name),
+      ["datasource", "job", "account"],
+    );
   });
 
   test("covers what the people on call look at", () => {
@@ -108,7 +111,8 @@ describe("the Grafana dashboard against Prometheus scraping a running broker", (
   }
 
   before(async () => {
-    if (spawnSync("prometheus", ["--version"]).error) throw new Error("the prometheus server is not installed: apt-get install -y prometheus");
+    if (spawnSync("prometheus", ["--version"]).error)
+      throw new Error("the prometheus server is not installed: apt-get install -y prometheus");
     redis = await startRedis();
     sim = await startSimulator({
       apps: [
@@ -130,8 +134,20 @@ describe("the Grafana dashboard against Prometheus scraping a running broker", (
     dir = mkdtempSync(join(tmpdir(), "wtb-prom-"));
     const port = await freePort();
     const target = broker.url.replace(/^http:\/\//, "");
-    writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: ${JOB}\n    static_configs:\n      - targets: ["${target}"]\n`);
-    prom = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "pipe"] });
+    writeFileSync(
+      join(dir, "prometheus.yml"),
+      `global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: ${JOB}\n    static_configs:\n      - targets: ["${target}"]\n`,
+    );
+    prom = spawn(
+      "prometheus",
+      [
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--log.level=warn",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     prom.stderr!.on("data", (d: Buffer) => (promLog += d.toString("utf8")));
     promUrl = `http://127.0.0.1:${port}`;
     await waitForHttp(`${promUrl}/-/ready`, 20_000);
@@ -140,17 +156,34 @@ describe("the Grafana dashboard against Prometheus scraping a running broker", (
     const classic = (await (await fetch(`${broker.url}/api/accounts/gh_g_classic/token`)).json()) as { accessToken: string };
     // Another system kills the token at WeChat, so the report below is true and the broker fetches a second token.
     await rogueClassicFetch(sim.url, "wx_g_classic", "graf-secret-2");
-    await fetch(`${broker.url}/api/accounts/gh_g_classic/token/invalidate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ accessToken: classic.accessToken, errcode: 40001 }) });
+    await fetch(`${broker.url}/api/accounts/gh_g_classic/token/invalidate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ accessToken: classic.accessToken, errcode: 40001 }),
+    });
     for (let round = 0; round < 40; round++) {
-      await Promise.all(["gh_g_stable", "gh_g_classic", "gh_g_ip"].map((id) => fetch(`${broker.url}/api/accounts/${id}/token`).then((r) => r.arrayBuffer())));
+      await Promise.all(
+        ["gh_g_stable", "gh_g_classic", "gh_g_ip"].map((id) =>
+          fetch(`${broker.url}/api/accounts/${id}/token`).then((r) => r.arrayBuffer()),
+        ),
+      );
       await sleep(200);
     }
-    await waitUntil("Prometheus has scraped the broker several times", async () => {
-      const r = await query(`count_over_time(up{job="${JOB}"}[1m])`);
-      return Number((r.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] ?? 0) >= 6;
-    }, 20_000, 250);
+    await waitUntil(
+      "Prometheus has scraped the broker several times",
+      async () => {
+        const r = await query(`count_over_time(up{job="${JOB}"}[1m])`);
+        return Number((r.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] ?? 0) >= 6;
+      },
+      20_000,
+      250,
+    );
     const text = await (await fetch(`${broker.url}/metrics`)).text();
-    exported = new Set([...text.matchAll(/^# TYPE (\w+) (\w+)/gm)].flatMap((m) => (m[2] === "histogram" ? [`${m[1]}_bucket`, `${m[1]}_sum`, `${m[1]}_count`, m[1]!] : [m[1]!])));
+    exported = new Set(
+      [...text.matchAll(/^# TYPE (\w+) (\w+)/gm)].flatMap((m) =>
+        m[2] === "histogram" ? [`${m[1]}_bucket`, `${m[1]}_sum`, `${m[1]}_count`, m[1]!] : [m[1]!],
+      ),
+    );
   });
 
   after(async () => {
@@ -181,7 +214,9 @@ describe("the Grafana dashboard against Prometheus scraping a running broker", (
   test("the template variables find the job and the accounts", async () => {
     const jobs = (await (await fetch(`${promUrl}/api/v1/label/job/values?match[]=wtb_store_up`)).json()) as { data: string[] };
     assert.deepEqual(jobs.data, [JOB]);
-    const accounts = (await (await fetch(`${promUrl}/api/v1/label/account/values?match[]=${encodeURIComponent(`wtb_breaker_open{job="${JOB}"}`)}`)).json()) as { data: string[] };
+    const accounts = (await (
+      await fetch(`${promUrl}/api/v1/label/account/values?match[]=${encodeURIComponent(`wtb_breaker_open{job="${JOB}"}`)}`)
+    ).json()) as { data: string[] };
     assert.deepEqual(accounts.data.sort(), ["gh_g_classic", "gh_g_ip", "gh_g_stable"]);
   });
 
@@ -200,9 +235,17 @@ describe("the Grafana dashboard against Prometheus scraping a running broker", (
   test("the panels show what happened: one account failing with its errclass and errcode, its breaker open, the quota used", async () => {
     const failing = await query(expand(panels.find((p) => p.title === "Failing accounts (errclass, errcode)")!.targets![0]!.expr));
     const rows = (failing.data?.result ?? []) as Array<{ metric: Record<string, string> }>;
-    assert.deepEqual(rows.map((r) => [r.metric.account, r.metric.errclass, r.metric.errcode]), [["gh_g_ip", "config", "40164"]]);
+    assert.deepEqual(
+      rows.map((r) => [r.metric.account, r.metric.errclass, r.metric.errcode]),
+      [["gh_g_ip", "config", "40164"]],
+    );
     const quota = await query(expand(panels.find((p) => p.title === "Upstream token calls today vs daily quota")!.targets![0]!.expr));
-    const share = Object.fromEntries((quota.data?.result as Array<{ metric: { account: string }; value: [number, string] }>).map((r) => [r.metric.account, Number(r.value[1])]));
+    const share = Object.fromEntries(
+      (quota.data?.result as Array<{ metric: { account: string }; value: [number, string] }>).map((r) => [
+        r.metric.account,
+        Number(r.value[1]),
+      ]),
+    );
     assert.equal(share.gh_g_classic, 2 / 2000, "two classic fetches of 2000");
     const breakers = await query(expand(panels.find((p) => p.title === "Breakers open")!.targets![0]!.expr));
     assert.equal(Number((breakers.data?.result[0] as { value: [number, string] }).value[1]), 1);

@@ -25,7 +25,14 @@ describe("legacy lock cleanup", () => {
     const prefix = freshPrefix();
     const uniq = prefix.replace(/\W/g, "");
     const L = (s: string) => `php:lock:${uniq}:${s}`;
-    const b = opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: prefix, LOCK_CLEANUP_PATTERNS: `php:lock:${uniq}:*`, LEGACY_LOCK_MAX_HOLD_SEC: "600" });
+    const b = opsBroker({
+      ACCOUNTS,
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: "http://127.0.0.1:9",
+      KEY_PREFIX: prefix,
+      LOCK_CLEANUP_PATTERNS: `php:lock:${uniq}:*`,
+      LEGACY_LOCK_MAX_HOLD_SEC: "600",
+    });
     try {
       redis.cli("SET", L("just-taken"), String(nowS()));
       redis.cli("SET", L("just-taken-ms"), String(Date.now() - 5_000));
@@ -76,7 +83,13 @@ describe("legacy lock cleanup", () => {
   test("the cleanup report says why for each key over HTTP, in JSON and in text, and the JSON is documented", async () => {
     const prefix = freshPrefix();
     const uniq = prefix.replace(/\W/g, "");
-    const b = opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: prefix, LOCK_CLEANUP_PATTERNS: `php:lock:${uniq}:*` });
+    const b = opsBroker({
+      ACCOUNTS,
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: "http://127.0.0.1:9",
+      KEY_PREFIX: prefix,
+      LOCK_CLEANUP_PATTERNS: `php:lock:${uniq}:*`,
+    });
     try {
       redis.cli("SET", `php:lock:${uniq}:fresh`, String(nowS()));
       const json = await request(b.app).get("/cleanup_expired_locks.php?dryRun=true&format=json");

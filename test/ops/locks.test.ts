@@ -27,7 +27,13 @@ const ACCOUNTS = accountsEnv([
 ]);
 
 function broker(patterns: string) {
-  return opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: freshPrefix(), LOCK_CLEANUP_PATTERNS: patterns });
+  return opsBroker({
+    ACCOUNTS,
+    REDIS_URL: redis.url,
+    WECHAT_API_BASE: "http://127.0.0.1:9",
+    KEY_PREFIX: freshPrefix(),
+    LOCK_CLEANUP_PATTERNS: patterns,
+  });
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -119,7 +125,13 @@ describe("stuck-lock cleanup", () => {
 
   test("a broad legacy pattern never reaches the broker's own keys, such as the fence counter that has no TTL by design", async () => {
     const prefix = freshPrefix();
-    const wide = opsBroker({ ACCOUNTS, REDIS_URL: redis.url, WECHAT_API_BASE: "http://127.0.0.1:9", KEY_PREFIX: prefix, LOCK_CLEANUP_PATTERNS: `${prefix}*` });
+    const wide = opsBroker({
+      ACCOUNTS,
+      REDIS_URL: redis.url,
+      WECHAT_API_BASE: "http://127.0.0.1:9",
+      KEY_PREFIX: prefix,
+      LOCK_CLEANUP_PATTERNS: `${prefix}*`,
+    });
     try {
       const h = await wide.core.lock.tryAcquire("gh_a", 10_000);
       assert.ok(h);
@@ -198,7 +210,10 @@ describe("stuck-lock cleanup", () => {
       assert.equal(listing.locks[0]!.owner, h.owner);
       const result = await b.locks.cleanup();
       assert.deepEqual(result.removed, []);
-      assert.deepEqual(result.kept.map((k) => k.reason), ["has_ttl"]);
+      assert.deepEqual(
+        result.kept.map((k) => k.reason),
+        ["has_ttl"],
+      );
       assert.match(result.note ?? "", /cleanup removes nothing/);
       assert.equal(await h.release(), "released");
     } finally {
@@ -252,7 +267,18 @@ describe("legacy lock values", () => {
   });
 
   test("anything else says nothing: random tokens, small numbers, broken JSON, arrays", () => {
-    for (const v of ["", "4f1c2a9e-lock-token", "4242", "0", "-1700000000", "{not json", "[1700000000]", '{"expires_at": 12}', '{"expires_at": true}', "null"]) {
+    for (const v of [
+      "",
+      "4f1c2a9e-lock-token",
+      "4242",
+      "0",
+      "-1700000000",
+      "{not json",
+      "[1700000000]",
+      '{"expires_at": 12}',
+      '{"expires_at": true}',
+      "null",
+    ]) {
       assert.deepEqual(parseLegacyLockValue(v), {}, v);
     }
   });

@@ -54,7 +54,9 @@ describe("the lock endpoints", () => {
       assert.equal(res.status, 200);
       const body = res.body as CleanupResult;
       assert.equal(body.dryRun, true);
-      assert.deepEqual(body.removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
+      assert.deepEqual(body.removed, [
+        { key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" },
+      ]);
       assert.equal(exists(key), true);
 
       const get = await request(b.app).get("/cleanup_expired_locks?dryRun=true&format=json");
@@ -63,7 +65,9 @@ describe("the lock endpoints", () => {
 
       const real = await request(b.app).post("/api/locks/cleanup");
       assert.equal(real.status, 200);
-      assert.deepEqual((real.body as CleanupResult).removed, [{ key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" }]);
+      assert.deepEqual((real.body as CleanupResult).removed, [
+        { key, reason: "no_ttl", why: "a broker lock without TTL: the broker always sets one, so no refresh holds it" },
+      ]);
       assert.equal(exists(key), false);
 
       const bad = await request(b.app).post("/api/locks/cleanup").send({ dryRun: "yes" });
@@ -126,7 +130,10 @@ describe("the lock endpoints", () => {
     const hash = sha256("client-key-for-a-hash-only-test-0123").toString("hex");
     const b = broker({ API_KEYS: JSON.stringify([{ name: "svc", keySha256: hash, role: "client", accounts: ["*"] }]) });
     try {
-      const res = await request(b.app).post("/api/locks/cleanup").set("Authorization", "Bearer client-key-for-a-hash-only-test-0123").send({ dryRun: false });
+      const res = await request(b.app)
+        .post("/api/locks/cleanup")
+        .set("Authorization", "Bearer client-key-for-a-hash-only-test-0123")
+        .send({ dryRun: false });
       assert.equal(res.status, 403);
     } finally {
       await b.close();
@@ -169,7 +176,10 @@ describe("the lock endpoints", () => {
         await request(b.app).get("/api/locks"),
         await request(b.app).post("/api/locks/cleanup").set("Authorization", `Bearer ${SECRETS.clientKey}`),
       ];
-      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 200, 400, 415, 401, 403]);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200, 200, 200, 200, 200, 200, 400, 415, 401, 403],
+      );
       for (const a of answers) assertDocumented(a);
     } finally {
       redis.cli("DEL", legacy);

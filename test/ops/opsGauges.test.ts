@@ -34,7 +34,13 @@ describe("the on-scrape ops gauges", () => {
       KEY_PREFIX: freshPrefix(),
     });
     const registry = new Registry();
-    registerOpsGauges(registry, { store: b.core.store, locks: b.locks, accounts: b.config.accounts, snapshotTtlMs: 0, lockScanIntervalMs: 0 });
+    registerOpsGauges(registry, {
+      store: b.core.store,
+      locks: b.locks,
+      accounts: b.config.accounts,
+      snapshotTtlMs: 0,
+      lockScanIntervalMs: 0,
+    });
     try {
       await b.core.service.getToken("gh_ok");
       await assert.rejects(b.core.service.getToken("gh_wl"));

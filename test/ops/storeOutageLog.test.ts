@@ -95,10 +95,17 @@ test("during an outage retry warnings about the store are counted, others still 
   const outage = new StoreOutageLog(base, { summaryEveryMs: 60_000, now: () => now });
   try {
     const log = outage.logger.child({ component: "scheduler" });
-    log.warn({ accountId: "a", err: { name: "StoreUnavailableError", message: "the token store is unavailable" } }, "refresh-ahead failed; will retry");
+    log.warn(
+      { accountId: "a", err: { name: "StoreUnavailableError", message: "the token store is unavailable" } },
+      "refresh-ahead failed; will retry",
+    );
     assert.equal(lines.length, 1, "before the outage a store failure is written like any warning");
     outage.logger.warn({ redis: "redis://127.0.0.1:1", error: "connect ECONNREFUSED 127.0.0.1:1" }, "redis connection error");
-    for (let i = 0; i < 5; i++) log.warn({ accountId: "a", err: { name: "StoreUnavailableError", message: "the token store is unavailable" } }, "refresh-ahead failed; will retry");
+    for (let i = 0; i < 5; i++)
+      log.warn(
+        { accountId: "a", err: { name: "StoreUnavailableError", message: "the token store is unavailable" } },
+        "refresh-ahead failed; will retry",
+      );
     outage.logger.warn({ error: "Connection is closed." }, "could not subscribe to refresh notices; retrying");
     log.warn({ accountId: "a", err: { name: "UpstreamError", message: "40164 invalid ip" } }, "transient upstream failure; retrying");
     now = 42_000;
@@ -107,7 +114,11 @@ test("during an outage retry warnings about the store are counted, others still 
       lines.slice(1).map((l) => l.msg.replace(/:.*$/, "")),
       ["token store unreachable", "transient upstream failure; retrying", "token store reachable again after 42 s"],
     );
-    assert.deepEqual(lines.at(-1)!.suppressed, { "redis connection error": 1, "refresh-ahead failed; will retry": 5, "could not subscribe to refresh notices; retrying": 1 });
+    assert.deepEqual(lines.at(-1)!.suppressed, {
+      "redis connection error": 1,
+      "refresh-ahead failed; will retry": 5,
+      "could not subscribe to refresh notices; retrying": 1,
+    });
     assert.equal(lines.at(-1)!.downForSec, 42);
   } finally {
     outage.close();

@@ -80,7 +80,12 @@ export async function getToken(url: string, accountId: string, timeoutMs = 10_00
 }
 
 /** A caller's report that WeChat rejected `accessToken` (POST …/token/invalidate), optionally with an API key. */
-export async function report(url: string, accountId: string, accessToken: string, opts: { apiKey?: string; errcode?: number; timeoutMs?: number } = {}): Promise<Answer> {
+export async function report(
+  url: string,
+  accountId: string,
+  accessToken: string,
+  opts: { apiKey?: string; errcode?: number; timeoutMs?: number } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { "Content-Type": "application/json" };
   if (opts.apiKey) headers.Authorization = `Bearer ${opts.apiKey}`;
   try {
@@ -171,6 +176,12 @@ export function statusSummary(answers: readonly Answer[]): string {
 }
 
 /** The account list of one account, as ACCOUNTS wants it. */
-export function accountsEnv(account: { id: string; appId: string; appSecret: string; type?: "official" | "miniprogram" | "wecom"; tokenApi?: "stable" | "classic" }): string {
+export function accountsEnv(account: {
+  id: string;
+  appId: string;
+  appSecret: string;
+  type?: "official" | "miniprogram" | "wecom";
+  tokenApi?: "stable" | "classic";
+}): string {
   return JSON.stringify([account]);
 }

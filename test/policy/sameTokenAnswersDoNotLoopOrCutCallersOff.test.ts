@@ -18,7 +18,12 @@ const REPLICAS = 3;
  * end (WeChat's whole-second expires_in), and one retry. */
 const CALLS_PER_TOKEN = 4;
 
-const WECOM = { appId: "ww_policy_loop", secret: "corpsecret-policy-loop-Q3v8", platform: "wecom" as const, tokenLifetimeSec: LIFETIME_SEC };
+const WECOM = {
+  appId: "ww_policy_loop",
+  secret: "corpsecret-policy-loop-Q3v8",
+  platform: "wecom" as const,
+  tokenLifetimeSec: LIFETIME_SEC,
+};
 // The stable chain rotates only in its last 3 s, while the broker's refresh-ahead opens 8 s before expiry: between
 // the two, stable_token hands back the held token.
 const STABLE = { appId: "wx_policy_loop", secret: "AppSecret-policy-loop-W2m6", tokenLifetimeSec: LIFETIME_SEC, overlapSec: 3 };
@@ -54,42 +59,63 @@ async function watchOneLifetime(urls: string[], accountId: string): Promise<{ an
     if (a.token) seen.add(a.token);
     if (a.status !== 200) {
       const stillAccepted = [...seen].filter((t) => sim.admin.checkToken(t).valid);
-      if (stillAccepted.length > 0) wrongRefusals.push(`${url} answered ${a.status} ${a.code ?? ""} while WeChat still accepted a token it had served`);
+      if (stillAccepted.length > 0)
+        wrongRefusals.push(`${url} answered ${a.status} ${a.code ?? ""} while WeChat still accepted a token it had served`);
     }
   });
   await sleep(LIFETIME_SEC * 1500);
   return { answers: await poller.stop(), wrongRefusals };
 }
 
-test("a WeCom account polled on three replicas over a whole token lifetime makes at most a few gettoken calls per token and never answers 503 while WeChat accepts the token", { timeout: 90_000 }, async () => {
-  const cluster = await startCluster(REPLICAS, env(accountsEnv({ id: "wecom_loop", type: "wecom", appId: WECOM.appId, appSecret: WECOM.secret }), "loopw:"));
-  try {
-    const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "wecom_loop");
-    const c = sim.admin.counters(WECOM.appId);
-    const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
-    assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
-    const figures = `gettoken calls: ${c.calls.gettoken} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
-    assert.ok(c.calls.gettoken <= bound, figures);
-    assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
-    assert.ok(answers.every((a) => a.status === 200), figures);
-  } finally {
-    await cluster.stop();
-  }
-});
+test(
+  "a WeCom account polled on three replicas over a whole token lifetime makes at most a few gettoken calls per token and never answers 503 while WeChat accepts the token",
+  { timeout: 90_000 },
+  async () => {
+    const cluster = await startCluster(
+      REPLICAS,
+      env(accountsEnv({ id: "wecom_loop", type: "wecom", appId: WECOM.appId, appSecret: WECOM.secret }), "loopw:"),
+    );
+    try {
+      const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "wecom_loop");
+      const c = sim.admin.counters(WECOM.appId);
+      const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
+      assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
+      const figures = `gettoken calls: ${c.calls.gettoken} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
+      assert.ok(c.calls.gettoken <= bound, figures);
+      assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
+      assert.ok(
+        answers.every((a) => a.status === 200),
+        figures,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
 
-test("a stable account whose stable_token hands back the held token inside the refresh-ahead window makes at most a few calls per token on three replicas and never answers 503", { timeout: 90_000 }, async () => {
-  const cluster = await startCluster(REPLICAS, env(accountsEnv({ id: "stable_loop", appId: STABLE.appId, appSecret: STABLE.secret }), "loops:"));
-  try {
-    const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "stable_loop");
-    const c = sim.admin.counters(STABLE.appId);
-    const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
-    assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
-    assert.equal(c.forceRefreshes, 0, "no force refresh");
-    const figures = `stable_token calls: ${c.calls.stable_token} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
-    assert.ok(c.calls.stable_token <= bound, figures);
-    assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
-    assert.ok(answers.every((a) => a.status === 200), figures);
-  } finally {
-    await cluster.stop();
-  }
-});
+test(
+  "a stable account whose stable_token hands back the held token inside the refresh-ahead window makes at most a few calls per token on three replicas and never answers 503",
+  { timeout: 90_000 },
+  async () => {
+    const cluster = await startCluster(
+      REPLICAS,
+      env(accountsEnv({ id: "stable_loop", appId: STABLE.appId, appSecret: STABLE.secret }), "loops:"),
+    );
+    try {
+      const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "stable_loop");
+      const c = sim.admin.counters(STABLE.appId);
+      const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
+      assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
+      assert.equal(c.forceRefreshes, 0, "no force refresh");
+      const figures = `stable_token calls: ${c.calls.stable_token} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
+      assert.ok(c.calls.stable_token <= bound, figures);
+      assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
+      assert.ok(
+        answers.every((a) => a.status === 200),
+        figures,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+);

@@ -50,7 +50,11 @@ test("hundreds of concurrent signing requests on three cold replicas cost one ge
   );
   const c = sim.admin.counters(STABLE.appId).calls;
   const statuses = answers.map((a) => a.status);
-  assert.deepEqual([...new Set(statuses)], [200], `every caller is served (${statuses.filter((s) => s !== 200).length} not)\n${cluster.output().slice(-3000)}`);
+  assert.deepEqual(
+    [...new Set(statuses)],
+    [200],
+    `every caller is served (${statuses.filter((s) => s !== 200).length} not)\n${cluster.output().slice(-3000)}`,
+  );
   assert.equal(c.getticket, 1, "exactly one getticket call across the replicas");
   assert.equal(c.stable_token, 1, "and one token call");
   const ticket = sim.admin.currentTicket(STABLE.appId, "jsapi");
@@ -73,7 +77,9 @@ test("a ticket fetch answered 40001 costs one token refresh and one retry, and c
   const before = sim.admin.counters(CLASSIC.appId).calls;
   const answers = await Promise.all(
     Array.from({ length: 60 }, async (_, i) => {
-      const res = await fetch(`${cluster.urls[i % cluster.urls.length]!}/api/accounts/cards/ticket?type=wx_card`, { signal: AbortSignal.timeout(20_000) });
+      const res = await fetch(`${cluster.urls[i % cluster.urls.length]!}/api/accounts/cards/ticket?type=wx_card`, {
+        signal: AbortSignal.timeout(20_000),
+      });
       return { status: res.status, body: (await res.json()) as { ticket?: string; error?: unknown } };
     }),
   );
@@ -89,11 +95,17 @@ test("a ticket fetch answered 40001 costs one token refresh and one retry, and c
   assert.equal(sim.admin.checkToken(fresh).valid, true);
 
   // The diagnosis shows one line per requested ticket, with its age.
-  const diag = (await (await fetch(`${cluster.urls[1]!}/api/diagnosis`)).json()) as { checks: Array<{ id: string; accountId?: string; status: string; data?: { type?: string; ageSec?: number } }> };
+  const diag = (await (await fetch(`${cluster.urls[1]!}/api/diagnosis`)).json()) as {
+    checks: Array<{ id: string; accountId?: string; status: string; data?: { type?: string; ageSec?: number } }>;
+  };
   const line = diag.checks.find((ch) => ch.id === "ticket" && ch.accountId === "cards");
   assert.ok(line, JSON.stringify(diag.checks.map((ch) => `${ch.id}/${ch.accountId ?? ""}`)));
   assert.equal(line.status, "ok");
   assert.equal(line.data?.type, "wx_card");
   assert.equal(typeof line.data?.ageSec, "number");
-  assert.equal(diag.checks.some((ch) => ch.id === "ticket" && ch.accountId === "shop"), true, "the signing test's jsapi ticket too");
+  assert.equal(
+    diag.checks.some((ch) => ch.id === "ticket" && ch.accountId === "shop"),
+    true,
+    "the signing test's jsapi ticket too",
+  );
 });

@@ -30,14 +30,23 @@ test("a WeCom account refused with 45009 again and again gets a longer cool-down
   try {
     const cooldowns: number[] = [];
     let facts = await diagnosisOf(cluster.urls[0]!, "wecom_quota");
-    await waitUntil("the start-up fetch was refused", async () => (facts = await diagnosisOf(cluster.urls[0]!, "wecom_quota")).breaker.failures >= 1, 20_000, 200);
+    await waitUntil(
+      "the start-up fetch was refused",
+      async () => (facts = await diagnosisOf(cluster.urls[0]!, "wecom_quota")).breaker.failures >= 1,
+      20_000,
+      200,
+    );
     cooldowns.push(cooldownSec(facts));
     for (let i = 2; i <= 3; i++) {
       const wait = Date.parse(facts.lastError!.at) + MANUAL_RETRY_MS + 500 - Date.now();
       if (wait > 0) await sleep(wait);
       const r = await sync(cluster.urls[i % 2]!, "wecom_quota");
       facts = await diagnosisOf(cluster.urls[(i + 1) % 2]!, "wecom_quota");
-      assert.equal(facts.breaker.failures, i, `sync ${i - 1} reached WeChat and was refused (${r.status} ${r.code ?? ""}); breaker ${JSON.stringify(facts.breaker)}`);
+      assert.equal(
+        facts.breaker.failures,
+        i,
+        `sync ${i - 1} reached WeChat and was refused (${r.status} ${r.code ?? ""}); breaker ${JSON.stringify(facts.breaker)}`,
+      );
       cooldowns.push(cooldownSec(facts));
     }
     const calls = sim.admin.counters(APP.appId).calls.gettoken;

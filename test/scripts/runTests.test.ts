@@ -14,7 +14,10 @@ test("the benchmark smoke tests run after every other test file", () => {
   assert.ok(files.length > 50, r.stdout);
   const bench = files.map((f, i) => [f, i] as const).filter(([f]) => f.startsWith("test/bench/"));
   assert.ok(bench.length > 0, "the benchmark smoke test is listed");
-  assert.ok(bench.every(([, i]) => i >= files.length - bench.length), `bench files are not last:\n${files.join("\n")}`);
+  assert.ok(
+    bench.every(([, i]) => i >= files.length - bench.length),
+    `bench files are not last:\n${files.join("\n")}`,
+  );
   assert.ok(files.indexOf("test/broker/breaker.test.ts") < files.indexOf("test/http/auth.test.ts"), "the others keep their order");
 });
 
@@ -22,9 +25,20 @@ test("the unit tier keeps the files that start no redis-server and no process, d
   const r = spawnSync(process.execPath, ["scripts/run-tests.mjs", "--unit", "--list"], { cwd: ROOT, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const files = r.stdout.trim().split("\n");
-  for (const f of ["test/broker/policy.test.ts", "test/broker/policyModel.test.ts", "test/wechat/errcodes.test.ts", "test/config/settings.test.ts"]) assert.ok(files.includes(f), `${f} is a unit test`);
+  for (const f of [
+    "test/broker/policy.test.ts",
+    "test/broker/policyModel.test.ts",
+    "test/wechat/errcodes.test.ts",
+    "test/config/settings.test.ts",
+  ])
+    assert.ok(files.includes(f), `${f} is a unit test`);
   // Redis through the shared fixture, serve processes, Redis through a helper one import away, bats.
-  for (const f of ["test/broker/cluster.test.ts", "test/policy/reportsAreCheckedBeforeAnythingRotates.test.ts", "test/broker/ceiling.test.ts", "test/scripts/scripts.test.ts"]) {
+  for (const f of [
+    "test/broker/cluster.test.ts",
+    "test/policy/reportsAreCheckedBeforeAnythingRotates.test.ts",
+    "test/broker/ceiling.test.ts",
+    "test/scripts/scripts.test.ts",
+  ]) {
     assert.ok(!files.includes(f), `${f} is not a unit test`);
   }
 });

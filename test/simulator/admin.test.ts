@@ -138,13 +138,23 @@ void test("bad admin input is refused with 400 and a message naming the field", 
   assert.equal(badPath.status, 400);
   assert.equal((await getJson(`${sim.url}/__admin/nothing-here`)).status, 404);
   assert.equal((await getJson(`${sim.url}/__admin/apps`, { method: "POST" })).status, 405);
-  assert.deepEqual((await admin.listApps()).map((a) => a.dailyQuota), [2000], "nothing changed");
+  assert.deepEqual(
+    (await admin.listApps()).map((a) => a.dailyQuota),
+    [2000],
+    "nothing changed",
+  );
 });
 
 void test("the in-process admin refuses bad input with SimAdminError", async (t) => {
   const sim = await startSim(t, [APP]);
-  assert.throws(() => sim.admin.setApp({ appId: "", secret: "x" }), (e: unknown) => e instanceof SimAdminError && e.code === "bad_request");
-  assert.throws(() => sim.admin.counters("wx_missing"), (e: unknown) => e instanceof SimAdminError && e.code === "not_found");
+  assert.throws(
+    () => sim.admin.setApp({ appId: "", secret: "x" }),
+    (e: unknown) => e instanceof SimAdminError && e.code === "bad_request",
+  );
+  assert.throws(
+    () => sim.admin.counters("wx_missing"),
+    (e: unknown) => e instanceof SimAdminError && e.code === "not_found",
+  );
   assert.throws(() => sim.admin.patchApp(APP.appId, { appId: "wx_renamed" }), /appId/);
 });
 

@@ -25,7 +25,12 @@ void test("a business call answers with a valid token, and 41001 / 40014 / 40001
   clock.advance(11_000);
   const superseded = await info(token);
   assert.equal(superseded.errcode, 40001);
-  assert.match(String(superseded.errmsg), mpErrmsg("invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r"));
+  assert.match(
+    String(superseded.errmsg),
+    mpErrmsg(
+      "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r",
+    ),
+  );
   const fresh = tokenOf(await classic(sim, APP.appId, APP.secret));
   clock.advance(101_000);
   assert.equal((await info(fresh)).errcode, 42001);
@@ -57,12 +62,16 @@ void test("a multipart media upload comes back byte for byte from media/get, wit
     const file = randomBytes(3 * 1024 * 1024 + 17);
     const form = new FormData();
     form.append("media", new Blob([file], { type: "image/png" }), "pic.png");
-    const up = (await (await fetch(`${base}/media/upload?access_token=${encodeURIComponent(token)}&type=image`, { method: "POST", body: form })).json()) as { media_id: string; type: string };
+    const up = (await (
+      await fetch(`${base}/media/upload?access_token=${encodeURIComponent(token)}&type=image`, { method: "POST", body: form })
+    ).json()) as { media_id: string; type: string };
     assert.equal(up.type, "image");
     const down = await fetch(`${base}/media/get?access_token=${encodeURIComponent(token)}&media_id=${up.media_id}`);
     assert.equal(down.headers.get("content-type"), "image/png");
     assert.ok(Buffer.from(await down.arrayBuffer()).equals(file));
-    const missing = (await (await fetch(`${base}/media/get?access_token=${encodeURIComponent(token)}&media_id=nope`)).json()) as { errcode: number };
+    const missing = (await (await fetch(`${base}/media/get?access_token=${encodeURIComponent(token)}&media_id=nope`)).json()) as {
+      errcode: number;
+    };
     assert.equal(missing.errcode, 40007);
   }
   assert.ok(sim.admin.apiCalls(APP.appId).uploadBytes > 3 * 1024 * 1024);

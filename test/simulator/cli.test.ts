@@ -40,7 +40,10 @@ async function waitFor(output: () => string, pattern: RegExp, exited: Promise<un
 void test("an --apps YAML list, a JSON list and a JSON object with an apps key all load", (t) => {
   const dir = tempDir(t);
   const yaml = join(dir, "apps.yaml");
-  writeFileSync(yaml, "- appId: wx_yaml_1\n  secret: yaml-secret-1\n  dailyQuota: 3\n- appId: ww_yaml_2\n  secret: yaml-secret-2\n  platform: wecom\n");
+  writeFileSync(
+    yaml,
+    "- appId: wx_yaml_1\n  secret: yaml-secret-1\n  dailyQuota: 3\n- appId: ww_yaml_2\n  secret: yaml-secret-2\n  platform: wecom\n",
+  );
   assert.deepEqual(loadAppsFile(yaml), [
     { appId: "wx_yaml_1", secret: "yaml-secret-1", dailyQuota: 3 },
     { appId: "ww_yaml_2", secret: "yaml-secret-2", platform: "wecom" },
@@ -56,12 +59,15 @@ void test("a bad --apps file is refused with every problem named by entry and fi
   const dir = tempDir(t);
   const file = join(dir, "bad.yaml");
   writeFileSync(file, "- appId: wx_a\n  secret: ''\n- appId: wx_b\n  secret: s\n  overlapSec: -3\n- appId: wx_a\n  secret: s\n");
-  assert.throws(() => loadAppsFile(file), (err: Error) => {
-    assert.match(err.message, /apps\[0\]\.secret/);
-    assert.match(err.message, /apps\[1\]\.overlapSec/);
-    assert.match(err.message, /apps\[2\]\.appId: "wx_a" appears more than once/);
-    return true;
-  });
+  assert.throws(
+    () => loadAppsFile(file),
+    (err: Error) => {
+      assert.match(err.message, /apps\[0\]\.secret/);
+      assert.match(err.message, /apps\[1\]\.overlapSec/);
+      assert.match(err.message, /apps\[2\]\.appId: "wx_a" appears more than once/);
+      return true;
+    },
+  );
   writeFileSync(file, "appId: wx_not_a_list\n");
   assert.throws(() => loadAppsFile(file), /expected a list of apps/);
   writeFileSync(join(dir, "broken.json"), "[{");
@@ -79,13 +85,22 @@ void test("the simulator command serves --apps and --demo apps, prints its URL a
   });
   const url = (await waitFor(run.output, /listening on (http:\/\/127\.0\.0\.1:\d+)/, run.exited))[1] ?? "";
   const admin = new SimulatorAdminClient(url);
-  assert.deepEqual((await admin.listApps()).map((a) => a.appId), ["wx_cli_app", "wx_demo_healthy", "wx_demo_whitelist"]);
-  const ok = (await (await fetch(`${url}/cgi-bin/token?grant_type=client_credential&appid=wx_demo_healthy&secret=demo-secret-healthy`)).json()) as Record<string, unknown>;
+  assert.deepEqual(
+    (await admin.listApps()).map((a) => a.appId),
+    ["wx_cli_app", "wx_demo_healthy", "wx_demo_whitelist"],
+  );
+  const ok = (await (
+    await fetch(`${url}/cgi-bin/token?grant_type=client_credential&appid=wx_demo_healthy&secret=demo-secret-healthy`)
+  ).json()) as Record<string, unknown>;
   assert.equal(typeof ok.access_token, "string");
-  const walled = (await (await fetch(`${url}/cgi-bin/token?grant_type=client_credential&appid=wx_demo_whitelist&secret=demo-secret-whitelist`)).json()) as Record<string, unknown>;
+  const walled = (await (
+    await fetch(`${url}/cgi-bin/token?grant_type=client_credential&appid=wx_demo_whitelist&secret=demo-secret-whitelist`)
+  ).json()) as Record<string, unknown>;
   assert.equal(walled.errcode, 40164);
   assert.match(String(walled.errmsg), /^invalid ip 1\.92\.157\.200 ipv6 ::ffff:1\.92\.157\.200, not in whitelist rid: /);
-  const mine = (await (await fetch(`${url}/cgi-bin/token?grant_type=client_credential&appid=wx_cli_app&secret=cli-secret-value`)).json()) as Record<string, unknown>;
+  const mine = (await (
+    await fetch(`${url}/cgi-bin/token?grant_type=client_credential&appid=wx_cli_app&secret=cli-secret-value`)
+  ).json()) as Record<string, unknown>;
   assert.equal(typeof mine.access_token, "string");
   assert.ok(!run.output().includes("cli-secret-value") && !run.output().includes("demo-secret"), "no secret is printed");
   run.child.kill("SIGTERM");

@@ -55,7 +55,11 @@ export async function classic(sim: RunningSimulator, appid: string, secret: stri
 }
 
 /** POST /cgi-bin/stable_token with a JSON body (or a raw string as the body). */
-export async function stable(sim: RunningSimulator, body: Record<string, unknown> | string, method = "POST"): Promise<Record<string, unknown>> {
+export async function stable(
+  sim: RunningSimulator,
+  body: Record<string, unknown> | string,
+  method = "POST",
+): Promise<Record<string, unknown>> {
   return (
     await getJson(`${sim.url}/cgi-bin/stable_token`, {
       method,
@@ -69,7 +73,11 @@ export function stableBody(appid: string, secret: string, forceRefresh?: boolean
   return { grant_type: "client_credential", appid, secret, ...(forceRefresh === undefined ? {} : { force_refresh: forceRefresh }) };
 }
 
-export async function probe(sim: RunningSimulator, token: string | undefined, path = "get_api_domain_ip"): Promise<Record<string, unknown>> {
+export async function probe(
+  sim: RunningSimulator,
+  token: string | undefined,
+  path = "get_api_domain_ip",
+): Promise<Record<string, unknown>> {
   const q = token === undefined ? "" : `?access_token=${encodeURIComponent(token)}`;
   return (await getJson(`${sim.url}/cgi-bin/${path}${q}`)).body;
 }

@@ -167,7 +167,10 @@ void test("stable_token refuses other methods with 43002, and a non-JSON body or
 });
 
 void test("stable_token validates like /cgi-bin/token: 41004, 40002, 40013, 40164, 89503, 40125", async (t) => {
-  const sim = await startSim(t, [APP, { appId: "wx_stable_walled", secret: "x-secret", callerIp: "198.51.100.7", ipWhitelist: ["203.0.113.10"] }]);
+  const sim = await startSim(t, [
+    APP,
+    { appId: "wx_stable_walled", secret: "x-secret", callerIp: "198.51.100.7", ipWhitelist: ["203.0.113.10"] },
+  ]);
   assert.equal((await stable(sim, { grant_type: "client_credential", appid: APP.appId })).errcode, 41004);
   assert.equal((await stable(sim, { grant_type: "authorization_code", appid: APP.appId, secret: APP.secret })).errcode, 40002);
   assert.equal((await stable(sim, stableBody("wx_nobody", APP.secret))).errcode, 40013);

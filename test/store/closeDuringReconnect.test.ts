@@ -75,7 +75,10 @@ after(async () => {
 
 test("closing the store while its subscriber finishes reconnecting leaves no unhandled rejection", async () => {
   const logger = pino({ level: "silent" });
-  const client = createRedisClient({ url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 2000, connectTimeoutMs: 2000, tls: false }, logger);
+  const client = createRedisClient(
+    { url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 2000, connectTimeoutMs: 2000, tls: false },
+    logger,
+  );
   const subscriber = duplicateRedisClient(client, logger);
   const store = new RedisTokenStore({ redis: client, subscriber, keyPrefix: "close-race:", logger });
   try {

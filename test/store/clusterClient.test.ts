@@ -15,7 +15,13 @@ const NODES = [
 ];
 
 void test("the Cluster client bounds each node's commands like a single-server client, reads from masters only and reconnects forever", () => {
-  const o = buildClusterOptions({ clusterNodes: NODES, password: "cluster-pw-1", commandTimeoutMs: 400, connectTimeoutMs: 900, tls: false });
+  const o = buildClusterOptions({
+    clusterNodes: NODES,
+    password: "cluster-pw-1",
+    commandTimeoutMs: 400,
+    connectTimeoutMs: 900,
+    tls: false,
+  });
   assert.equal(o.redisOptions?.commandTimeout, 400);
   assert.equal(o.redisOptions?.connectTimeout, 900);
   assert.equal(o.redisOptions?.password, "cluster-pw-1");
@@ -37,7 +43,10 @@ void test("with TLS each node connection uses TLS and connects to the host name 
 });
 
 void test("createRedisClient gives a Cluster client for cluster nodes, and its description names the nodes without the password", () => {
-  const c = createRedisClient({ clusterNodes: NODES, password: "never-shown-pw", commandTimeoutMs: 100, connectTimeoutMs: 100, tls: false, lazyConnect: true }, silentLogger());
+  const c = createRedisClient(
+    { clusterNodes: NODES, password: "never-shown-pw", commandTimeoutMs: 100, connectTimeoutMs: 100, tls: false, lazyConnect: true },
+    silentLogger(),
+  );
   try {
     assert.ok(c instanceof Cluster && isCluster(c));
   } finally {
@@ -49,11 +58,25 @@ void test("createRedisClient gives a Cluster client for cluster nodes, and its d
 
 void test("with no cluster node reachable, a store read fails with the command timeout instead of waiting for the cluster", async () => {
   const port = await freePort(); // nothing listens there
-  const redis = createRedisClient({ clusterNodes: [{ host: "127.0.0.1", port }], commandTimeoutMs: 300, connectTimeoutMs: 300, tls: false }, silentLogger());
-  const store = new RedisTokenStore({ redis, subscriber: duplicateRedisClient(redis, silentLogger()), keyPrefix: "down:", logger: silentLogger() });
+  const redis = createRedisClient(
+    { clusterNodes: [{ host: "127.0.0.1", port }], commandTimeoutMs: 300, connectTimeoutMs: 300, tls: false },
+    silentLogger(),
+  );
+  const store = new RedisTokenStore({
+    redis,
+    subscriber: duplicateRedisClient(redis, silentLogger()),
+    keyPrefix: "down:",
+    logger: silentLogger(),
+  });
   try {
     const hung = new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 10_000).unref());
-    const outcome = await Promise.race([store.get("gh_down").then(() => "answered", (err: Error) => err.message), hung]);
+    const outcome = await Promise.race([
+      store.get("gh_down").then(
+        () => "answered",
+        (err: Error) => err.message,
+      ),
+      hung,
+    ]);
     assert.match(outcome, /token store unavailable \(get\): Command timed out/);
     assert.equal(store.isReady(), false);
   } finally {

@@ -23,7 +23,16 @@ export function freshAccount(tag = "acct"): string {
 
 export function token(gen: number, overrides: Partial<StoredToken> = {}): StoredToken {
   const now = Date.now();
-  return { accessToken: `TOKEN_gen${gen}_${randomBytes(6).toString("hex")}`, expiresAt: now + 7200_000, fetchedAt: now, api: "stable", gen, checkedAt: now, notBefore: 0, ...overrides };
+  return {
+    accessToken: `TOKEN_gen${gen}_${randomBytes(6).toString("hex")}`,
+    expiresAt: now + 7200_000,
+    fetchedAt: now,
+    api: "stable",
+    gen,
+    checkedAt: now,
+    notBefore: 0,
+    ...overrides,
+  };
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -31,7 +40,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Resolves when `n` notices have arrived, or rejects after `ms`. */
-function collect(store: TokenStore, n: number, ms: number): { done: Promise<Array<[string, number]>>; seen: Array<[string, number]>; stop: () => void } {
+function collect(
+  store: TokenStore,
+  n: number,
+  ms: number,
+): { done: Promise<Array<[string, number]>>; seen: Array<[string, number]>; stop: () => void } {
   const seen: Array<[string, number]> = [];
   let stop = () => {};
   const done = new Promise<Array<[string, number]>>((resolve, reject) => {
@@ -183,8 +196,13 @@ export function describeTokenStoreContract(name: string, makeBackend: () => Prom
       void it("counts every one of 50 concurrent calls exactly once", async () => {
         const a = freshAccount();
         const stores = await Promise.all(Array.from({ length: 5 }, () => backend.open()));
-        const counts = await Promise.all(Array.from({ length: 50 }, (_, i) => (stores[i % 5] as TokenStore).countUpstreamCall(a, "2026-11-21")));
-        assert.deepEqual([...counts].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+        const counts = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (stores[i % 5] as TokenStore).countUpstreamCall(a, "2026-11-21")),
+        );
+        assert.deepEqual(
+          [...counts].sort((x, y) => x - y),
+          Array.from({ length: 50 }, (_, i) => i + 1),
+        );
         assert.equal(await store.upstreamCalls(a, "2026-11-21"), 50);
       });
 
@@ -201,7 +219,9 @@ export function describeTokenStoreContract(name: string, makeBackend: () => Prom
       void it("lets exactly one of 50 concurrent takers through when 30 s spacing applies", async () => {
         const a = freshAccount();
         const stores = await Promise.all(Array.from({ length: 5 }, () => backend.open()));
-        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (stores[i % 5] as TokenStore).takeForceBudget(a, t0, day, limits)));
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (stores[i % 5] as TokenStore).takeForceBudget(a, t0, day, limits)),
+        );
         const ok = results.filter((r) => r.ok);
         assert.equal(ok.length, 1);
         assert.equal(ok[0]?.usedToday, 1);
@@ -217,11 +237,16 @@ export function describeTokenStoreContract(name: string, makeBackend: () => Prom
         const a = freshAccount();
         const stores = await Promise.all(Array.from({ length: 5 }, () => backend.open()));
         const results = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => (stores[i % 5] as TokenStore).takeForceBudget(a, t0 + i, day, { perDay: 20, minIntervalMs: 0 })),
+          Array.from({ length: 50 }, (_, i) =>
+            (stores[i % 5] as TokenStore).takeForceBudget(a, t0 + i, day, { perDay: 20, minIntervalMs: 0 }),
+          ),
         );
         assert.equal(results.filter((r) => r.ok).length, 20);
         assert.deepEqual(
-          results.filter((r) => r.ok).map((r) => r.usedToday).sort((x, y) => x - y),
+          results
+            .filter((r) => r.ok)
+            .map((r) => r.usedToday)
+            .sort((x, y) => x - y),
           Array.from({ length: 20 }, (_, i) => i + 1),
         );
         for (const r of results.filter((x) => !x.ok)) {
@@ -251,18 +276,37 @@ export function describeTokenStoreContract(name: string, makeBackend: () => Prom
       void it("refuses a take 29.999 s after the last one and accepts it at 30 s", async () => {
         const a = freshAccount();
         assert.equal((await store.takeForceBudget(a, t0, day, limits)).ok, true);
-        assert.deepEqual(await store.takeForceBudget(a, t0 + 29_999, day, limits), { ok: false, usedToday: 1, reason: "too_soon", retryAt: t0 + 30_000 });
+        assert.deepEqual(await store.takeForceBudget(a, t0 + 29_999, day, limits), {
+          ok: false,
+          usedToday: 1,
+          reason: "too_soon",
+          retryAt: t0 + 30_000,
+        });
         assert.deepEqual(await store.takeForceBudget(a, t0 + 30_000, day, limits), { ok: true, usedToday: 2 });
       });
 
       void it("treats a taker whose clock is behind the last take as too soon, and never moves the last take backwards", async () => {
         const a = freshAccount();
         assert.equal((await store.takeForceBudget(a, t0, day, limits)).ok, true);
-        assert.deepEqual(await store.takeForceBudget(a, t0 - 5_000, day, limits), { ok: false, usedToday: 1, reason: "too_soon", retryAt: t0 + 30_000 });
+        assert.deepEqual(await store.takeForceBudget(a, t0 - 5_000, day, limits), {
+          ok: false,
+          usedToday: 1,
+          reason: "too_soon",
+          retryAt: t0 + 30_000,
+        });
         const b = freshAccount();
         assert.equal((await store.takeForceBudget(b, t0 + 100, day, { perDay: 20, minIntervalMs: 0 })).ok, true);
-        assert.equal((await store.takeForceBudget(b, t0, day, { perDay: 20, minIntervalMs: 0 })).ok, true, "no spacing asked, none applied");
-        assert.deepEqual(await store.takeForceBudget(b, t0 + 30_050, day, limits), { ok: false, usedToday: 2, reason: "too_soon", retryAt: t0 + 30_100 });
+        assert.equal(
+          (await store.takeForceBudget(b, t0, day, { perDay: 20, minIntervalMs: 0 })).ok,
+          true,
+          "no spacing asked, none applied",
+        );
+        assert.deepEqual(await store.takeForceBudget(b, t0 + 30_050, day, limits), {
+          ok: false,
+          usedToday: 2,
+          reason: "too_soon",
+          retryAt: t0 + 30_100,
+        });
       });
 
       void it("keeps the spacing across midnight even though the daily count starts again", async () => {

@@ -29,7 +29,10 @@ void test("a script given keys of different tags is refused before any command i
   const spy = new Proxy({}, { get: (_t, name) => () => sent.push(String(name)) }) as unknown as RedisClient;
   const a = new KeySpace("wtb:").account("gh_a");
   const b = new KeySpace("wtb:").account("gh_b");
-  await assert.rejects(LOCK_ATTACH.run(spy, [a.lock, a.lockinfo, b.fence, a.token], ["v", "o", "1"]), /lockAttach: its keys must share one hash tag/);
+  await assert.rejects(
+    LOCK_ATTACH.run(spy, [a.lock, a.lockinfo, b.fence, a.token], ["v", "o", "1"]),
+    /lockAttach: its keys must share one hash tag/,
+  );
   assert.deepEqual(sent, []);
   assert.ok(ALL_SCRIPTS.length >= 8);
 });

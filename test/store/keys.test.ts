@@ -8,7 +8,16 @@ void describe("Redis key naming", () => {
     const base = "wtb:{acct:gh_e4b07b2a992e6669}";
     assert.deepEqual(
       [k.token, k.fence, k.lock, k.lockinfo, k.status, k.forceLast, k.calls("2026-11-21"), k.force("2026-11-21")],
-      [`${base}:token`, `${base}:fence`, `${base}:lock`, `${base}:lockinfo`, `${base}:status`, `${base}:forcelast`, `${base}:calls:2026-11-21`, `${base}:force:2026-11-21`],
+      [
+        `${base}:token`,
+        `${base}:fence`,
+        `${base}:lock`,
+        `${base}:lockinfo`,
+        `${base}:status`,
+        `${base}:forcelast`,
+        `${base}:calls:2026-11-21`,
+        `${base}:force:2026-11-21`,
+      ],
     );
     assert.equal(new KeySpace("wtb:").refreshedChannel, "wtb:refreshed");
     assert.equal(new KeySpace().prefix, "wtb:");
@@ -31,7 +40,11 @@ void describe("Redis key naming", () => {
     assert.equal(k.token, "x:{acct:a-1.jsapi}:token");
     assert.notEqual(k.token, ks.account("a-1").token);
     assert.deepEqual(ks.parse(k.lock), { accountId: "a-1.jsapi", kind: "lock" });
-    assert.deepEqual(ks.parse(ks.account("a-1.agent_config").calls("2026-01-02")), { accountId: "a-1.agent_config", kind: "calls", day: "2026-01-02" });
+    assert.deepEqual(ks.parse(ks.account("a-1.agent_config").calls("2026-01-02")), {
+      accountId: "a-1.agent_config",
+      kind: "calls",
+      day: "2026-01-02",
+    });
     for (const bad of ["a-1.", "a-1.other", ".jsapi", "a.b.jsapi", "a-1.jsapi.jsapi"]) assert.throws(() => ks.account(bad), TypeError, bad);
     assert.equal(ks.parse("x:{acct:a-1.other}:lock"), null);
   });

@@ -46,7 +46,11 @@ void describe("the Redis Lua scripts", () => {
     assert.equal(server.cli("GET", k.fence), "7", "the fence counter did not move");
     assert.equal(server.cli("EXISTS", k.lockinfo), "0");
     server.cli("DEL", k.lock);
-    assert.deepEqual(await LOCK_ATTACH.run(redis, [k.lock, k.lockinfo, k.fence, k.token], ["my-value", "me#1", "123"]), [0, 0], "nor when there is no lock");
+    assert.deepEqual(
+      await LOCK_ATTACH.run(redis, [k.lock, k.lockinfo, k.fence, k.token], ["my-value", "me#1", "123"]),
+      [0, 0],
+      "nor when there is no lock",
+    );
   });
 
   void it("give lockinfo the lock's own remaining TTL so both expire together", async () => {

@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { startRedis } from "../helpers/redis";
 import { createLogger } from "../../src/logger";
-import { buildRedisOptions, createRedisClient, describeRedisTarget, duplicateRedisClient, reconnectDelay } from "../../src/store/redisClient";
+import {
+  buildRedisOptions,
+  createRedisClient,
+  describeRedisTarget,
+  duplicateRedisClient,
+  reconnectDelay,
+} from "../../src/store/redisClient";
 import { sleep } from "./contract";
 import { waitReady } from "./redisFixtures";
 
@@ -38,7 +44,14 @@ void describe("Redis client construction", () => {
   });
 
   void it("builds Sentinel options with the master name and never points at sentinels as if they were Redis", () => {
-    const o = buildRedisOptions({ sentinels: [{ host: "10.0.0.1", port: 26379 }], sentinelName: "tokens", password: "pw", commandTimeoutMs: 500, connectTimeoutMs: 1000, tls: false });
+    const o = buildRedisOptions({
+      sentinels: [{ host: "10.0.0.1", port: 26379 }],
+      sentinelName: "tokens",
+      password: "pw",
+      commandTimeoutMs: 500,
+      connectTimeoutMs: 1000,
+      tls: false,
+    });
     assert.deepEqual(o.sentinels, [{ host: "10.0.0.1", port: 26379 }]);
     assert.equal(o.name, "tokens");
     assert.equal(o.password, "pw");
@@ -48,7 +61,16 @@ void describe("Redis client construction", () => {
   void it("describes where it connects without the password", () => {
     assert.equal(describeRedisTarget({ url: "redis://:s3cr3t@redis.internal:6380/2" }), "redis://redis.internal:6380/2");
     assert.equal(describeRedisTarget({ url: "rediss://user:s3cr3t@redis.internal:6380" }), "rediss://redis.internal:6380");
-    assert.equal(describeRedisTarget({ sentinels: [{ host: "a", port: 1 }, { host: "b", port: 2 }], sentinelName: "m" }), "sentinel:m@a:1,b:2");
+    assert.equal(
+      describeRedisTarget({
+        sentinels: [
+          { host: "a", port: 1 },
+          { host: "b", port: 2 },
+        ],
+        sentinelName: "m",
+      }),
+      "sentinel:m@a:1,b:2",
+    );
     assert.ok(!describeRedisTarget({ url: "not a url :s3cr3t@" }).includes("s3cr3t"));
   });
 

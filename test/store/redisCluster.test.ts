@@ -42,7 +42,12 @@ function clusterBackend() {
   return {
     async openStore(keyPrefix = "wtb:") {
       const redis = await clusterClient();
-      const store = new RedisTokenStore({ redis, subscriber: duplicateRedisClient(redis, silentLogger()), keyPrefix, logger: silentLogger() });
+      const store = new RedisTokenStore({
+        redis,
+        subscriber: duplicateRedisClient(redis, silentLogger()),
+        keyPrefix,
+        logger: silentLogger(),
+      });
       stores.push(store);
       await store.subscribed();
       return store;
@@ -97,7 +102,10 @@ describe("keys and scripts on Redis Cluster", () => {
       // Tags other than {acct:…} work the same: what counts is that all keys of one script share one.
       const reply = (await LOCK_HOLDER.run(redis, ["wtb:{caller:billing}:reports", "wtb:{caller:billing}:reports:info"], [])) as unknown[];
       assert.equal(Number(reply[0]), -2);
-      await assert.rejects(LOCK_HOLDER.run(redis, ["wtb:{acct:a}:lock", "wtb:{acct:b}:lockinfo"], []), (err: Error) => err instanceof TypeError && /one hash tag/.test(err.message));
+      await assert.rejects(
+        LOCK_HOLDER.run(redis, ["wtb:{acct:a}:lock", "wtb:{acct:b}:lockinfo"], []),
+        (err: Error) => err instanceof TypeError && /one hash tag/.test(err.message),
+      );
     } finally {
       redis.disconnect();
     }
@@ -120,7 +128,11 @@ describe("keys and scripts on Redis Cluster", () => {
       await stores[0]!.write(id, token(7));
       await stores[0]!.publishRefreshed(id, 7);
       const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("a store got no notice in 5 s")), 5000).unref());
-      assert.deepEqual(await Promise.race([Promise.all(got), timeout]), [[id, 7], [id, 7], [id, 7]]);
+      assert.deepEqual(await Promise.race([Promise.all(got), timeout]), [
+        [id, 7],
+        [id, 7],
+        [id, 7],
+      ]);
     } finally {
       await b.close();
     }
@@ -157,9 +169,24 @@ describe("lock listing and cleanup on Redis Cluster", () => {
       }
       const inspector = new LockInspector({ patterns: [], lock, accountIds: () => [] });
       const listing = await inspector.list();
-      assert.deepEqual(listing.locks.filter((l) => l.stuck).map((l) => l.key).sort(), [...stuck].sort());
-      assert.deepEqual(listing.locks.filter((l) => !l.stuck).map((l) => l.key).sort(), [...held].sort());
-      assert.ok(listing.locks.filter((l) => !l.stuck).every((l) => l.owner === lock.owner && l.ttlMs > 0), "held locks show their holder");
+      assert.deepEqual(
+        listing.locks
+          .filter((l) => l.stuck)
+          .map((l) => l.key)
+          .sort(),
+        [...stuck].sort(),
+      );
+      assert.deepEqual(
+        listing.locks
+          .filter((l) => !l.stuck)
+          .map((l) => l.key)
+          .sort(),
+        [...held].sort(),
+      );
+      assert.ok(
+        listing.locks.filter((l) => !l.stuck).every((l) => l.owner === lock.owner && l.ttlMs > 0),
+        "held locks show their holder",
+      );
 
       const result = await inspector.cleanup();
       assert.deepEqual(result.removed.map((r) => r.key).sort(), [...stuck].sort());

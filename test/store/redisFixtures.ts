@@ -23,7 +23,10 @@ export async function waitReady(client: Redis, ms = 5000): Promise<void> {
   }
 }
 
-export function openRedisStore(server: TestRedis, opts: { keyPrefix?: string; logger?: Logger; commandTimeoutMs?: number } = {}): RedisTokenStore {
+export function openRedisStore(
+  server: TestRedis,
+  opts: { keyPrefix?: string; logger?: Logger; commandTimeoutMs?: number } = {},
+): RedisTokenStore {
   const logger = opts.logger ?? silentLogger();
   const redis = testClient(server, logger, opts.commandTimeoutMs);
   const subscriber = duplicateRedisClient(redis, logger);

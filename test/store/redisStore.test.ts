@@ -121,13 +121,20 @@ void describe("RedisTokenStore against a real redis-server", () => {
     await store.setStatus(a, { openUntil: 0, failures: 0, lastSuccessAt: Date.now() });
     const keys = server.cli("KEYS", `*${a}*`).split("\n").sort();
     const base = `wtb:{acct:${a}}`;
-    assert.deepEqual(keys, [`${base}:calls:2026-11-21`, `${base}:force:2026-11-21`, `${base}:forcelast`, `${base}:status`, `${base}:token`]);
+    assert.deepEqual(keys, [
+      `${base}:calls:2026-11-21`,
+      `${base}:force:2026-11-21`,
+      `${base}:forcelast`,
+      `${base}:status`,
+      `${base}:token`,
+    ]);
     for (const k of keys) {
       assert.equal(hashTag(k), `acct:${a}`, k);
       assert.ok(!k.includes(t.accessToken));
       assert.ok(Number(server.cli("PTTL", k)) > 0, `${k} has a TTL`);
     }
-    for (const k of keys.filter((x) => !x.endsWith(":token"))) assert.ok(!server.cli("DUMP", k).includes(t.accessToken), `${k} holds no token`);
+    for (const k of keys.filter((x) => !x.endsWith(":token")))
+      assert.ok(!server.cli("DUMP", k).includes(t.accessToken), `${k} holds no token`);
     const day = 24 * 3600_000;
     assert.ok(Number(server.cli("PTTL", `${base}:calls:2026-11-21`)) > 2 * day - 5000);
     assert.ok(Number(server.cli("PTTL", `${base}:force:2026-11-21`)) > 2 * day - 5000);
@@ -161,7 +168,15 @@ void describe("RedisTokenStore against a real redis-server", () => {
     const store = await open();
     const heard: Array<[string, number]> = [];
     store.onRefreshed((id, gen) => heard.push([id, gen]));
-    for (const bad of ["garbage", "{}", '{"accountId":"a}b","gen":1}', '{"accountId":"ok","gen":"1"}', '{"accountId":"ok","gen":-1}', "null", "[1]"]) {
+    for (const bad of [
+      "garbage",
+      "{}",
+      '{"accountId":"a}b","gen":1}',
+      '{"accountId":"ok","gen":"1"}',
+      '{"accountId":"ok","gen":-1}',
+      "null",
+      "[1]",
+    ]) {
       server.cli("PUBLISH", "wtb:refreshed", bad);
     }
     server.cli("PUBLISH", "wtb:refreshed", '{"accountId":"good_one","gen":3}');
@@ -244,7 +259,10 @@ void describe("RedisTokenStore when redis-server goes away", () => {
       for (const [name, op] of ops) {
         const { result } = await within(bound, op());
         assert.equal(result.status, "rejected", name);
-        assert.ok(result.status === "rejected" && result.reason instanceof StoreUnavailableError, `${name} rejects with StoreUnavailableError`);
+        assert.ok(
+          result.status === "rejected" && result.reason instanceof StoreUnavailableError,
+          `${name} rejects with StoreUnavailableError`,
+        );
       }
 
       await server.start();
@@ -309,7 +327,12 @@ void describe("RedisTokenStore when a read's command timeout fires", () => {
 
   const open = async () => {
     const client = testClient(server, silentLogger(), SHORT_COMMAND_TIMEOUT_MS);
-    const store = new RedisTokenStore({ redis: client, subscriber: duplicateRedisClient(client, silentLogger()), keyPrefix: "busy:", logger: silentLogger() });
+    const store = new RedisTokenStore({
+      redis: client,
+      subscriber: duplicateRedisClient(client, silentLogger()),
+      keyPrefix: "busy:",
+      logger: silentLogger(),
+    });
     await waitReady(client);
     return { client, store };
   };
@@ -356,7 +379,10 @@ void describe("RedisTokenStore when a read's command timeout fires", () => {
       await pauser.call("CLIENT", "PAUSE", String(SHORT_COMMAND_TIMEOUT_MS * 4), "ALL");
       const { elapsed, result } = await within(SHORT_COMMAND_TIMEOUT_MS * 2, store.get(acct));
       assert.equal(result.status, "rejected");
-      assert.ok(result.status === "rejected" && result.reason instanceof StoreUnavailableError, String(result.status === "rejected" ? result.reason : ""));
+      assert.ok(
+        result.status === "rejected" && result.reason instanceof StoreUnavailableError,
+        String(result.status === "rejected" ? result.reason : ""),
+      );
       assert.ok(elapsed >= SHORT_COMMAND_TIMEOUT_MS - 20, `failed after ${elapsed} ms: by the command timeout`);
       assert.equal(client.status, "ready", "the connection itself stayed up");
     } finally {

@@ -111,7 +111,10 @@ void test("a token past its lifetime probes as 42001 on WeChat and on WeCom", as
   const b = await client.fetchToken(corp);
   assert.equal(a.expiresIn, 60);
   clock.advance(61);
-  for (const [acct, tok] of [[mp, a], [corp, b]] as const) {
+  for (const [acct, tok] of [
+    [mp, a],
+    [corp, b],
+  ] as const) {
     const r = await client.probe(acct, tok.accessToken);
     assert.ok(!r.valid, acct.id);
     assert.equal(r.error.errcode, 42001);
@@ -190,12 +193,36 @@ interface Case {
 const MP_CASES: Case[] = [
   { name: "an unknown appid", app: {}, account: { appId: "wx_nobody_knows_me" }, errcode: 40013, errclass: "config", retryAfterMs: 60_000 },
   { name: "a wrong secret", app: {}, account: { secret: "wrong-secret-0001" }, errcode: 40125, errclass: "config", retryAfterMs: 60_000 },
-  { name: "a wrong secret on an old server", app: { legacyBadSecret: true }, account: { secret: "wrong-secret-0001" }, errcode: 40001, errclass: "config" },
-  { name: "a caller outside the whitelist", app: { callerIp: "1.92.157.200", ipWhitelist: ["10.0.0.1"] }, errcode: 40164, errclass: "config", ip: "1.92.157.200" },
+  {
+    name: "a wrong secret on an old server",
+    app: { legacyBadSecret: true },
+    account: { secret: "wrong-secret-0001" },
+    errcode: 40001,
+    errclass: "config",
+  },
+  {
+    name: "a caller outside the whitelist",
+    app: { callerIp: "1.92.157.200", ipWhitelist: ["10.0.0.1"] },
+    errcode: 40164,
+    errclass: "config",
+    ip: "1.92.157.200",
+  },
   { name: "a frozen AppSecret", app: { secretFrozen: true }, errcode: 40243, errclass: "config" },
   { name: "a component appid", app: { isComponent: true }, errcode: 61024, errclass: "config" },
-  { name: "an IP the admin rejected once", app: { adminConfirm: "rejected_once" }, errcode: 89507, errclass: "admin", retryAfterMs: 3_600_000 },
-  { name: "an IP the admin rejected twice", app: { adminConfirm: "rejected_twice" }, errcode: 89506, errclass: "admin", retryAfterMs: 86_400_000 },
+  {
+    name: "an IP the admin rejected once",
+    app: { adminConfirm: "rejected_once" },
+    errcode: 89507,
+    errclass: "admin",
+    retryAfterMs: 3_600_000,
+  },
+  {
+    name: "an IP the admin rejected twice",
+    app: { adminConfirm: "rejected_twice" },
+    errcode: 89506,
+    errclass: "admin",
+    retryAfterMs: 86_400_000,
+  },
   { name: "an IP pending confirmation", app: { adminConfirm: "pending" }, errcode: 89501, errclass: "admin" },
   { name: "an empty secret", app: {}, account: { secret: "" }, errcode: 41004, errclass: "config" },
   { name: "an empty appid", app: {}, account: { appId: "" }, errcode: 41002, errclass: "bug" },
@@ -225,7 +252,10 @@ for (const tokenApi of ["stable", "classic"] as const) {
 void test("the 40164 message names the appid and the IP to whitelist", async (t) => {
   const { client } = await rig(t, [{ ...MP, callerIp: "1.92.157.200", ipWhitelist: ["10.0.0.1"] }]);
   const err = await upstreamError(() => client.fetchToken(mpAccount(MP.appId, MP.secret)));
-  assert.match(err.message, /^WeChat refused the token request for appid wx_client_app_0001: 40164 IP 1\.92\.157\.200 is not in the IP whitelist \(stable_token, rid [0-9a-f-]{26}\)$/);
+  assert.match(
+    err.message,
+    /^WeChat refused the token request for appid wx_client_app_0001: 40164 IP 1\.92\.157\.200 is not in the IP whitelist \(stable_token, rid [0-9a-f-]{26}\)$/,
+  );
   assert.match(err.hint.zh, /将 1\.92\.157\.200 添加到/);
 });
 
@@ -322,7 +352,12 @@ void test("an errcode 0 answer without a token is a bad body, not a success", as
 void test("HTTP 502 and 503 are transient http_status errors; a 404 or an unfollowed 302 is configuration", async (t) => {
   const { sim, client } = await rig(t, [MP]);
   const acct = mpAccount(MP.appId, MP.secret, "classic");
-  for (const [status, errclass] of [[502, "transient"], [503, "transient"], [404, "config"], [302, "config"]] as const) {
+  for (const [status, errclass] of [
+    [502, "transient"],
+    [503, "transient"],
+    [404, "config"],
+    [302, "config"],
+  ] as const) {
     sim.admin.addFault(MP.appId, { type: "http", status });
     const err = await upstreamError(() => client.fetchToken(acct));
     assert.equal(err.kind, "http_status");
@@ -340,7 +375,10 @@ void test("a server that never answers times out after timeoutMs as a transient 
   assert.equal(err.kind, "timeout");
   assert.equal(err.errclass, "transient");
   assert.equal(err.retryable, true);
-  assert.match(err.message, /^WeChat did not answer in time for appid wx_client_app_0001 \(POST http:\/\/127\.0\.0\.1:\d+\/cgi-bin\/stable_token\): no answer within 300 ms$/);
+  assert.match(
+    err.message,
+    /^WeChat did not answer in time for appid wx_client_app_0001 \(POST http:\/\/127\.0\.0\.1:\d+\/cgi-bin\/stable_token\): no answer within 300 ms$/,
+  );
   // The next call works: the held socket was abandoned, not reused.
   assert.equal(typeof (await client.fetchToken(mpAccount(MP.appId, MP.secret))).accessToken, "string");
 });
@@ -351,7 +389,10 @@ void test("an HTML body with status 200 is a non-JSON bad_body error", async (t)
   const err = await upstreamError(() => client.fetchToken(wecomAccount(CORP.appId, CORP.secret)));
   assert.equal(err.kind, "bad_body");
   assert.equal(err.errclass, "transient");
-  assert.match(err.message, /^WeCom answered with a body that is not JSON for corpid ww_client_corp_0001 \(GET .*\/wecom\/cgi-bin\/gettoken\): text\/html, \d+ bytes$/);
+  assert.match(
+    err.message,
+    /^WeCom answered with a body that is not JSON for corpid ww_client_corp_0001 \(GET .*\/wecom\/cgi-bin\/gettoken\): text\/html, \d+ bytes$/,
+  );
 });
 
 void test("a socket reset is a transient network error naming ECONNRESET", async (t) => {
@@ -371,7 +412,10 @@ void test("a closed port is a transient network error naming ECONNREFUSED", asyn
   assert.equal(err.kind, "network");
   assert.equal(err.errclass, "transient");
   assert.equal(err.endpoint, "token");
-  assert.equal(err.message, `Could not reach WeChat for appid ${MP.appId} (GET http://127.0.0.1:${port}/cgi-bin/token): connection refused (ECONNREFUSED)`);
+  assert.equal(
+    err.message,
+    `Could not reach WeChat for appid ${MP.appId} (GET http://127.0.0.1:${port}/cgi-bin/token): connection refused (ECONNREFUSED)`,
+  );
   const perr = await upstreamError(() => client.probe(mpAccount(MP.appId, MP.secret), "12_some-token"));
   assert.equal(perr.endpoint, "probe");
   assert.equal(perr.kind, "network");
@@ -400,8 +444,14 @@ void test("aborting a request in flight fails it as aborted, not as a timeout", 
 });
 
 void test("a base URL with a query string or credentials is refused at construction", () => {
-  assert.throws(() => new WeChatClient({ wechatApiBase: "http://127.0.0.1:1/?x=1", wecomApiBase: "http://127.0.0.1:1" }), /query or credentials/);
-  assert.throws(() => new WeChatClient({ wechatApiBase: "http://u:p@127.0.0.1:1", wecomApiBase: "http://127.0.0.1:1" }), /query or credentials/);
+  assert.throws(
+    () => new WeChatClient({ wechatApiBase: "http://127.0.0.1:1/?x=1", wecomApiBase: "http://127.0.0.1:1" }),
+    /query or credentials/,
+  );
+  assert.throws(
+    () => new WeChatClient({ wechatApiBase: "http://u:p@127.0.0.1:1", wecomApiBase: "http://127.0.0.1:1" }),
+    /query or credentials/,
+  );
   assert.throws(() => new WeChatClient({ wechatApiBase: "ftp://127.0.0.1:1", wecomApiBase: "http://127.0.0.1:1" }), /http/);
   assert.throws(() => new WeChatClient({ wechatApiBase: "not a url", wecomApiBase: "http://127.0.0.1:1" }));
 });

@@ -14,8 +14,8 @@ function at(platform: Platform, endpoint: UpstreamEndpoint, errcode: number, err
 }
 
 const REQUIRED_WECHAT = [
-  -1, 40001, 40002, 40013, 40014, 40125, 40164, 40243, 41001, 41002, 41004, 42001, 45009, 45011, 48001, 50002, 50004,
-  61004, 61024, 89501, 89503, 89506, 89507,
+  -1, 40001, 40002, 40013, 40014, 40125, 40164, 40243, 41001, 41002, 41004, 42001, 45009, 45011, 48001, 50002, 50004, 61004, 61024, 89501,
+  89503, 89506, 89507,
 ];
 const REQUIRED_WECOM = [-1, 40001, 40013, 40014, 40091, 41001, 41002, 41004, 42001, 45009, 60020, 301002];
 
@@ -38,7 +38,10 @@ void test("every entry has an English and a Chinese hint, and a cool-down wherev
       assert.equal(b.retryable, false, `${d.platform} ${d.code} is not retryable`);
     }
   }
-  assert.equal(listErrcodes("wecom").every((d) => d.platform === "wecom"), true);
+  assert.equal(
+    listErrcodes("wecom").every((d) => d.platform === "wecom"),
+    true,
+  );
 });
 
 void test("the classes of the WeChat codes at a token endpoint are the documented ones", () => {
@@ -130,7 +133,12 @@ void test("the fixed cool-downs are 60 s for 45011, 1 h for 89507, 24 h for 8950
 });
 
 void test("the 40164 hint names the extracted IP, the console path, and the wait, in English and Chinese", () => {
-  const c = at("wechat", "stable_token", 40164, "invalid ip 1.92.157.200 ipv6 ::ffff:1.92.157.200, not in whitelist rid: 68231586-663e56da-1e04e5eb");
+  const c = at(
+    "wechat",
+    "stable_token",
+    40164,
+    "invalid ip 1.92.157.200 ipv6 ::ffff:1.92.157.200, not in whitelist rid: 68231586-663e56da-1e04e5eb",
+  );
   assert.equal(c.ip, "1.92.157.200");
   assert.equal(c.rid, "68231586-663e56da-1e04e5eb");
   assert.equal(c.summary, "IP 1.92.157.200 is not in the IP whitelist");
@@ -244,7 +252,11 @@ void test("a 40001 gets the fix of the endpoint that answered: the AppSecret at 
     const probe = at(platform, "probe", 40001);
     assert.match(token.hint.en, /secret/i, `${platform} token`);
     assert.doesNotMatch(token.hint.en, /business call/i, `${platform} token`);
-    assert.doesNotMatch(probe.hint.en, /secret is wrong|AppSecret is wrong|corpsecret .* is wrong|At a token endpoint|At gettoken/i, `${platform} probe: ${probe.hint.en}`);
+    assert.doesNotMatch(
+      probe.hint.en,
+      /secret is wrong|AppSecret is wrong|corpsecret .* is wrong|At a token endpoint|At gettoken/i,
+      `${platform} probe: ${probe.hint.en}`,
+    );
     assert.doesNotMatch(probe.hint.zh, /获取 token 时返回|gettoken 返回/, `${platform} probe: ${probe.hint.zh}`);
     assert.match(probe.hint.en, /no longer valid|replaced/i);
     const d = describeErrcode(40001, platform, { endpoint: "probe", appId: "wx1234567890abcdef" });

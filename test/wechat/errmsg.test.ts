@@ -53,7 +53,10 @@ void test("the caller IP WeCom reports on other errors (from ip:) is read too", 
 });
 
 void test("an IPv6 caller is returned as IPv6, and an IPv4-mapped one as IPv4", () => {
-  assert.equal(extractIp("invalid ip 2408:8207:1851:10e0::1 ipv6 2408:8207:1851:10e0::1, not in whitelist rid: 1"), "2408:8207:1851:10e0::1");
+  assert.equal(
+    extractIp("invalid ip 2408:8207:1851:10e0::1 ipv6 2408:8207:1851:10e0::1, not in whitelist rid: 1"),
+    "2408:8207:1851:10e0::1",
+  );
   assert.equal(extractIp("invalid ip xxx ipv6 ::ffff:10.1.2.3, not in whitelist"), "10.1.2.3");
   assert.equal(extractIp("not allow to access from your ip, from ip: ::ffff:8.8.4.4, more info at x"), "8.8.4.4");
 });

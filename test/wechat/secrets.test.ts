@@ -42,7 +42,11 @@ void test("no failure of any kind leaks the AppSecret or an issued token into er
   const closedPort = await freePort();
   const { logger, text } = memoryLogger();
   const client = new WeChatClient({ wechatApiBase: sim.url, wecomApiBase: sim.wecomUrl, now: clock.now, logger, timeoutMs: 300 });
-  const dead = new WeChatClient({ wechatApiBase: `http://127.0.0.1:${closedPort}`, wecomApiBase: `http://127.0.0.1:${closedPort}`, logger });
+  const dead = new WeChatClient({
+    wechatApiBase: `http://127.0.0.1:${closedPort}`,
+    wecomApiBase: `http://127.0.0.1:${closedPort}`,
+    logger,
+  });
   t.after(async () => {
     client.close();
     dead.close();
@@ -174,10 +178,15 @@ void test("the leak check can fail: a raw axios error logged the naive way does 
   const { logger, text } = memoryLogger();
   const raw = axios.create({ timeout: 300 });
   try {
-    await raw.get(`http://127.0.0.1:${port}/cgi-bin/token`, { params: { grant_type: "client_credential", appid: MP.appId, secret: SECRET } });
+    await raw.get(`http://127.0.0.1:${port}/cgi-bin/token`, {
+      params: { grant_type: "client_credential", appid: MP.appId, secret: SECRET },
+    });
     assert.fail("the port is closed");
   } catch (err) {
     logger.error({ err }, "naive");
   }
-  assert.ok(forms(SECRET).some((f) => text().includes(f)), "the naive log line carries the secret");
+  assert.ok(
+    forms(SECRET).some((f) => text().includes(f)),
+    "the naive log line carries the secret",
+  );
 });

@@ -57,7 +57,8 @@ function one(v: unknown): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new Map<string, Account>();
+export function compatRoutes(d: CompatDeps): RouteDef[] {
+  const byAppId = new Map<string, Account>();
   const byCorpId = new Map<string, Account>();
   for (const id of d.service.accountIds()) {
     const a = d.service.account(id);
@@ -75,9 +76,16 @@ export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new M
   }
 
   async function answer(call: Call, platform: Platform, view: TokenView): Promise<Reply> {
-    await d.issued.remember(view.accountId, view.accessToken, view.expiresAt).catch((err: unknown) =>
-      call.log().warn({ accountId: view.accountId, err: { message: err instanceof Error ? err.message : String(err) } }, "could not index the token for the proxy"),
-    );
+    await d.issued
+      .remember(view.accountId, view.accessToken, view.expiresAt)
+      .catch((err: unknown) =>
+        call
+          .log()
+          .warn(
+            { accountId: view.accountId, err: { message: err instanceof Error ? err.message : String(err) } },
+            "could not index the token for the proxy",
+          ),
+      );
     const body = { access_token: view.accessToken, expires_in: view.expiresIn };
     return { json: platform === "wecom" ? { errcode: 0, errmsg: "ok", ...body } : body };
   }
@@ -90,7 +98,9 @@ export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new M
       let view = await d.service.getToken(account.id);
       if (forceRefresh) {
         // A report that the token it had failed: compare-and-refresh of the token the broker hands out now.
-        call.log().info({ accountId: account.id, caller: who }, "compatible endpoint: force_refresh taken as a report of the current token");
+        call
+          .log()
+          .info({ accountId: account.id, caller: who }, "compatible endpoint: force_refresh taken as a report of the current token");
         view = await reportToken(d.service, account.id, view.accessToken, { caller: who, via: "report" });
       }
       return await answer(call, platform, view);
@@ -114,7 +124,8 @@ export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new M
     const account = byAppId.get(appid);
     if (account === undefined) return refuse(wechatError("wechat", 40013, "no account with this AppID is configured in the broker"));
     const who = caller(account, secret);
-    if (who === undefined) return refuse(wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
+    if (who === undefined)
+      return refuse(wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
     return serve(call, "wechat", account, who, false);
   };
 
@@ -136,11 +147,13 @@ export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new M
     if (body === undefined || appid === undefined) return refuse(wechatError("wechat", 41002));
     if (secret === undefined) return refuse(wechatError("wechat", 41004));
     if (body.grant_type !== "client_credential") return refuse(wechatError("wechat", 40002));
-    if (body.force_refresh !== undefined && typeof body.force_refresh !== "boolean") return refuse(wechatError("wechat", 47001, "force_refresh must be true or false"));
+    if (body.force_refresh !== undefined && typeof body.force_refresh !== "boolean")
+      return refuse(wechatError("wechat", 47001, "force_refresh must be true or false"));
     const account = byAppId.get(appid);
     if (account === undefined) return refuse(wechatError("wechat", 40013, "no account with this AppID is configured in the broker"));
     const who = caller(account, secret);
-    if (who === undefined) return refuse(wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
+    if (who === undefined)
+      return refuse(wechatError("wechat", 40125, "give the account's AppSecret, or an API key allowed for this account, as secret"));
     return serve(call, "wechat", account, who, body.force_refresh === true);
   };
 
@@ -155,7 +168,8 @@ export function compatRoutes(d: CompatDeps): RouteDef[] {  const byAppId = new M
     if (account === undefined) return refuse(wechatError("wecom", 40013, "no WeCom account with this corpid is configured in the broker"));
     const who = caller(account, secret);
     // WeCom answers a wrong corpsecret with 40001.
-    if (who === undefined) return refuse(wechatError("wecom", 40001, "give the account's corpsecret, or an API key allowed for this account, as corpsecret"));
+    if (who === undefined)
+      return refuse(wechatError("wecom", 40001, "give the account's corpsecret, or an API key allowed for this account, as corpsecret"));
     return serve(call, "wecom", account, who, false);
   };
 

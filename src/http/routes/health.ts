@@ -28,14 +28,18 @@ async function failingAccounts(store: TokenStore, ids: string[]): Promise<Failin
       const st = await store.getStatus(id).catch(() => null);
       const e = st?.lastError;
       if (!st || !e || (st.lastSuccessAt !== undefined && st.lastSuccessAt >= e.at)) return;
-      out.push({ id, ...(e.errcode !== undefined ? { errcode: e.errcode } : {}), errclass: e.errclass, since: new Date(e.at).toISOString() });
+      out.push({
+        id,
+        ...(e.errcode !== undefined ? { errcode: e.errcode } : {}),
+        errclass: e.errclass,
+        since: new Date(e.at).toISOString(),
+      });
     }),
   );
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
 export function healthRoutes(d: HealthDeps): RouteDef[] {
-
   async function storeState() {
     if (d.store.mode === "memory") return { mode: "embedded" as const, ok: true };
     if (!d.store.isReady()) return { mode: "redis" as const, ok: false, error: "not connected" };

@@ -26,7 +26,19 @@ export function syncRoutes(service: TokenService): RouteDef[] {
     return { json: syncJson(result) };
   }
   return [
-    { method: "POST", paths: ["/api/accounts/:accountId/sync"], access: "key", body: "json", handle: (call) => sync(call, accountIdFrom(call.params.accountId, "accountId")) },
-    { method: "POST", paths: ["/official-api/wechat/sync"], access: "key", body: "json", handle: (call) => sync(call, accountIdFrom(call.body.accountId, 'The body field "accountId"')) },
+    {
+      method: "POST",
+      paths: ["/api/accounts/:accountId/sync"],
+      access: "key",
+      body: "json",
+      handle: (call) => sync(call, accountIdFrom(call.params.accountId, "accountId")),
+    },
+    {
+      method: "POST",
+      paths: ["/official-api/wechat/sync"],
+      access: "key",
+      body: "json",
+      handle: (call) => sync(call, accountIdFrom(call.body.accountId, 'The body field "accountId"')),
+    },
   ];
 }

@@ -24,7 +24,13 @@ export interface TableParts {
 export function brokerRoutes(core: Core, p: TableParts): RouteDef[] {
   const { config, service, store } = core;
   return [
-    ...healthRoutes({ store, version: p.version, startedAt: p.startedAt, accounts: service.accountIds().length, accountIds: () => service.accountIds() }),
+    ...healthRoutes({
+      store,
+      version: p.version,
+      startedAt: p.startedAt,
+      accounts: service.accountIds().length,
+      accountIds: () => service.accountIds(),
+    }),
     ...tokenRoutes(service),
     ...syncRoutes(service),
     ...ticketRoutes(service),

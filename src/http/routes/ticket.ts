@@ -35,7 +35,12 @@ function ticketType(req: Request): TicketType {
     throw new HttpError(400, "missing_ticket_type", "The query parameter type is required.", `Pass type=${TICKET_TYPES.join(", type=")}.`);
   }
   if (!(TICKET_TYPES as readonly string[]).includes(type)) {
-    throw new HttpError(400, "invalid_ticket_type", `Unknown ticket type "${type.slice(0, 40)}".`, `Use one of ${TICKET_TYPES.join(", ")} (WeCom: jsapi, agent_config).`);
+    throw new HttpError(
+      400,
+      "invalid_ticket_type",
+      `Unknown ticket type "${type.slice(0, 40)}".`,
+      `Use one of ${TICKET_TYPES.join(", ")} (WeCom: jsapi, agent_config).`,
+    );
   }
   return type as TicketType;
 }
@@ -66,12 +71,22 @@ export function ticketRoutes(service: TokenService, clock: () => number = Date.n
       handle: async ({ req, accountId }) => {
         const page = signableUrl(singleQuery(req, "url"));
         if (!page.ok) {
-          throw new HttpError(400, "invalid_url", URL_PROBLEMS[page.why], "Pass the page's own URL, URL-encoded: encodeURIComponent(location.href.split('#')[0]).");
+          throw new HttpError(
+            400,
+            "invalid_url",
+            URL_PROBLEMS[page.why],
+            "Pass the page's own URL, URL-encoded: encodeURIComponent(location.href.split('#')[0]).",
+          );
         }
         const account = service.account(accountId);
         const agent = queryBoolean(req, "agent") ?? false;
         if (agent && account.type !== "wecom") {
-          throw new HttpError(400, "invalid_query", "agent=true is for WeCom accounts (wx.agentConfig).", "Leave agent out for official accounts.");
+          throw new HttpError(
+            400,
+            "invalid_query",
+            "agent=true is for WeCom accounts (wx.agentConfig).",
+            "Leave agent out for official accounts.",
+          );
         }
         const jsapi = await service.getTicket(accountId, "jsapi");
         const config = { appId: account.appId, ...sign(jsapi.ticket, page.url, clock()) };

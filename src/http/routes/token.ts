@@ -27,7 +27,12 @@ export function reportJson(r: ReportResult) {
 export function invalidationReport(body: Record<string, unknown>): { accessToken: string; errcode?: number } {
   const accessToken = body.accessToken;
   if (typeof accessToken !== "string" || accessToken.length === 0 || accessToken.length > 2048) {
-    throw new HttpError(400, "invalid_field", '"accessToken" is required: the token that WeChat rejected.', "Send {\"accessToken\": \"…\", \"errcode\": 40001}.");
+    throw new HttpError(
+      400,
+      "invalid_field",
+      '"accessToken" is required: the token that WeChat rejected.',
+      'Send {"accessToken": "…", "errcode": 40001}.',
+    );
   }
   const errcode = body.errcode;
   if (errcode !== undefined && (typeof errcode !== "number" || !Number.isInteger(errcode))) {
@@ -55,7 +60,16 @@ export function tokenRoutes(service: TokenService): RouteDef[] {
     return service.getToken(call.accountId).then(tokenBody);
   };
   return [
-    { method: "GET", paths: [TOKEN_ROUTE], access: "key", account: "path", scope: "token", fast: true, timedPerAccount: true, handle: sendToken },
+    {
+      method: "GET",
+      paths: [TOKEN_ROUTE],
+      access: "key",
+      account: "path",
+      scope: "token",
+      fast: true,
+      timedPerAccount: true,
+      handle: sendToken,
+    },
     { method: "GET", paths: ["/api/token"], access: "key", account: "query", scope: "token", timedPerAccount: true, handle: sendToken },
     {
       method: "POST",
@@ -75,5 +89,11 @@ export function tokenRoutes(service: TokenService): RouteDef[] {
 }
 
 function sameView(a: TokenView, b: TokenView): boolean {
-  return a.expiresAt === b.expiresAt && a.accessToken === b.accessToken && a.expiresIn === b.expiresIn && a.fetchedAt === b.fetchedAt && a.api === b.api;
+  return (
+    a.expiresAt === b.expiresAt &&
+    a.accessToken === b.accessToken &&
+    a.expiresIn === b.expiresIn &&
+    a.fetchedAt === b.fetchedAt &&
+    a.api === b.api
+  );
 }
