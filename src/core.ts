@@ -115,7 +115,7 @@ export function buildCore(config: Config, rootLogger: Logger, opts: CoreOptions 
     wechat,
     records,
     logger: rootLogger,
-    intervalMs: config.adoption.foreignProbeIntervalSec * 1000,
+    intervalMs: options.foreignProbeIntervalMs,
   });
   const core: Core = {
     config,

@@ -3,7 +3,7 @@
 // the unit its variable declares, so the conversion cannot disagree with the documentation.
 import type { ConfiguredOptions } from "../broker/tokenService";
 import { defaultSettings } from "./settings";
-import type { TopDurationName, TopSettings } from "./types";
+import type { Settings, TopDurationName, TopSettings } from "./types";
 import { MS_PER, specOf } from "./variables";
 
 export interface CoreOptions {
@@ -11,6 +11,8 @@ export interface CoreOptions {
   /** How long a replaced token still works at WeChat: the previous-token tracker keeps it that long. */
   previousTokenOverlapMs: number;
   tokenService: ConfiguredOptions;
+  /** How often the foreign-fetch watch probes the held tokens (0: never). */
+  foreignProbeIntervalMs: number;
 }
 
 /** A duration setting in milliseconds. */
@@ -21,7 +23,7 @@ function durationMs(config: TopSettings, name: TopDurationName): number {
   return value * MS_PER[spec.unit as keyof typeof MS_PER];
 }
 
-export function coreOptions(config: TopSettings): CoreOptions {
+export function coreOptions(config: TopSettings & Pick<Settings, "adoption">): CoreOptions {
   const ms = (name: TopDurationName) => durationMs(config, name);
   return {
     wechat: { wechatApiBase: config.wechatApiBase, wecomApiBase: config.wecomApiBase, timeoutMs: ms("UPSTREAM_TIMEOUT_MS") },
@@ -43,6 +45,8 @@ export function coreOptions(config: TopSettings): CoreOptions {
       reportChecksPerMinute: config.reportChecksPerMinute,
       reportChecksPerKeyPerMinute: config.reportChecksPerKeyPerMinute,
     },
+    foreignProbeIntervalMs:
+      config.adoption.foreignProbeIntervalSec * MS_PER[specOf("FOREIGN_PROBE_INTERVAL_SEC").unit as keyof typeof MS_PER],
   };
 }
 

@@ -67,6 +67,7 @@ void test("the core's options carry each setting converted by its unit: seconds 
     REPORT_CHECKS_PER_KEY_PER_MINUTE: "4",
     WECHAT_API_BASE: "http://wechat.internal/",
     WECOM_API_BASE: "http://wecom.internal",
+    FOREIGN_PROBE_INTERVAL_SEC: "301",
   });
   assert.deepEqual(coreOptions(config), {
     wechat: { wechatApiBase: "http://wechat.internal", wecomApiBase: "http://wecom.internal", timeoutMs: 5001 },
@@ -87,6 +88,7 @@ void test("the core's options carry each setting converted by its unit: seconds 
       reportChecksPerMinute: 8,
       reportChecksPerKeyPerMinute: 4,
     },
+    foreignProbeIntervalMs: 301_000,
   });
 });
 
