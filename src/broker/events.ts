@@ -3,14 +3,14 @@
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 import type { TicketType } from "../accounts";
 import type { Trigger } from "./policy";
+import type { ForeignVia } from "../store/adoptionRecords";
 
 export type TokenRequestResult = "hit" | "miss" | "stale" | "error";
 export type RefreshReason = "ahead" | "expired" | "invalidated" | "forced" | "sync";
 export type LockResult = "acquired" | "contended" | "error";
 /** What a caller's report of a rejected token came to (see TokenService.invalidate). */
 export type ReportOutcome = "refreshed" | "already_replaced" | "still_valid" | "unverified" | "rate_limited";
-/** How a foreign token fetch was noticed: the broker's own probe, a caller's report, or WeChat's answer to a proxied call. */
-export type ForeignVia = "probe" | "report" | "proxy";
+export type { ForeignVia };
 
 export interface BrokerEvents {
   tokenRequest(accountId: string, result: TokenRequestResult): void;

@@ -3,14 +3,13 @@
 import type { z } from "zod";
 import type { Account } from "../accounts";
 import type { BrokerClientConfig } from "./brokerClient";
-import type { Unit, VARIABLES, VariableName } from "./variables";
+import type { SettingName, Unit, VARIABLES, VariableName } from "./variables";
+
+export type { SettingName };
 
 export { LOG_LEVELS, type LogLevel } from "./fields";
 
 type Spec<K extends VariableName> = (typeof VARIABLES)[K];
-
-/** The variables that are scalar settings: they name the Config field they feed. */
-export type SettingName = { [K in VariableName]: Spec<K> extends { field: string } ? K : never }[VariableName];
 
 /** The path of a setting's field in Config, e.g. `port` or `adoption.proxyTimeoutMs`. */
 type FieldOf<K extends SettingName> = Spec<K> extends { field: infer F extends string } ? F : never;

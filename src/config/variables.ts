@@ -5,7 +5,6 @@
 // the start-up summary (describe.ts). `VariableName` is the only type the loader accepts when it reads the
 // environment: a variable cannot be read without being documented here. How to add one: docs/config-schema.md.
 import type { z } from "zod";
-import type { SettingName } from "./types";
 import { apiBase, keyPrefix, lockGlobs, logLevel, proxyPrefixes } from "./fields";
 
 /** What a number counts. Durations are converted to milliseconds by their unit alone (see `msPer`). */
@@ -318,6 +317,9 @@ export const VARIABLES = {
 } as const satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof VARIABLES;
+
+/** The variables that are scalar settings: they name the Config field they feed. */
+export type SettingName = { [K in VariableName]: (typeof VARIABLES)[K] extends { field: string } ? K : never }[VariableName];
 
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
 

@@ -11,7 +11,9 @@ import { createHash } from "node:crypto";
 import type { RedisClient } from "./redisClient";
 import { KeySpace } from "./keys";
 import { toStoreError } from "./errors";
-import type { ForeignVia } from "../broker/events";
+
+/** How a foreign token fetch was noticed: the broker's own probe, a caller's report, or WeChat's answer to a proxied call. */
+export type ForeignVia = "probe" | "report" | "proxy";
 
 export interface ForeignRotationRecord {
   /** Epoch ms of the detection. */
