@@ -347,10 +347,12 @@ export class TokenService {
       count("miss");
       return token;
     } catch (err) {
-      // WeChat refuses (or the ceiling holds) but the old token still works (e.g. inside WeChat's overlap): serve it.
+      // WeChat refuses (or the ceiling holds) but the old token still works (e.g. inside WeChat's overlap), or the
+      // store failed during the refresh (a Redis coming back, still refusing the lock or the write): serve it.
       const fallback = stored ?? cached?.token;
-      const upstreamSide = err instanceof UpstreamUnavailableError || err instanceof CallCeilingError;
-      if (upstreamSide && alive(fallback, this.clock.now(), this.options)) return stale(fallback);
+      const servableAnyway =
+        err instanceof UpstreamUnavailableError || err instanceof CallCeilingError || err instanceof StoreUnavailableError;
+      if (servableAnyway && alive(fallback, this.clock.now(), this.options)) return stale(fallback);
       count("error");
       throw err;
     }
