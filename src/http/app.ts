@@ -4,13 +4,13 @@
 import type { RequestListener } from "node:http";
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from "express";
 import type { Core } from "../core";
-import { diagnosisFromCore } from "../ops/diagnosis";
+import { diagnosisFromCore, type Diagnosis } from "../ops/diagnosis";
 import { version as packageVersion } from "../version";
 import { Authenticator } from "./auth";
 import { notFound, writeError } from "./errors";
 import { withFastPath } from "./fastPath";
 import { logFinished, requestBindings, requestId } from "./requestLog";
-import { serveRoute, type RouteDef, type RouteServices } from "./route";
+import { serveRoute, type RouteDef, type RouteServices, type ServeRoute } from "./route";
 import { brokerRoutes } from "./routes/table";
 
 export interface App {
@@ -22,6 +22,8 @@ export interface App {
   routes: RouteDef[];
   /** What serves them: the authenticator, the HTTP logger and metrics. */
   services: RouteServices;
+  /** The report the diagnosis routes run. */
+  diagnosis: Diagnosis;
 }
 
 export interface AppOptions {
@@ -39,7 +41,7 @@ export function createApp(core: Core, o: AppOptions = {}): App {
   const routes = brokerRoutes(core, { auth, diagnosis, version, startedAt: o.startedAt ?? Date.now() });
   const services: RouteServices = { auth, logger: core.logger, metrics };
   const app = expressFromRoutes(routes, services);
-  return { listener: o.fastPath === false ? app : withFastPath(app, routes, services), express: app, routes, services };
+  return { listener: o.fastPath === false ? app : withFastPath(app, routes, services), express: app, routes, services, diagnosis };
 }
 
 /** The express app serving `routes`; requests no route takes get the documented 404, logged and counted alike. */
@@ -53,7 +55,14 @@ export function expressFromRoutes(routes: readonly RouteDef[], s: RouteServices)
   for (const def of routes) {
     if (def.prefix !== undefined) {
       const { matches, label } = def.prefix;
-      const served = (req: Request) => serveRoute(def, label(req.path), s)(req, req.res!, {});
+      // One server per label; the labels are the configured prefixes, so this stays small.
+      const byLabel = new Map<string, ServeRoute>();
+      const served = (req: Request) => {
+        const l = label(req.path);
+        let serve = byLabel.get(l);
+        if (serve === undefined) byLabel.set(l, (serve = serveRoute(def, l, s)));
+        serve(req, req.res!, {});
+      };
       app.use((req, _res, next) => (matches(req.path) && (def.method === "ALL" || req.method === def.method) ? served(req) : next()));
       continue;
     }

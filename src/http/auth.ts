@@ -1,8 +1,8 @@
 // API-key authentication and authorisation. Keys are compared as SHA-256 digests with timingSafeEqual, over all
 // configured keys without an early exit, so neither the content nor the position of a key leaks through timing.
-// A header once found valid is remembered (one entry per configured key at most), so the callers that hold a key
-// skip the digest on every later request; an unknown key always takes the constant-time path, and whether a key is
-// valid is what the answer says anyway.
+// A key once found valid is remembered by its digest (one entry per configured key at most; never the key itself,
+// so a heap dump holds no usable key), so later requests skip the comparison over every key; an unknown key always
+// takes the constant-time path, and whether a key is valid is what the answer says anyway.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { AuthFailureReason } from "../ops/metrics";
 import { HttpError } from "./errors";
@@ -48,8 +48,6 @@ export class Authenticator {
   /** Who sends this Authorization header: 401 (counted) when nobody, or a key that is not configured. */
   authenticate(header: string | undefined): Principal {
     if (!this.required) return LOOPBACK_OPERATOR;
-    const known = header === undefined ? undefined : this.known.get(header);
-    if (known !== undefined) return known;
     if (header === undefined || header === "") {
       this.events.authFailure("missing");
       throw new HttpError(401, "unauthorized", "An API key is required.", "Send it as `Authorization: Bearer <key>`.", {
@@ -63,7 +61,10 @@ export class Authenticator {
         "WWW-Authenticate": "Bearer",
       });
     }
-    const found = this.find(m[1]!);
+    const digest = sha256(m[1]!);
+    const known = this.known.get(digest.toString("base64"));
+    if (known !== undefined) return known;
+    const found = this.find(digest);
     if (!found) {
       this.events.authFailure("invalid");
       throw new HttpError(
@@ -80,17 +81,17 @@ export class Authenticator {
       accounts: found.accounts,
       ...(found.scopes === undefined ? {} : { scopes: found.scopes }),
     };
-    this.known.set(header, principal);
+    this.known.set(digest.toString("base64"), principal);
     return principal;
   }
 
-  /** Valid Authorization headers and their principals: at most one per configured key (the header is exact). */
+  /** The principals of keys found valid, by the key's SHA-256: at most one per configured key. */
   private readonly known = new Map<string, Principal>();
 
   /** The name of the key `key` when it is valid and may read the account's token, counting a refusal as a failure:
    * the compatible token endpoints take an API key where WeChat takes the AppSecret (issue 13). */
   principalFor(key: string, accountId: string, count = true): string | undefined {
-    const found = this.find(key);
+    const found = this.find(sha256(key));
     const refused = found === undefined ? "invalid" : refusal(found, { accountId, scope: "token" }) !== undefined ? "forbidden" : undefined;
     if (refused === undefined) return found!.name;
     if (count) this.events.authFailure(refused);
@@ -98,8 +99,7 @@ export class Authenticator {
   }
 
   /** The entry whose key this is: every entry compared, in constant time, without an early exit. */
-  private find(key: string): ApiKeyEntry | undefined {
-    const digest = createHash("sha256").update(key, "utf8").digest();
+  private find(digest: Buffer): ApiKeyEntry | undefined {
     let found: ApiKeyEntry | undefined;
     for (const k of this.keys) {
       if (timingSafeEqual(digest, k.keySha256) && !found) found = k;
@@ -114,6 +114,11 @@ export class Authenticator {
     this.events.authFailure("forbidden");
     throw refused;
   }
+}
+
+/** The SHA-256 of a key: what is compared, and what a key found valid is remembered by. */
+function sha256(key: string): Buffer {
+  return createHash("sha256").update(key, "utf8").digest();
 }
 
 /** What a principal must have: the role, the account, the scope (what it may read of the account). */

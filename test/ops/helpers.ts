@@ -5,7 +5,7 @@ import pino from "pino";
 import { loadConfig, type Config } from "../../src/config";
 import { buildCore, type Core } from "../../src/core";
 import { createApp } from "../../src/http/app";
-import { Diagnosis, diagnosisFromCore } from "../../src/ops/diagnosis";
+import type { Diagnosis } from "../../src/ops/diagnosis";
 import type { LockInspector } from "../../src/ops/locks";
 
 /** Distinctive secrets: any of them showing up in an output is a leak. */
@@ -39,8 +39,7 @@ export function opsBroker(env: NodeJS.ProcessEnv): OpsBroker {
   const config = loadConfig({ LOG_LEVEL: "silent", ...(env.REDIS_URL ? { REDIS_COMMAND_TIMEOUT_MS: "2000" } : {}), ...env });
   const logger = pino({ level: "silent" });
   const core = buildCore(config, logger, { defaultMetrics: false });
-  const diagnosis = diagnosisFromCore(core, { version: "9.9.9-test", locks: core.locks, plannedAt: (id) => core.scheduler.plannedAt(id) });
-  const { listener } = createApp(core, { version: "9.9.9-test" });
+  const { listener, diagnosis } = createApp(core, { version: "9.9.9-test" });
   return { config, core, diagnosis, locks: core.locks, app: listener, close: () => core.close() };
 }
 
