@@ -7,6 +7,8 @@
 //   no-fast-path     the express app alone, without the fast path in front: what going through express costs
 //   no-http-metrics  the routes' observeHttp a no-op
 //   no-auth          API keys not required (loopback only; Authenticator([], false))
+//   bare-listener    the core built and running (Redis connections, timers, metrics) but requests answered as
+//                    bench/servers/bare-http.ts answers them: what the broker's process, not its code, costs a hit
 import { createServer, type RequestListener, type Server } from "node:http";
 import { join } from "node:path";
 
@@ -18,7 +20,7 @@ type AuthModule = typeof import("../../src/http/auth");
 type LoggerModule = typeof import("../../src/logger");
 type VersionModule = typeof import("../../src/version");
 
-const FLAGS = ["no-fast-path", "no-http-metrics", "no-auth"];
+const FLAGS = ["no-fast-path", "no-http-metrics", "no-auth", "bare-listener"];
 
 const src = process.env.BENCH_SRC;
 if (!src) throw new Error("BENCH_SRC must name the compiled dist/ directory or src/");
@@ -43,7 +45,8 @@ async function main(): Promise<void> {
   const core = buildCore(config, logger);
   const app = createApp(core, { version });
   let listener: RequestListener = app.listener;
-  if (flags.size > 0) {
+  if (flags.has("bare-listener")) listener = bareListener(Buffer.from(process.env.BENCH_BODY ?? "{}", "utf8"));
+  else if (flags.size > 0) {
     const services = {
       ...app.services,
       ...(flags.has("no-auth") ? { auth: new Authenticator([], false, core.metrics) } : {}),
@@ -64,6 +67,15 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     void core.close().then(() => process.exit(0));
   });
+}
+
+/** bench/servers/bare-http.ts's answer to every request. */
+function bareListener(body: Buffer): RequestListener {
+  const headers = { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(body.length), "Cache-Control": "no-store" };
+  return (_req, res) => {
+    res.writeHead(200, headers);
+    res.end(body);
+  };
 }
 
 main().catch((err: unknown) => {

@@ -20,11 +20,17 @@ export function recordingForeignRotations<E extends BrokerEvents>(
       .noteForeign(accountId, { at: now(), via }, FOREIGN_RECORD_KEEP_MS)
       .catch((err: unknown) => logger.warn({ accountId, err: safeErr(err) }, "could not record the foreign rotation"));
   };
+  // Each method is bound once (keyed by the function, so a replaced method is bound anew): the token service calls
+  // through here on every hit, and a bind per call showed in profiles.
+  const bound = new WeakMap<object, unknown>();
   return new Proxy(events, {
     get(target, prop) {
       if (prop === "foreignRotation") return foreignRotation;
       const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      if (typeof v !== "function") return v;
+      let f = bound.get(v);
+      if (f === undefined) bound.set(v, (f = (v as (...a: unknown[]) => unknown).bind(target)));
+      return f;
     },
   });
 }

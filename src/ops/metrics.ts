@@ -5,6 +5,7 @@ import type { BrokerEvents, ForeignVia, LockResult, RefreshReason, ReportOutcome
 import type { Trigger } from "../broker/policy";
 import type { ErrClass, UpstreamEndpoint } from "../wechat/types";
 import type { TicketType } from "../accounts";
+import { LocalHistogram, type HistogramSeries } from "./localHistogram";
 import { PendingCounts, type PendingSeries } from "./pendingCounts";
 import { ProxyMetrics } from "./proxyMetrics";
 
@@ -23,10 +24,10 @@ export class Metrics implements BrokerEvents {
   /** The token-injecting proxy's own series (calls relayed by WeChat API and outcome). */
   readonly proxy = new ProxyMetrics(this.registry);
   private readonly httpRequests: Counter<"method" | "route" | "status_code">;
-  private readonly httpDuration: Histogram<"method" | "route">;
+  private readonly httpDuration: LocalHistogram<"method" | "route">;
   private readonly tokenRequests: Counter<"result">;
   private readonly accountTokenRequests: Counter<"account" | "result">;
-  private readonly accountTokenDuration: Histogram<"account">;
+  private readonly accountTokenDuration: LocalHistogram<"account">;
   private readonly upstreamCalls: Counter<"endpoint" | "errcode" | "errclass">;
   private readonly upstreamDuration: Histogram<"endpoint">;
   private readonly refreshes: Counter<"reason" | "result">;
@@ -55,7 +56,7 @@ export class Metrics implements BrokerEvents {
       registers: [r],
       collect: () => httpPending.flush(),
     });
-    this.httpDuration = new Histogram({
+    this.httpDuration = new LocalHistogram({
       name: `${PREFIX}http_request_duration_seconds`,
       help: "Time to answer HTTP requests, by route template.",
       labelNames: ["method", "route"],
@@ -78,7 +79,7 @@ export class Metrics implements BrokerEvents {
       registers: [r],
       collect: () => accountPending.flush(),
     });
-    this.accountTokenDuration = new Histogram({
+    this.accountTokenDuration = new LocalHistogram({
       name: `${PREFIX}account_token_request_duration_seconds`,
       help: "Time to answer GET /api/accounts/{accountId}/token, per configured account.",
       labelNames: ["account"],
@@ -174,8 +175,7 @@ export class Metrics implements BrokerEvents {
     for (const kind of ["unhandled_rejection", "uncaught_exception"] as const) this.processErrors.inc({ kind }, 0);
     for (const account of opts.accounts) {
       for (const result of ["hit", "miss", "stale", "error"] as const) this.accountTokenRequests.inc({ account, result }, 0);
-      this.accountTokenDuration.zero({ account });
-      this.accountDurations.set(account, this.accountTokenDuration.labels(account));
+      this.accountDurations.set(account, this.accountTokenDuration.series({ account }));
       this.breakerOpen.set({ account }, 0);
       this.fenced.inc({ account }, 0);
       this.ceilingHits.inc({ account, trigger: "report" }, 0);
@@ -190,24 +190,26 @@ export class Metrics implements BrokerEvents {
   tokenRequest(accountId: string, result: TokenRequestResult): void {
     // Hot path: plain increments (pendingCounts.ts); each series is looked up once. Only ids the service accepted
     // get here (bounded).
+    // Keyed by the parts, never by a string built from them: building and hashing one per hit showed in profiles.
     let total = this.tokenSeries.get(result);
     if (total === undefined) this.tokenSeries.set(result, (total = this.tokenPending.series({ result })));
     total.n++;
-    const key = `${result} ${accountId}`;
-    let c = this.accountSeries.get(key);
-    if (c === undefined) this.accountSeries.set(key, (c = this.accountPending.series({ account: accountId, result })));
+    let account = this.accountSeries.get(accountId);
+    if (account === undefined) this.accountSeries.set(accountId, (account = new Map()));
+    let c = account.get(result);
+    if (c === undefined) account.set(result, (c = this.accountPending.series({ account: accountId, result })));
     c.n++;
   }
   private readonly tokenPending = new PendingCounts(() => this.tokenRequests);
   private readonly accountPending = new PendingCounts(() => this.accountTokenRequests);
-  private readonly tokenSeries = new Map<string, PendingSeries>();
-  private readonly accountSeries = new Map<string, PendingSeries>();
+  private readonly tokenSeries = new Map<TokenRequestResult, PendingSeries>();
+  private readonly accountSeries = new Map<string, Map<TokenRequestResult, PendingSeries>>();
 
   /** Latency of one answered token GET, for configured accounts only (the label set stays bounded). */
   observeAccountToken(accountId: string, seconds: number): void {
     this.accountDurations.get(accountId)?.observe(seconds);
   }
-  private readonly accountDurations = new Map<string, { observe(v: number): void }>();
+  private readonly accountDurations = new Map<string, HistogramSeries>();
   upstreamCall(endpoint: UpstreamEndpoint, o: { errcode?: number; errclass?: ErrClass; ok: boolean }, seconds: number): void {
     this.upstreamCalls.inc({
       endpoint,
@@ -254,19 +256,20 @@ export class Metrics implements BrokerEvents {
 
   /** Counts and times one answered HTTP request by its route template (never the raw URL: unbounded; "unmatched"
    * when no route took it). The label sets are few (methods × route templates × status codes), so each series is
-   * looked up once and kept: no label objects or label hashing per request on the hot path. */
+   * looked up once and kept, by route, method and status in turn (strings the caller already holds, and a number):
+   * no label objects, label hashing or key strings per request on the hot path. */
   observeHttp(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
-    let s = this.httpSeries.get(key);
-    if (s === undefined) {
-      s = { count: this.httpPending.series({ method, route, status_code: String(status) }), time: this.httpDuration.labels(method, route) };
-      this.httpSeries.set(key, s);
-    }
-    s.count.n++;
+    let byMethod = this.httpSeries.get(route);
+    if (byMethod === undefined) this.httpSeries.set(route, (byMethod = new Map()));
+    let s = byMethod.get(method);
+    if (s === undefined) byMethod.set(method, (s = { time: this.httpDuration.series({ method, route }), byStatus: new Map() }));
+    let count = s.byStatus.get(status);
+    if (count === undefined) s.byStatus.set(status, (count = this.httpPending.series({ method, route, status_code: String(status) })));
+    count.n++;
     s.time.observe(seconds);
   }
   private readonly httpPending = new PendingCounts(() => this.httpRequests);
-  private readonly httpSeries = new Map<string, { count: PendingSeries; time: { observe(v: number): void } }>();
+  private readonly httpSeries = new Map<string, Map<string, { time: HistogramSeries; byStatus: Map<number, PendingSeries> }>>();
 
   async text(): Promise<string> {
     return this.registry.metrics();
