@@ -1,12 +1,15 @@
 // On demand: what each part of the broker's HTTP stack costs on the hot path. Every variant is the real broker code in
-// its own process (bench/servers/broker-variant.ts) with one part left out; the real `serve` and the minimal express
-// app (the yardstick) are measured alongside. Variants are loaded in turn, round after round, so drifting background
-// load spreads over all of them; the table shows the median of the rounds.
+// its own process (bench/servers/broker-variant.ts) with one part left out; the real `serve`, bare node:http (the
+// floor) and the minimal express app (the yardstick) are measured alongside, under wrk when it is installed. Servers
+// are loaded one at a time, round after round, so drifting background load spreads over all of them; the table shows
+// the median of the rounds.
 import { startHotBroker, TOKEN_PATH } from "./hotPath";
 import { AUTH_HEADERS, benchAccount, brokerEnv } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
 import { fmt, load1, ms, table, type Section } from "./lib/report";
-import { spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
+import { affinityOf, pin, pinPlan } from "./lib/cpuPin";
+import { spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
+import { wrk, wrkAvailable } from "./lib/wrk";
 import type { Settings } from "./lib/settings";
 
 const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
@@ -18,6 +21,11 @@ const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
   },
   { name: "variant: no HTTP metrics", flags: "no-http-metrics", what: "the route pipeline's observeHttp a no-op" },
   { name: "variant: no API-key auth", flags: "no-auth", what: "keys not required (no key lookup at all)" },
+  {
+    name: "variant: bare listener",
+    flags: "bare-listener",
+    what: "the broker's process (core, Redis connections, timers, metrics) answering as node:http does: what the process costs",
+  },
 ];
 
 function median(values: number[]): number {
@@ -26,13 +34,28 @@ function median(values: number[]): number {
   return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
+interface Contender {
+  name: string;
+  what: string;
+  start(): Promise<Proc>;
+  /** The broker started by startHotBroker stays up; the others run only for their turn. */
+  keep?: boolean;
+}
+
 export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
   const loadBefore = load1();
   const started = await startHotBroker(s, rt, { name: "ablation-broker" });
-  const procs: Proc[] = [started.broker];
-  const servers: Array<{ name: string; what: string; proc: Proc }> = [];
   const runs = new Map<string, LoadResult[]>();
+  const plan = pinPlan();
+  const useWrk = s.hot.wrk.enabled && wrkAvailable();
+  let pinned = false;
+  let restore: string | undefined;
   try {
+    if (plan.server !== undefined && plan.generator !== undefined) {
+      restore = affinityOf(process.pid);
+      pin(process.pid, plan.generator);
+      pinned = true;
+    }
     const account = benchAccount("bench", "stable", 1);
     const env = brokerEnv({
       redisUrl: started.redis.url,
@@ -43,51 +66,91 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
       apiKeys: s.hot.apiKeys,
       extra: { LOG_LEVEL: "info", BENCH_SRC: rt.srcDir },
     });
-    const express = await spawnServer({
-      name: "ablation-express",
-      args: rt.serverArgs("express-minimal"),
-      env: { BENCH_BODY: started.body },
-      readyPath: "/ready",
-      logDir: rt.workDir,
-    });
-    procs.push(express);
-    servers.push({ name: "express (yardstick)", what: "bench/servers/express-minimal.ts", proc: express });
-    servers.push({ name: "broker (serve)", what: "the real `serve` process", proc: started.broker });
-    for (const v of VARIANTS) {
-      const p = await spawnServer({
-        name: `ablation-${v.flags || "as-served"}`.replace(/,/g, "+"),
-        args: rt.serverArgs("broker-variant"),
-        env: { ...env, BENCH_VARIANT: v.flags },
-        readyPath: "/api/health/ready",
-        logDir: rt.workDir,
-      });
-      procs.push(p);
-      servers.push({ name: v.name, what: v.what, proc: p });
-    }
+    const server = (name: string, args: string[], extra: Record<string, string>, readyPath: string) => () =>
+      spawnServer({ name, args, env: extra, readyPath, logDir: rt.workDir });
+    const contenders: Contender[] = [
+      {
+        name: "node:http (floor)",
+        what: "bench/servers/bare-http.ts",
+        start: server("ablation-bare", rt.serverArgs("bare-http"), { BENCH_BODY: started.body }, "/"),
+      },
+      {
+        name: "express (yardstick)",
+        what: "bench/servers/express-minimal.ts",
+        start: server("ablation-express", rt.serverArgs("express-minimal"), { BENCH_BODY: started.body }, "/ready"),
+      },
+      {
+        name: "broker (serve)",
+        what: "the real `serve` process, up since the start (its start-up refresh called WeChat)",
+        start: () => Promise.resolve(started.broker),
+        keep: true,
+      },
+      {
+        name: "broker (serve, fresh)",
+        what: "the same `serve`, started for its turn: it read the token from Redis and has made no WeChat call",
+        start: () => spawnBroker(rt, "ablation-fresh", env),
+      },
+      ...VARIANTS.map((v) => ({
+        name: v.name,
+        what: v.what,
+        start: server(
+          `ablation-${v.flags || "as-served"}`,
+          rt.serverArgs("broker-variant"),
+          { ...env, BENCH_BODY: started.body, BENCH_VARIANT: v.flags },
+          "/api/health/ready",
+        ),
+      })),
+    ];
+    // One server at a time on the server CPU (an idle broker still wakes every few milliseconds, and measured the
+    // others' cost up); rounds repeat the order, so drifting background load spreads over all of them.
     for (let round = 0; round < s.ablation.rounds; round++) {
       for (const connections of s.ablation.connections) {
-        for (const srv of servers) {
-          const url = `${srv.proc.url}${TOKEN_PATH}`;
-          await load({ url, connections, seconds: Math.min(2, s.ablation.seconds), headers: AUTH_HEADERS });
-          const r = await load({ url, connections, seconds: s.ablation.seconds, headers: AUTH_HEADERS, cpuMs: () => srv.proc.cpuMs() });
-          if (r.non2xx + r.errors > 0) throw new Error(`${srv.name}: ${r.non2xx} non-2xx, ${r.errors} errors (log ${srv.proc.logFile})`);
-          const key = `${connections} ${srv.name}`;
-          runs.set(key, [...(runs.get(key) ?? []), r]);
-          console.error(`bench ablation: round ${round + 1} ${key}: ${fmt(r.rps)} req/s p99 ${ms(r.p99)} ms`);
+        for (const c of contenders) {
+          const proc = await c.start();
+          try {
+            if (pinned) pin(proc.pid, plan.server!);
+            const url = `${proc.url}${TOKEN_PATH}`;
+            const measure = (seconds: number, cpuMs?: () => number) =>
+              useWrk
+                ? wrk({ url, connections, seconds, headers: AUTH_HEADERS, cpus: pinned ? plan.generator : undefined, cpuMs })
+                : load({ url, connections, seconds, headers: AUTH_HEADERS, cpuMs });
+            await measure(Math.min(2, s.ablation.seconds));
+            const r = await measure(s.ablation.seconds, () => proc.cpuMs());
+            if (r.non2xx + r.errors > 0) throw new Error(`${c.name}: ${r.non2xx} non-2xx, ${r.errors} errors (log ${proc.logFile})`);
+            const key = `${connections} ${c.name}`;
+            runs.set(key, [...(runs.get(key) ?? []), r]);
+            console.error(
+              `bench ablation: round ${round + 1} ${key}: ${fmt(r.rps)} req/s, ${fmt(r.cpuUs)} µs CPU/request, p99 ${ms(r.p99)} ms`,
+            );
+          } finally {
+            if (!c.keep) await stopAll([proc]);
+          }
         }
       }
     }
   } finally {
-    await stopAll(procs);
+    if (restore !== undefined) pin(process.pid, restore);
+    await stopAll([started.broker]);
     await started.sim.close();
     await started.redis.close();
   }
+  const servers = [
+    { name: "node:http (floor)", what: "bench/servers/bare-http.ts" },
+    { name: "express (yardstick)", what: "bench/servers/express-minimal.ts" },
+    { name: "broker (serve)", what: "the real `serve` process, up since the start (its start-up refresh called WeChat)" },
+    {
+      name: "broker (serve, fresh)",
+      what: "the same `serve`, started for its turn: it read the token from Redis and has made no WeChat call",
+    },
+    ...VARIANTS,
+  ];
 
   const rows: Array<Array<string | number>> = [];
   const data: Array<{ connections: number; server: string; rps: number; cpuUs: number; p50: number; p99: number; rounds: number[] }> = [];
   for (const connections of s.ablation.connections) {
     const cpuOf = (name: string) => median((runs.get(`${connections} ${name}`) ?? []).map((r) => r.cpuUs));
     const express = cpuOf("express (yardstick)");
+    const floor = cpuOf("node:http (floor)");
     const served = cpuOf("broker (serve)");
     for (const srv of servers) {
       const rs = runs.get(`${connections} ${srv.name}`) ?? [];
@@ -104,6 +167,7 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
         rs.map((r) => fmt(r.cpuUs)).join(" / "),
         `${cpuUs <= served ? "−" : "+"}${fmt(Math.abs(served - cpuUs))} µs (${(((cpuUs - served) / served) * 100).toFixed(0)} %)`,
         (express / cpuUs).toFixed(2),
+        (floor / cpuUs).toFixed(2),
         fmt(rps),
         ms(p99),
       ]);
@@ -115,9 +179,10 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
     load: { before: loadBefore, after: load1() },
     data,
     body: [
-      `Same set-up as the hot-path benchmark (Redis mode, token cached, ${s.hot.apiKeys} API keys, LOG_LEVEL=info). ${s.ablation.rounds} round(s) of ${s.ablation.seconds} s per server after a warm-up, servers taken in turn within each round. ` +
+      `Same set-up as the hot-path benchmark (Redis mode, token cached, ${s.hot.apiKeys} API keys, LOG_LEVEL=info), load from ${useWrk ? `wrk -t1 (C)` : "autocannon (wrk not available)"}${pinned ? `, the server on CPU ${plan.server} and the load generator on CPU ${plan.generator}` : ", not pinned"}. ` +
+        `${s.ablation.rounds} round(s) of ${s.ablation.seconds} s per server after a warm-up, servers taken in turn within each round, each one alone on its CPU (started for its turn and stopped after it; the broker itself stays up). ` +
         "The figure compared is the server's CPU time per answered request (utime + stime ÷ requests; medians over the rounds): on a shared machine it is far steadier than requests/s. " +
-        '"express ÷ this" is the throughput ratio to the minimal express app that a dedicated core would show (target ≥ 0.90).',
+        '"express ÷ this" and "node:http ÷ this" are the throughput ratios a dedicated core would show (targets ≥ 0.90 and ≥ 0.60).',
       table(
         [
           "connections",
@@ -127,6 +192,7 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
           "each round",
           "vs broker (serve)",
           "express ÷ this",
+          "node:http ÷ this",
           "requests/s (median)",
           "p99 ms (median)",
         ],

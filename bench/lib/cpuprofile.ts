@@ -79,10 +79,10 @@ const IDLE = new Set(["(idle)"]);
 // what node:http does on their behalf (setHeader for the request id, the writev of writeJson's answer) counts with
 // the part that asked for it.
 const OWN_PARTS: Array<[RegExp, string]> = [
-  [/^src\/http\/auth$/, "auth: a remembered header, else SHA-256 of the key + timingSafeEqual against every key (Authenticator)"],
+  [/^src\/http\/auth$/, "auth: SHA-256 of the key, a remembered digest, else timingSafeEqual against every key (Authenticator)"],
   [
-    /^(src\/ops\/metrics|npm: prom-client)$/,
-    "metrics: prom-client counters and histograms (observeHttp, observeAccountToken, tokenRequest)",
+    /^(src\/ops\/(metrics|localHistogram|pendingCounts)|npm: prom-client)$/,
+    "metrics: counts and histogram buckets in plain numbers (observeHttp, observeAccountToken, tokenRequest)",
   ],
   [/^src\/http\/requestLog$/, "request id: randomUUID (requestIdOf)"],
   [/^(src\/logger|npm: pino.*)$/, "logging (pino)"],

@@ -29,9 +29,19 @@ export interface WrkOptions {
   cpuMs?: () => number;
   /** CPU list for `taskset -c` (see cpuPin.ts): where wrk runs. */
   cpus?: string;
+  /** Paced: each connection pauses before every request for a time drawn from an exponential distribution of this
+   * mean (ms, whole ms as wrk takes them), so requests arrive spread out, not in lockstep; the rate is about
+   * connections ÷ (mean pause + latency). Still a closed loop: a stalled answer delays that connection's next request. */
+  thinkMs?: number;
 }
 
 const MARK = "WRK_SUMMARY ";
+
+/** wrk's delay() hook: a pause before each request, exponential with the given mean (ms). */
+const thinkScript = (meanMs: number) => `
+init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
+delay = function() return math.floor(-math.log(1 - math.random()) * ${meanMs} + 0.5) end
+`;
 
 // Percentiles from wrk's own histogram (µs); summary.errors.status counts answers with a status above 399.
 const DONE_SCRIPT = `
@@ -85,7 +95,7 @@ export async function wrk(o: WrkOptions): Promise<WrkResult> {
   const dir = mkdtempSync(join(tmpdir(), "wtb-wrk-"));
   try {
     const script = join(dir, "done.lua");
-    writeFileSync(script, DONE_SCRIPT);
+    writeFileSync(script, (o.thinkMs === undefined ? "" : thinkScript(o.thinkMs)) + DONE_SCRIPT);
     const args = [`-t${threads}`, `-c${o.connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", script];
     for (const [k, v] of Object.entries(o.headers ?? {})) args.push("-H", `${k}: ${v}`);
     args.push(o.url);

@@ -120,6 +120,7 @@ test(
         const hotData = data("hot") as {
           wrkRows: Array<{ server: string; rps: number; errors: number; non2xx: number; p50: number; p99: number; p999: number }>;
           atShare: Array<{ server: string; rate: number; requests: number }>;
+          atShareWrk: Array<{ server: string; rate: number; rps: number; errors: number; non2xx: number }>;
         };
         assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
         for (const r of hotData.wrkRows) {
@@ -133,6 +134,12 @@ test(
           open && open.requests > 0 && Math.abs(open.rate - brokerRps / 2) <= 1,
           "the open-loop run offers half of the broker's wrk throughput",
         );
+        // wrk paced at that rate: both servers answered, without errors, near the rate and well below full speed.
+        assert.deepEqual(new Set(hotData.atShareWrk.map((r) => r.server)), new Set(["node:http", "broker"]));
+        for (const r of hotData.atShareWrk) {
+          assert.equal(r.errors + r.non2xx, 0, `paced wrk: ${r.server} answered every request with a 2xx`);
+          assert.ok(r.rps > r.rate * 0.5 && r.rps < r.rate * 1.5, `paced wrk: ${r.server} ran at ${r.rps} requests/s for ${r.rate}`);
+        }
       }
       const storms = data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;
       assert.equal(storms.length, 2);
