@@ -50,6 +50,7 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
   const useWrk = s.hot.wrk.enabled && wrkAvailable();
   let pinned = false;
   let restore: string | undefined;
+  const contenders: Contender[] = [];
   try {
     if (plan.server !== undefined && plan.generator !== undefined) {
       restore = affinityOf(process.pid);
@@ -68,7 +69,7 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
     });
     const server = (name: string, args: string[], extra: Record<string, string>, readyPath: string) => () =>
       spawnServer({ name, args, env: extra, readyPath, logDir: rt.workDir });
-    const contenders: Contender[] = [
+    contenders.push(
       {
         name: "node:http (floor)",
         what: "bench/servers/bare-http.ts",
@@ -100,9 +101,9 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
           "/api/health/ready",
         ),
       })),
-    ];
-    // One server at a time on the server CPU (an idle broker still wakes every few milliseconds, and measured the
-    // others' cost up); rounds repeat the order, so drifting background load spreads over all of them.
+    );
+    // One server at a time on the server CPU (a server left idle beside it still wakes: an idle broker about 100 times
+    // a second); rounds repeat the order, so drifting background load spreads over all of them.
     for (let round = 0; round < s.ablation.rounds; round++) {
       for (const connections of s.ablation.connections) {
         for (const c of contenders) {
@@ -134,17 +135,6 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
     await started.sim.close();
     await started.redis.close();
   }
-  const servers = [
-    { name: "node:http (floor)", what: "bench/servers/bare-http.ts" },
-    { name: "express (yardstick)", what: "bench/servers/express-minimal.ts" },
-    { name: "broker (serve)", what: "the real `serve` process, up since the start (its start-up refresh called WeChat)" },
-    {
-      name: "broker (serve, fresh)",
-      what: "the same `serve`, started for its turn: it read the token from Redis and has made no WeChat call",
-    },
-    ...VARIANTS,
-  ];
-
   const rows: Array<Array<string | number>> = [];
   const data: Array<{ connections: number; server: string; rps: number; cpuUs: number; p50: number; p99: number; rounds: number[] }> = [];
   for (const connections of s.ablation.connections) {
@@ -152,7 +142,7 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
     const express = cpuOf("express (yardstick)");
     const floor = cpuOf("node:http (floor)");
     const served = cpuOf("broker (serve)");
-    for (const srv of servers) {
+    for (const srv of contenders) {
       const rs = runs.get(`${connections} ${srv.name}`) ?? [];
       const rps = median(rs.map((r) => r.rps));
       const cpuUs = median(rs.map((r) => r.cpuUs));

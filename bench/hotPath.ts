@@ -17,7 +17,7 @@ import { fmt, load1, ms, table, verdict, type Section } from "./lib/report";
 import { spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
 import { affinityOf, pin, pinPlan } from "./lib/cpuPin";
-import { wrk, wrkAvailable, type WrkResult } from "./lib/wrk";
+import { wrk, type WrkResult } from "./lib/wrk";
 
 export type ServerName = "node:http" | "express" | "broker";
 
@@ -233,24 +233,22 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
           `bench hot: ${server} ${w.connections} conn at ${rate} req/s (open loop): p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
         );
       }
-      // The same rate from a C generator: wrk with a random pause before each request on every connection. The paced
-      // client above is Node, on one CPU; at tens of thousands of requests/s its own pauses show in its tail.
-      if (wrkAvailable()) {
-        for (const [server, p] of servers.filter(([n]) => n !== "express")) {
-          const r = await wrk({
-            url: `${p.url}${TOKEN_PATH}`,
-            connections: w.connections,
-            threads: w.threads,
-            headers: AUTH_HEADERS,
-            cpus: generatorCpus,
-            seconds: w.seconds,
-            thinkMs: (w.connections * 1000) / rate,
-          });
-          atShareWrk.push({ server, rate, ...r });
-          console.error(
-            `bench hot: ${server} ${w.connections} conn paced by wrk at ~${rate} req/s: ${fmt(r.rps)} req/s p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
-          );
-        }
+      // The same rate from a C generator (wrk ran above, so it is installed): a random pause before each request on
+      // every connection. The paced client above is Node, on one CPU; at this rate its own pauses show in its tail.
+      for (const [server, p] of servers.filter(([n]) => n !== "express")) {
+        const r = await wrk({
+          url: `${p.url}${TOKEN_PATH}`,
+          connections: w.connections,
+          threads: w.threads,
+          headers: AUTH_HEADERS,
+          cpus: generatorCpus,
+          seconds: w.seconds,
+          thinkMs: (w.connections * 1000) / rate,
+        });
+        atShareWrk.push({ server, rate, ...r });
+        console.error(
+          `bench hot: ${server} ${w.connections} conn paced by wrk at ~${rate} req/s: ${fmt(r.rps)} req/s p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
+        );
       }
     }
   } finally {

@@ -188,9 +188,8 @@ export class Metrics implements BrokerEvents {
     this.ticketRequests.inc({ type, result });
   }
   tokenRequest(accountId: string, result: TokenRequestResult): void {
-    // Hot path: plain increments (pendingCounts.ts); each series is looked up once. Only ids the service accepted
-    // get here (bounded).
-    // Keyed by the parts, never by a string built from them: building and hashing one per hit showed in profiles.
+    // Hot path: plain increments (pendingCounts.ts); each series is looked up once, by its parts (a key string built
+    // per hit showed in profiles). Only ids the service accepted get here (bounded).
     let total = this.tokenSeries.get(result);
     if (total === undefined) this.tokenSeries.set(result, (total = this.tokenPending.series({ result })));
     total.n++;
