@@ -199,7 +199,8 @@ export class TokenService {
   private readonly events: BrokerEvents;
   readonly options: TokenServiceOptions;
 
-  private readonly local = new Map<string, { token: StoredToken; cachedAt: number }>();
+  /** This replica's copies. `supersededAt`: another replica's refresh notice named a newer generation. */
+  private readonly local = new Map<string, { token: StoredToken; cachedAt: number; supersededAt?: number }>();
   private readonly flights = new Map<string, Flight>();
   private readonly reads = new Map<string, Promise<StoredToken | null>>();
   private readonly wakers = new Map<string, Set<() => void>>();
@@ -308,9 +309,23 @@ export class TokenService {
   /** The credential from this replica's memory when it is fresh enough to serve. */
   private cached(id: string): StoredToken | undefined {
     const cached = this.local.get(id);
-    if (cached === undefined) return undefined;
+    if (cached === undefined || cached.supersededAt !== undefined) return undefined;
     const now = this.clock.now();
     if (now - cached.cachedAt >= this.options.localCacheTtlMs || !servable(cached.token, now, this.options)) return undefined;
+    return cached.token;
+  }
+
+  /**
+   * The copy to serve when the store or WeChat cannot be asked: while WeChat still accepts it. A superseded copy only
+   * within WeChat's overlap after the notice (a replaced token keeps working that long): a Redis coming back can
+   * deliver the notice on its subscriber connection before its command connection answers a read, and dropping the
+   * copy then left callers with a 503 though a working token was at hand.
+   */
+  private fallback(id: string, now: number): StoredToken | undefined {
+    const cached = this.local.get(id);
+    if (cached === undefined || !alive(cached.token, now, this.options)) return undefined;
+    if (cached.supersededAt !== undefined && now - cached.supersededAt >= this.options.overlapMs - this.options.clockSkewMs)
+      return undefined;
     return cached.token;
   }
 
@@ -318,7 +333,7 @@ export class TokenService {
   private async get(cred: Credential, count: (result: "hit" | "miss" | "stale" | "error") => void): Promise<StoredToken> {
     const id = cred.id;
     const now = this.clock.now();
-    const cached = this.local.get(id);
+    const cached = this.fallback(id, now);
     const stale = (token: StoredToken) => {
       // Served though the store or WeChat could not confirm it: WeChat still accepts it.
       count("stale");
@@ -326,13 +341,13 @@ export class TokenService {
     };
 
     // Store known to be down: serve the copy we have at once instead of waiting out a command timeout per request.
-    if (cached && !this.store.isReady() && alive(cached.token, now, this.options)) return stale(cached.token);
+    if (cached && !this.store.isReady()) return stale(cached);
     let stored: StoredToken | null;
     try {
       stored = await this.readStore(id);
     } catch (err) {
       // Store down: keep serving the copy we have while WeChat still accepts it.
-      if (cached && alive(cached.token, now, this.options)) return stale(cached.token);
+      if (cached) return stale(cached);
       count("error");
       throw this.storeError(err);
     }
@@ -349,7 +364,7 @@ export class TokenService {
     } catch (err) {
       // WeChat refuses (or the ceiling holds) but the old token still works (e.g. inside WeChat's overlap), or the
       // store failed during the refresh (a Redis coming back, still refusing the lock or the write): serve it.
-      const fallback = stored ?? cached?.token;
+      const fallback = stored ?? this.fallback(id, this.clock.now());
       const servableAnyway =
         err instanceof UpstreamUnavailableError || err instanceof CallCeilingError || err instanceof StoreUnavailableError;
       if (servableAnyway && alive(fallback, this.clock.now(), this.options)) return stale(fallback);
@@ -862,8 +877,9 @@ export class TokenService {
   }
 
   private onRefreshed(accountId: string, gen: number): void {
+    // Never a hit again (the next request reads the store), but kept as a fallback while WeChat still accepts it.
     const cached = this.local.get(accountId);
-    if (cached && cached.token.gen !== gen) this.local.delete(accountId);
+    if (cached && cached.token.gen !== gen) cached.supersededAt ??= this.clock.now();
     // A refresh by any replica closed the shared breaker; this replica's gauge must say so too.
     if (this.accounts.has(parseCredentialId(accountId).accountId)) this.events.breaker(accountId, false);
     const set = this.wakers.get(accountId);

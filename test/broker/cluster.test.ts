@@ -8,7 +8,7 @@ import { account, startBroker, type TestBroker } from "../helpers/brokers";
 import type { SimAppConfig } from "../../src/simulator/types";
 import { LockUnavailableError, RedisRefreshLock } from "../../src/lock/redisLock";
 import { createRedisClient } from "../../src/store/redisClient";
-import { UpstreamUnavailableError } from "../../src/broker/errors";
+import { StoreUnavailableError, UpstreamUnavailableError } from "../../src/broker/errors";
 import type { WeChatApi } from "../../src/wechat/types";
 import pino from "pino";
 import { rogueClassicFetch } from "../helpers/rogue";
@@ -274,6 +274,41 @@ describe("a cluster of brokers sharing one Redis", () => {
       );
       await bs[0]!.service.sync("gh_stable");
       assert.equal(own.cli("HGET", "x:{acct:gh_stable}:token", "accessToken"), t.accessToken, "the stable token is back in Redis");
+    } finally {
+      await closeAll(bs);
+      await own.close();
+    }
+  });
+
+  test("a copy another replica's refresh superseded is never a hit again, but serves while the store fails, only within WeChat's overlap", async () => {
+    const own = await startRedis();
+    // A 2 s fallback window (overlap minus the clock-skew margin), so the test can wait it out.
+    const options = { overlapMs: 7000, stableRefreshAheadMs: 1000, clockSkewMs: 5000 };
+    const bs = await Promise.all(
+      [0, 1].map((i) =>
+        startBroker({
+          accounts,
+          redisUrl: own.url,
+          wechatApiBase: sim.url,
+          keyPrefix: "s:",
+          replicaId: `r${i}`,
+          commandTimeoutMs: 300,
+          options,
+        }),
+      ),
+    );
+    try {
+      const old = await bs[1]!.service.getToken("gh_classic");
+      // Another replica replaces the token; WeChat keeps the old one working for its overlap.
+      const { token: replaced } = await bs[0]!.service.sync("gh_classic", { force: true });
+      assert.notEqual(replaced.accessToken, old.accessToken);
+      await new Promise((r) => setTimeout(r, 300)); // the refresh notice reaches replica 1
+      await own.stop();
+      const during = await bs[1]!.service.getToken("gh_classic");
+      assert.equal(during.accessToken, old.accessToken, "the superseded copy is served while the store fails");
+      assert.equal(sim.admin.checkToken(during.accessToken).valid, true, "and WeChat still accepts it");
+      await new Promise((r) => setTimeout(r, 2200));
+      await assert.rejects(bs[1]!.service.getToken("gh_classic"), StoreUnavailableError, "past the window it is not served");
     } finally {
       await closeAll(bs);
       await own.close();
