@@ -6,7 +6,7 @@
 import { startHotBroker, TOKEN_PATH } from "./hotPath";
 import { AUTH_HEADERS, benchAccount, brokerEnv } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
-import { fmt, load1, ms, table, type Section } from "./lib/report";
+import { fmt, load1, median, ms, type Section, table } from "./lib/report";
 import { affinityOf, pin, pinPlan } from "./lib/cpuPin";
 import { spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import { wrk, wrkAvailable } from "./lib/wrk";
@@ -27,12 +27,6 @@ const VARIANTS: Array<{ name: string; flags: string; what: string }> = [
     what: "the broker's process (core, Redis connections, timers, metrics) answering as node:http does: what the process costs",
   },
 ];
-
-function median(values: number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-}
 
 interface Contender {
   name: string;

@@ -24,7 +24,7 @@ import {
   type BenchAccount,
 } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
-import { fmt, load1, mb, ms, table, type Section } from "./lib/report";
+import { fmt, load1, mb, median, ms, type Section, table } from "./lib/report";
 import { spawnBroker, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
 
@@ -127,12 +127,6 @@ async function stopPhaseA(st: Started | undefined): Promise<void> {
   await stopAll([st.broker]);
   await st.sim.close();
   await st.redis.close();
-}
-
-function median(values: number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 /**

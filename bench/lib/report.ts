@@ -94,3 +94,10 @@ export function writeDoc(blocks: Array<{ id: string; markdown: string }>, file =
   }
   writeFileSync(file, text.endsWith("\n") ? text : `${text}\n`);
 }
+
+/** The middle value (the mean of the middle two for an even count). */
+export function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}

@@ -29,6 +29,9 @@ export interface WrkSettings {
   threads: number;
   /** Whole seconds (wrk's unit). */
   seconds: number;
+  /** node:http and the broker measured in turn this many times (wrk, then the open loop): the verdicts take the
+   * median round, the tables show every one. */
+  rounds: number;
   /** Open-loop rate as a share of the broker's measured wrk requests/s (0: skip). */
   openLoopShare: number;
 }
@@ -69,6 +72,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
         connections: num("BENCH_HOT_WRK_CONNECTIONS", 64, 64, quick),
         threads: num("BENCH_HOT_WRK_THREADS", 1, 1, quick),
         seconds: Math.max(1, Math.round(num("BENCH_HOT_WRK_SECONDS", 8, 3, quick))),
+        rounds: Math.round(num("BENCH_HOT_WRK_ROUNDS", 3, 1, quick)),
         openLoopShare: env.BENCH_HOT_OPEN_SHARE === "0" ? 0 : num("BENCH_HOT_OPEN_SHARE", 0.5, 0.5, quick),
       },
     },

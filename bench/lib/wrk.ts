@@ -2,10 +2,11 @@
 // in Node and on a 2-core machine can be the bottleneck instead of the server it measures. wrk's own summary is read
 // through a Lua done() hook that prints one JSON line (wrk's latency histogram is in µs, so p99.9 comes for free);
 // the request carries the same headers as the autocannon runs (the client API key).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { output } from "./command";
 import type { LoadResult } from "./load";
 
 export interface WrkResult extends LoadResult {
@@ -29,19 +30,9 @@ export interface WrkOptions {
   cpuMs?: () => number;
   /** CPU list for `taskset -c` (see cpuPin.ts): where wrk runs. */
   cpus?: string;
-  /** Paced: each connection pauses before every request for a time drawn from an exponential distribution of this
-   * mean (ms, whole ms as wrk takes them), so requests arrive spread out, not in lockstep; the rate is about
-   * connections ÷ (mean pause + latency). Still a closed loop: a stalled answer delays that connection's next request. */
-  thinkMs?: number;
 }
 
 const MARK = "WRK_SUMMARY ";
-
-/** wrk's delay() hook: a pause before each request, exponential with the given mean (ms). */
-const thinkScript = (meanMs: number) => `
-init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
-delay = function() return math.floor(-math.log(1 - math.random()) * ${meanMs} + 0.5) end
-`;
 
 // Percentiles from wrk's own histogram (µs); summary.errors.status counts answers with a status above 399.
 const DONE_SCRIPT = `
@@ -95,13 +86,13 @@ export async function wrk(o: WrkOptions): Promise<WrkResult> {
   const dir = mkdtempSync(join(tmpdir(), "wtb-wrk-"));
   try {
     const script = join(dir, "done.lua");
-    writeFileSync(script, (o.thinkMs === undefined ? "" : thinkScript(o.thinkMs)) + DONE_SCRIPT);
+    writeFileSync(script, DONE_SCRIPT);
     const args = [`-t${threads}`, `-c${o.connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", script];
     for (const [k, v] of Object.entries(o.headers ?? {})) args.push("-H", `${k}: ${v}`);
     args.push(o.url);
     const [cmd, argv] = o.cpus === undefined ? ["wrk", args] : ["taskset", ["-c", o.cpus, "wrk", ...args]];
     const cpuBefore = o.cpuMs?.() ?? NaN;
-    const stdout = await run(cmd, argv);
+    const stdout = await output(cmd, argv);
     const cpuAfter = o.cpuMs?.() ?? NaN;
     const s = parseWrkSummary(stdout);
     const durationS = s.durationUs / 1e6;
@@ -128,18 +119,4 @@ export async function wrk(o: WrkOptions): Promise<WrkResult> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString("utf8")));
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}:\n${err}${out}`)),
-    );
-  });
 }

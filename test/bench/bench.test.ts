@@ -119,8 +119,7 @@ test(
         // wrk's rows: every server answered the key-carrying request with 200s, and the percentiles are ordered.
         const hotData = data("hot") as {
           wrkRows: Array<{ server: string; rps: number; errors: number; non2xx: number; p50: number; p99: number; p999: number }>;
-          atShare: Array<{ server: string; rate: number; requests: number }>;
-          atShareWrk: Array<{ server: string; rate: number; rps: number; errors: number; non2xx: number }>;
+          atShare: Array<{ server: string; rate: number; requests: number; rps: number; errors: number; non2xx: number }>;
         };
         assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
         for (const r of hotData.wrkRows) {
@@ -128,17 +127,14 @@ test(
           assert.equal(r.errors + r.non2xx, 0, `wrk: ${r.server} answered every request with a 2xx`);
           assert.ok(r.p50 <= r.p99 && r.p99 <= r.p999, `wrk: ${r.server} percentiles in order`);
         }
-        const open = hotData.atShare.find((r) => r.server === "broker");
+        // The open-loop generator at half the broker's wrk throughput: node:http and the broker answered every request
+        // with a 2xx, at the offered rate.
         const brokerRps = hotData.wrkRows.find((r) => r.server === "broker")!.rps;
-        assert.ok(
-          open && open.requests > 0 && Math.abs(open.rate - brokerRps / 2) <= 1,
-          "the open-loop run offers half of the broker's wrk throughput",
-        );
-        // wrk paced at that rate: both servers answered, without errors, near the rate and well below full speed.
-        assert.deepEqual(new Set(hotData.atShareWrk.map((r) => r.server)), new Set(["node:http", "broker"]));
-        for (const r of hotData.atShareWrk) {
-          assert.equal(r.errors + r.non2xx, 0, `paced wrk: ${r.server} answered every request with a 2xx`);
-          assert.ok(r.rps > r.rate * 0.5 && r.rps < r.rate * 1.5, `paced wrk: ${r.server} ran at ${r.rps} requests/s for ${r.rate}`);
+        assert.deepEqual(new Set(hotData.atShare.map((r) => r.server)), new Set(["node:http", "broker"]));
+        for (const r of hotData.atShare) {
+          assert.ok(Math.abs(r.rate - brokerRps / 2) <= 1, `open loop: ${r.server} offered half of the broker's wrk throughput`);
+          assert.equal(r.errors + r.non2xx, 0, `open loop: ${r.server} answered every request with a 2xx`);
+          assert.ok(r.rps > r.rate * 0.9 && r.rps < r.rate * 1.1, `open loop: ${r.server} answered ${r.rps} requests/s for ${r.rate}`);
         }
       }
       const storms = data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;

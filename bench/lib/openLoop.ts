@@ -1,0 +1,100 @@
+// Open-loop load at a fixed rate with bench/tools/openloop.c: requests due evenly spaced whatever the server does,
+// each one's latency from when it was due (a request that waits for a free connection counts its wait). A C
+// generator because the Node client used before measured its own pauses: bare node:http's p99 at the broker's
+// half capacity read 17–34 ms through it, about 1 ms through this one (docs/benchmarks.md). The tool is compiled
+// once per run with the machine's C compiler (scripts/ensure-bench-tools.sh installs one).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { rawRequest } from "./burst";
+import { output } from "./command";
+import type { LoadResult } from "./load";
+
+const SOURCE = join(__dirname, "..", "tools", "openloop.c");
+
+export interface OpenLoopResult extends LoadResult {
+  /** Requests per second offered. */
+  rate: number;
+  /** Latencies in ms. */
+  p90: number;
+  p999: number;
+  /** How late the generator sent the requests it could send at once (a connection was free), ms: its own share of
+   * every latency. Large values mean the measurement, not the server, is off. */
+  lagP99: number;
+  lagMax: number;
+}
+
+export interface OpenLoopOptions {
+  port: number;
+  path: string;
+  headers?: Record<string, string>;
+  rate: number;
+  seconds: number;
+  connections: number;
+  /** Sent at the rate before the measured window, not counted. */
+  warmupSeconds?: number;
+  /** CPU list for `taskset -c` (see cpuPin.ts): where the generator runs. */
+  cpus?: string;
+  /** Where the compiled tool and the request file go. */
+  dir: string;
+}
+
+/** Compiles the generator into `dir` (once per directory); the path of the binary. */
+export function openLoopTool(dir: string): string {
+  const bin = join(dir, "openloop");
+  if (built.has(bin)) return bin;
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-o", bin, SOURCE], { encoding: "utf8" });
+  if (r.error !== undefined)
+    throw new Error("no C compiler (cc) for the open-loop generator: run scripts/ensure-bench-tools.sh (Debian package build-essential)");
+  if (r.status !== 0) throw new Error(`cc failed to build ${SOURCE}:\n${r.stderr}`);
+  built.add(bin);
+  return bin;
+}
+const built = new Set<string>();
+
+interface Summary {
+  requests: number;
+  seconds: number;
+  rate: number;
+  errors: number;
+  non2xx: number;
+  bytes: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+  lagP99: number;
+  lagMax: number;
+}
+
+export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
+  const bin = openLoopTool(o.dir);
+  const requestFile = join(o.dir, `request-${o.port}.http`);
+  writeFileSync(requestFile, rawRequest({ method: "GET", port: o.port, path: o.path, headers: o.headers }));
+  const args = ["-p", String(o.port), "-r", String(o.rate), "-d", String(o.seconds), "-c", String(o.connections)];
+  args.push("-w", String(o.warmupSeconds ?? 0), "-f", requestFile);
+  const s = JSON.parse(await (o.cpus === undefined ? output(bin, args) : output("taskset", ["-c", o.cpus, bin, ...args]))) as Summary;
+  const ms = (us: number) => us / 1000;
+  return {
+    connections: o.connections,
+    rate: s.rate,
+    seconds: s.seconds,
+    requests: s.requests,
+    rps: s.requests / s.seconds,
+    p50: ms(s.p50),
+    p90: ms(s.p90),
+    p99: ms(s.p99),
+    p999: ms(s.p999),
+    max: ms(s.max),
+    mean: ms(s.mean),
+    lagP99: ms(s.lagP99),
+    lagMax: ms(s.lagMax),
+    errors: s.errors,
+    non2xx: s.non2xx,
+    bytesPerResponse: s.requests > 0 ? s.bytes / s.requests : 0,
+    cpuUs: NaN,
+  };
+}

@@ -1,0 +1,85 @@
+// The open-loop generator (bench/tools/openloop.c) against a node:http server in this process: it offers the rate
+// it is given, counts what it is answered, and — what it exists for — charges a server's stall to every request due
+// during the stall, not only to the few in flight when it began.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { openLoop } from "../../bench/lib/openLoop";
+
+const ccAvailable = spawnSync("cc", ["--version"], { stdio: "ignore" }).error === undefined;
+const skip = !ccAvailable && "no C compiler (scripts/ensure-test-tools.sh installs build-essential)";
+
+async function withServer(handler: (path: string) => number, body: (port: number, dir: string) => Promise<void>): Promise<void> {
+  const server: Server = createServer((req, res) => {
+    res.writeHead(handler(req.url ?? ""), { "Content-Type": "text/plain", "Content-Length": "2" });
+    res.end("ok");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const dir = mkdtempSync(join(tmpdir(), "wtb-openloop-"));
+  try {
+    await body((server.address() as AddressInfo).port, dir);
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Blocks this process's event loop, so the server answers nothing for `ms`. */
+function stall(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+test("the open-loop generator offers the rate it is given and counts every answer", { skip }, async () => {
+  await withServer(
+    () => 200,
+    async (port, dir) => {
+      const r = await openLoop({ port, path: "/ok", rate: 500, seconds: 1, connections: 4, warmupSeconds: 0.2, dir });
+      // 500 due in the measured second (one more when the last falls on its edge); nothing lost.
+      assert.ok(r.requests >= 499 && r.requests <= 501, `answered ${r.requests} for 500 due`);
+      assert.equal(r.errors + r.non2xx, 0);
+      assert.ok(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.max, `percentiles in order: ${JSON.stringify(r)}`);
+      assert.ok(r.bytesPerResponse > 2, "bytes per answer count the head and the body");
+    },
+  );
+});
+
+test("a server's stall counts for every request due during it, not only the ones in flight", { skip }, async () => {
+  let stalled = false;
+  await withServer(
+    () => {
+      if (!stalled) {
+        stalled = true;
+        // The first request of the measured window (after 0.3 s of warm-up) freezes the server for 400 ms.
+        setTimeout(() => stall(400), 500);
+      }
+      return 200;
+    },
+    async (port, dir) => {
+      const r = await openLoop({ port, path: "/", rate: 1000, seconds: 1.5, connections: 4, warmupSeconds: 0.3, dir });
+      assert.equal(r.errors + r.non2xx, 0);
+      // ~400 of the 1,500 measured requests fall due during the stall and wait up to 400 ms: more than a tenth of
+      // them, so p90 is well above a healthy answer's time. A closed loop with 4 connections would record 4 slow
+      // answers (p90 and even p99 untouched).
+      assert.ok(r.p90 >= 50, `p90 ${r.p90} ms after a 400 ms stall at 1,000 requests/s`);
+      assert.ok(r.max >= 300 && r.max < 1000, `max ${r.max} ms for a 400 ms stall`);
+      assert.ok(r.requests >= 1499 && r.requests <= 1501, `answered ${r.requests} for 1,500 due`);
+    },
+  );
+});
+
+test("answers outside 2xx are counted apart", { skip }, async () => {
+  let n = 0;
+  await withServer(
+    () => (++n % 4 === 0 ? 503 : 200),
+    async (port, dir) => {
+      const r = await openLoop({ port, path: "/", rate: 400, seconds: 1, connections: 2, dir });
+      assert.ok(Math.abs(r.non2xx - r.requests / 4) <= 2, `${r.non2xx} of ${r.requests} answered 503, every fourth was`);
+    },
+  );
+});
