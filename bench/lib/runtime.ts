@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import ts from "typescript";
+import { BROKER_NODE_FLAGS } from "../../src/cli/nodeFlags";
 import { freePort } from "../../test/helpers/ports";
 
 export type ServerName = "bare-http" | "express-minimal" | "broker-variant";
@@ -213,7 +214,8 @@ export function profileDir(rt: Runtime): string {
 }
 
 /**
- * Starts `wechat-token-broker serve` from the runtime with the given configuration. BENCH_CPU_PROF=1 profiles every
+ * Starts `wechat-token-broker serve` from the runtime with the given configuration, under the V8 flags production
+ * passes (src/cli/nodeFlags.ts; BENCH_NODE_FLAGS=0 leaves them out). BENCH_CPU_PROF=1 profiles every
  * broker (--cpu-prof; the profile is written when it stops), for looking into any benchmark's figures.
  */
 export function spawnBroker(
@@ -222,7 +224,8 @@ export function spawnBroker(
   env: Record<string, string>,
   opts: { nodeArgs?: string[]; readyTimeoutMs?: number } = {},
 ): Promise<Proc> {
-  const nodeArgs = [...(opts.nodeArgs ?? [])];
+  // The flags production runs it with (the container's CMD), unless the caller decides them (BENCH_NODE_FLAGS=0).
+  const nodeArgs = [...(process.env.BENCH_NODE_FLAGS === "0" ? [] : BROKER_NODE_FLAGS), ...(opts.nodeArgs ?? [])];
   if (process.env.BENCH_CPU_PROF === "1" && !nodeArgs.includes("--cpu-prof")) {
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profileDir(rt)}`, `--cpu-prof-name=${name}.cpuprofile`);
   }

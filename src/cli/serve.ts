@@ -3,6 +3,7 @@ import { startBroker } from "../server";
 import { CRASH_EXIT_CODE, installProcessGuard } from "../processGuard";
 import { CliExit, CONFIG_HELP, cliLogger, EXIT, loadConfigOrExit } from "./common";
 import { listenFailure } from "./failures";
+import { missingNodeFlags } from "./nodeFlags";
 
 export function registerServe(program: Command): void {
   program
@@ -21,6 +22,12 @@ counted in wtb_process_errors_total; the broker keeps serving.`,
     .action(async () => {
       const config = loadConfigOrExit();
       const logger = cliLogger(config);
+      const missing = missingNodeFlags();
+      if (missing.length > 0)
+        logger.info(
+          { missing },
+          `node runs without ${missing.join(" ")}: token hits may cost up to a third more CPU after an idle start; the container image passes it (docs/benchmarks.md)`,
+        );
       // Installed before anything starts; the close is bounded a little beyond the shutdown's own bound.
       const guard = installProcessGuard({ logger, closeTimeoutMs: config.shutdownTimeoutMs + 2_000 });
       const broker = await startBroker(config, logger).catch((err: unknown) => {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { BROKER_NODE_FLAGS } from "../../src/cli/nodeFlags";
 
 const ROOT = resolve(__dirname, "..", "..");
 const read = (f: string): string => readFileSync(join(ROOT, f), "utf8");
@@ -151,7 +152,8 @@ void describe("Dockerfile", () => {
   void test("exec-form CMD so SIGTERM reaches node; STOPSIGNAL SIGTERM", () => {
     const cmds = inStage(lastStage, "CMD");
     assert.equal(cmds.length, 1);
-    assert.deepEqual(execForm(cmds[0]!.args), ["node", "bin/wechat-token-broker.js", "serve"]);
+    // With the V8 flags `serve` is meant to run under (src/cli/nodeFlags.ts).
+    assert.deepEqual(execForm(cmds[0]!.args), ["node", ...BROKER_NODE_FLAGS, "bin/wechat-token-broker.js", "serve"]);
     assert.deepEqual(
       inStage(lastStage, "STOPSIGNAL").map((i) => i.args),
       ["SIGTERM"],

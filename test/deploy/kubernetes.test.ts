@@ -12,6 +12,7 @@ import ts from "typescript";
 import { dirname, join, posix, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { loadConfig, VARIABLES, type VariableName } from "../../src/config";
+import { BROKER_NODE_FLAGS } from "../../src/cli/nodeFlags";
 import { spawnServe } from "../helpers/processes";
 
 const ROOT = resolve(__dirname, "..", "..");
@@ -183,6 +184,11 @@ describe("the Kubernetes manifests", () => {
     } finally {
       await broker.stop();
     }
+  });
+
+  test("run the broker as the container image does: node with the broker's V8 flags, then serve", () => {
+    const c = byKind(base, "Deployment").spec.template.spec.containers[0];
+    assert.deepEqual([...c.command, ...c.args], ["node", ...BROKER_NODE_FLAGS, "bin/wechat-token-broker.js", "serve"]);
   });
 
   test("run as the Dockerfile's non-root user with a read-only root filesystem, no privilege escalation and no capabilities", () => {
