@@ -8,7 +8,7 @@ import { AUTH_HEADERS, benchAccount, brokerEnv } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
 import { fmt, load1, median, ms, type Section, table } from "./lib/report";
 import { affinityOf, pin, pinPlan } from "./lib/cpuPin";
-import { spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
+import { brokerNodeFlags, spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import { wrk, wrkAvailable } from "./lib/wrk";
 import type { Settings } from "./lib/settings";
 
@@ -61,8 +61,10 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
       apiKeys: s.hot.apiKeys,
       extra: { LOG_LEVEL: "info", BENCH_SRC: rt.srcDir },
     });
-    const server = (name: string, args: string[], extra: Record<string, string>, readyPath: string) => () =>
-      spawnServer({ name, args, env: extra, readyPath, logDir: rt.workDir });
+    const server =
+      (name: string, args: string[], extra: Record<string, string>, readyPath: string, nodeArgs: readonly string[] = []) =>
+      () =>
+        spawnServer({ name, args, env: extra, readyPath, logDir: rt.workDir, nodeArgs: [...nodeArgs] });
     contenders.push(
       {
         name: "node:http (floor)",
@@ -93,6 +95,8 @@ export async function runAblation(s: Settings, rt: Runtime): Promise<Section> {
           rt.serverArgs("broker-variant"),
           { ...env, BENCH_BODY: started.body, BENCH_VARIANT: v.flags },
           "/api/health/ready",
+          // Broker processes all: under the flags `serve` gets (spawnBroker), so the rows differ by the variant alone.
+          brokerNodeFlags(),
         ),
       })),
     );

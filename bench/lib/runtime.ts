@@ -224,8 +224,7 @@ export function spawnBroker(
   env: Record<string, string>,
   opts: { nodeArgs?: string[]; readyTimeoutMs?: number } = {},
 ): Promise<Proc> {
-  // The flags production runs it with (the container's CMD), unless the caller decides them (BENCH_NODE_FLAGS=0).
-  const nodeArgs = [...(process.env.BENCH_NODE_FLAGS === "0" ? [] : BROKER_NODE_FLAGS), ...(opts.nodeArgs ?? [])];
+  const nodeArgs = [...brokerNodeFlags(), ...(opts.nodeArgs ?? [])];
   if (process.env.BENCH_CPU_PROF === "1" && !nodeArgs.includes("--cpu-prof")) {
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${profileDir(rt)}`, `--cpu-prof-name=${name}.cpuprofile`);
   }
@@ -238,6 +237,12 @@ export function spawnBroker(
     logDir: rt.workDir,
     readyTimeoutMs: opts.readyTimeoutMs,
   });
+}
+
+/** The V8 flags broker processes run under: production's (the container's CMD), or none with BENCH_NODE_FLAGS=0 (to
+ * measure what they change). */
+export function brokerNodeFlags(): string[] {
+  return process.env.BENCH_NODE_FLAGS === "0" ? [] : [...BROKER_NODE_FLAGS];
 }
 
 /** Stops every process, in parallel; never throws. */
