@@ -142,7 +142,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       ["broker", started.broker],
     ];
     if (plan.server !== undefined && plan.generator !== undefined) {
-      // Every thread of each server on the server CPU; this process (autocannon, the open-loop client) and wrk on the
+      // Every thread of each server on the server CPU; this process (autocannon), wrk and the open-loop generator on the
       // generator CPU. Redis and the simulator stay unpinned: a cached hit touches neither.
       const before = affinityOf(process.pid);
       try {
