@@ -39,6 +39,9 @@ export interface OpenLoopOptions {
   dir: string;
 }
 
+/** The binaries built by this process: compiled once per directory. */
+const built = new Set<string>();
+
 /** Compiles the generator into `dir` (once per directory); the path of the binary. */
 export function openLoopTool(dir: string): string {
   const bin = join(dir, "openloop");
@@ -51,7 +54,6 @@ export function openLoopTool(dir: string): string {
   built.add(bin);
   return bin;
 }
-const built = new Set<string>();
 
 interface Summary {
   requests: number;
