@@ -29,6 +29,8 @@ export interface HotRow extends LoadResult {
 export interface OpenLoopRow extends OpenLoopResult {
   server: ServerName;
   round: number;
+  /** At a share of whose wrk throughput the rate was set (the half-capacity rows). */
+  shareOf?: ServerName;
 }
 
 export interface WrkRow extends WrkResult {
@@ -221,16 +223,23 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       }
     }
     // And at a share (half) of what the broker managed under wrk (its median round): the broker busy but keeping up.
-    // node:http at the same rate is the floor: what the generator and the HTTP exchange alone add.
-    const brokerWrk = wrkRows.filter((r) => r.server === "broker");
-    if (brokerWrk.length > 0 && w.openLoopShare > 0) {
-      const rate = Math.max(1, Math.round(median(brokerWrk.map((r) => r.rps)) * w.openLoopShare));
+    // node:http at the same rate shows what the generator and the HTTP exchange alone add; node:http at the same share
+    // of its own throughput is the floor at the same utilisation (the machine's own stalls weigh more on a busier CPU).
+    const medianRps = (server: ServerName) => median(wrkRows.filter((r) => r.server === server).map((r) => r.rps));
+    if (wrkRows.length > 0 && w.openLoopShare > 0) {
+      const rateOf = (server: ServerName) => Math.max(1, Math.round(medianRps(server) * w.openLoopShare));
+      const runs: Array<[ServerName, Proc, ServerName]> = [
+        ["node:http", bare, "broker"],
+        ["broker", started.broker, "broker"],
+        ["node:http", bare, "node:http"],
+      ];
       for (let round = 1; round <= w.rounds; round++) {
-        for (const [server, p] of servers.filter(([n]) => n !== "express")) {
+        for (const [server, p, shareOf] of runs) {
+          const rate = rateOf(shareOf);
           const r = await openLoop({ ...openLoopOpts(p), rate, seconds: w.seconds, connections: w.connections });
-          atShare.push({ server, round, ...r });
+          atShare.push({ server, round, shareOf, ...r });
           console.error(
-            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s: p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; generator lag p99 ${ms(r.lagP99)} ms`,
+            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; generator lag p99 ${ms(r.lagP99)} ms`,
           );
         }
       }
@@ -263,7 +272,8 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
   const medianOf = <T>(rows: T[], pick: (r: T) => number) => (rows.length === 0 ? null : median(rows.map(pick)));
   const wrkNodeHttpRatio = medianOf(wrkRounds, (r) => r.ratio);
   const wrkP99 = medianOf(wrkRounds, (r) => r.p99);
-  const atShareOf = (server: ServerName) => atShare.filter((r) => r.server === server);
+  const atShareOf = (server: ServerName, shareOf: ServerName = "broker") =>
+    atShare.filter((r) => r.server === server && r.shareOf === shareOf);
   const openLoopP99 = medianOf(atShareOf("broker"), (r) => r.p99);
   const data: HotPathData = {
     bodyBytes,
@@ -381,7 +391,9 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
                   ? "not measured"
                   : `${ms(t.openLoopP99)} ms at ${fmt(atShare[0]!.rate)} requests/s (rounds ${atShareOf("broker")
                       .map((r) => ms(r.p99))
-                      .join(", ")}; node:http ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms)`,
+                      .join(
+                        ", ",
+                      )}; node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms)`,
                 t.openLoopP99 === null ? "—" : verdict(t.openLoopP99Met === true),
               ],
             ],
@@ -403,7 +415,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       ...(atShare.length > 0
         ? [
             `Open loop at ${fmt(s.hot.wrk.openLoopShare * 100)} % of the broker's wrk throughput: \`bench/tools/openloop.c\` (C, on the generator CPU) sends requests evenly spaced over ${atShare[0]!.connections} keep-alive connections for ${s.hot.wrk.seconds} s after 1 s at the same rate; each request's latency runs from when it was due, so a request that waited for a free connection counts its wait (no coordinated omission). ` +
-              "node:http at the same rate is the floor: what the generator and the exchange alone add. Generator lag: how late the generator itself sent the requests it could send at once.",
+              "node:http at the broker's rate shows what the generator and the exchange alone add; node:http at the same share of its own capacity is the floor at the same utilisation. Generator lag: how late the generator itself sent the requests it could send at once.",
             openLoopTable(atShare),
           ]
         : []),
@@ -419,10 +431,12 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
 }
 
 function openLoopTable(rows: OpenLoopRow[]): string {
+  const shares = rows.some((r) => r.shareOf !== undefined);
   return table(
     [
       "round",
       "server",
+      ...(shares ? ["rate: half the capacity of"] : []),
       "offered requests/s",
       "answered requests/s",
       "p50 ms",
@@ -436,6 +450,7 @@ function openLoopTable(rows: OpenLoopRow[]): string {
     rows.map((r) => [
       r.round,
       r.server,
+      ...(shares ? [r.shareOf ?? ""] : []),
       fmt(r.rate),
       fmt(r.rps),
       ms(r.p50),
