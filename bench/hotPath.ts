@@ -28,7 +28,8 @@ export interface HotRow extends LoadResult {
 /** A fixed offered rate (bench/lib/openLoop.ts). */
 export interface OpenLoopRow extends OpenLoopResult {
   server: ServerName;
-  round: number;
+  /** The half-capacity rows come in rounds; the everyday-load rows are measured once. */
+  round?: number;
   /** At a share of whose wrk throughput the rate was set (the half-capacity rows). */
   shareOf?: ServerName;
 }
@@ -216,7 +217,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       const connections = Math.max(...s.hot.connections);
       for (const [server, p] of servers) {
         const r = await openLoop({ ...openLoopOpts(p), rate: s.hot.rate, seconds: s.hot.seconds, connections });
-        atRate.push({ server, round: 1, ...r });
+        atRate.push({ server, ...r });
         console.error(
           `bench hot: ${server} ${connections} conn at ${s.hot.rate} req/s: p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
         );
@@ -225,9 +226,9 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     // And at a share (half) of what the broker managed under wrk (its median round): the broker busy but keeping up.
     // node:http at the same rate shows what the generator and the HTTP exchange alone add; node:http at the same share
     // of its own throughput is the floor at the same utilisation (the machine's own stalls weigh more on a busier CPU).
-    const medianRps = (server: ServerName) => median(wrkRows.filter((r) => r.server === server).map((r) => r.rps));
     if (wrkRows.length > 0 && w.openLoopShare > 0) {
-      const rateOf = (server: ServerName) => Math.max(1, Math.round(medianRps(server) * w.openLoopShare));
+      const rateOf = (server: ServerName) =>
+        Math.max(1, Math.round(median(wrkRows.filter((r) => r.server === server).map((r) => r.rps)) * w.openLoopShare));
       const runs: Array<[ServerName, Proc, ServerName]> = [
         ["node:http", bare, "broker"],
         ["broker", started.broker, "broker"],
@@ -270,6 +271,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       return { round: b.round, ratio: b.rps / (n?.rps ?? NaN), cpuRatio: (n?.cpuUs ?? NaN) / b.cpuUs, p99: b.p99 };
     });
   const medianOf = <T>(rows: T[], pick: (r: T) => number) => (rows.length === 0 ? null : median(rows.map(pick)));
+  const listed = <T>(rows: T[], show: (r: T) => string) => rows.map(show).join(", ");
   const wrkNodeHttpRatio = medianOf(wrkRounds, (r) => r.ratio);
   const wrkP99 = medianOf(wrkRounds, (r) => r.p99);
   const atShareOf = (server: ServerName, shareOf: ServerName = "broker") =>
@@ -377,23 +379,21 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
             [
               [
                 `broker ÷ node:http requests/s, wrk ${s.hot.wrk.connections} connections ≥ ${HOT_TARGETS.nodeHttpRatio.toFixed(2)}`,
-                `${(t.wrkNodeHttpRatio ?? NaN).toFixed(2)} (rounds ${wrkRounds.map((r) => r.ratio.toFixed(2)).join(", ")}; by CPU per request ${(medianOf(wrkRounds, (r) => r.cpuRatio) ?? NaN).toFixed(2)}; broker ÷ express ${((wrkOf("broker", 1)?.rps ?? NaN) / (wrkOf("express", 1)?.rps ?? NaN)).toFixed(2)} in round 1)`,
+                `${(t.wrkNodeHttpRatio ?? NaN).toFixed(2)} (rounds ${listed(wrkRounds, (r) => r.ratio.toFixed(2))}; by CPU per request ${(medianOf(wrkRounds, (r) => r.cpuRatio) ?? NaN).toFixed(2)}; broker ÷ express ${((wrkOf("broker", 1)?.rps ?? NaN) / (wrkOf("express", 1)?.rps ?? NaN)).toFixed(2)} in round 1)`,
                 verdict(t.wrkNodeHttpRatioMet === true),
               ],
               [
                 `broker p99 at ${s.hot.wrk.connections} connections ≤ ${HOT_TARGETS.p99Ms} ms (wrk)`,
-                `${ms(t.wrkP99 ?? NaN)} ms (rounds ${wrkRounds.map((r) => ms(r.p99)).join(", ")})`,
+                `${ms(t.wrkP99 ?? NaN)} ms (rounds ${listed(wrkRounds, (r) => ms(r.p99))})`,
                 verdict(t.wrkP99Met === true),
               ],
               [
                 `broker open-loop p99 at ${fmt(s.hot.wrk.openLoopShare * 100)} % of its wrk capacity ≤ ${HOT_TARGETS.openLoopP99Ms} ms`,
                 t.openLoopP99 === null
                   ? "not measured"
-                  : `${ms(t.openLoopP99)} ms at ${fmt(atShare[0]!.rate)} requests/s (rounds ${atShareOf("broker")
-                      .map((r) => ms(r.p99))
-                      .join(
-                        ", ",
-                      )}; node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms)`,
+                  : `${ms(t.openLoopP99)} ms at ${fmt(atShare[0]!.rate)} requests/s (rounds ${listed(atShareOf("broker"), (r) => ms(r.p99))}; ` +
+                    `node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, ` +
+                    `at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms)`,
                 t.openLoopP99 === null ? "—" : verdict(t.openLoopP99Met === true),
               ],
             ],
@@ -432,9 +432,10 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
 
 function openLoopTable(rows: OpenLoopRow[]): string {
   const shares = rows.some((r) => r.shareOf !== undefined);
+  const rounds = rows.some((r) => r.round !== undefined);
   return table(
     [
-      "round",
+      ...(rounds ? ["round"] : []),
       "server",
       ...(shares ? ["rate: half the capacity of"] : []),
       "offered requests/s",
@@ -448,7 +449,7 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       "errors + non-2xx",
     ],
     rows.map((r) => [
-      r.round,
+      ...(rounds ? [r.round ?? ""] : []),
       r.server,
       ...(shares ? [r.shareOf ?? ""] : []),
       fmt(r.rate),

@@ -191,7 +191,11 @@ int main(int argc, char **argv) {
   int ep = epoll_create1(0);
   struct conn *cs = calloc((size_t)conns, sizeof *cs);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  if (!cs || ep < 0 || inet_pton(AF_INET, address, &sa.sin_addr) != 1) usage();
+  if (!cs || ep < 0) {
+    perror("openloop: set-up");
+    return 2;
+  }
+  if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) usage();
   for (int i = 0; i < conns; i++) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
