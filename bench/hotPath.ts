@@ -212,6 +212,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       cpus: generatorCpus,
       dir: rt.workDir,
       warmupSeconds: 1,
+      stallMs: HOT_TARGETS.openLoopP99Ms,
     });
     if (s.hot.rate > 0) {
       const connections = Math.max(...s.hot.connections);
@@ -240,7 +241,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
           const r = await openLoop({ ...openLoopOpts(p), rate, seconds: w.seconds, connections: w.connections });
           atShare.push({ server, round, shareOf, ...r });
           console.error(
-            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; generator lag p99 ${ms(r.lagP99)} ms`,
+            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; ${r.stalls.length} stalls over ${HOT_TARGETS.openLoopP99Ms} ms (median spacing ${spacing(r)} s); generator lag p99 ${ms(r.lagP99)} ms`,
           );
         }
       }
@@ -415,7 +416,8 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       ...(atShare.length > 0
         ? [
             `Open loop at ${fmt(s.hot.wrk.openLoopShare * 100)} % of the broker's wrk throughput: \`bench/tools/openloop.c\` (C, on the generator CPU) sends requests evenly spaced over ${atShare[0]!.connections} keep-alive connections for ${s.hot.wrk.seconds} s after 1 s at the same rate; each request's latency runs from when it was due, so a request that waited for a free connection counts its wait (no coordinated omission). ` +
-              "node:http at the broker's rate shows what the generator and the exchange alone add; node:http at the same share of its own capacity is the floor at the same utilisation. Generator lag: how late the generator itself sent the requests it could send at once.",
+              "node:http at the broker's rate shows what the generator and the exchange alone add; node:http at the same share of its own capacity is the floor at the same utilisation. Generator lag: how late the generator itself sent the requests it could send at once. " +
+              `Stalls: runs of answers slower than ${HOT_TARGETS.openLoopP99Ms} ms whose requests fell due within 10 ms of each other; their spacing tells periodic work of the machine (one stall every ~0.5 s: see Notes on the figures) from the server's own.`,
             openLoopTable(atShare),
           ]
         : []),
@@ -445,6 +447,8 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       "p99 ms",
       "p99.9 ms",
       "max ms",
+      `stalls > ${HOT_TARGETS.openLoopP99Ms} ms`,
+      "median spacing of stalls s",
       "generator lag p99 ms",
       "errors + non-2xx",
     ],
@@ -459,8 +463,16 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       ms(r.p99),
       ms(r.p999),
       ms(r.max),
+      r.stalls.length,
+      spacing(r),
       ms(r.lagP99),
       r.errors + r.non2xx,
     ]),
   );
+}
+
+/** The median time between the starts of consecutive stalls, s ("—" with fewer than two). */
+function spacing(r: OpenLoopResult): string {
+  const gaps = r.stalls.slice(1).map((st, i) => st.due - r.stalls[i]!.due);
+  return gaps.length === 0 ? "—" : median(gaps).toFixed(2);
 }

@@ -22,6 +22,16 @@ export interface OpenLoopResult extends LoadResult {
    * every latency. Large values mean the measurement, not the server, is off. */
   lagP99: number;
   lagMax: number;
+  /** With `stallMs`: the answers slower than it, grouped into stalls (slow answers due within 10 ms of each other). */
+  stalls: Stall[];
+}
+
+export interface Stall {
+  /** When its first slow request was due: seconds of CLOCK_MONOTONIC, the clock of `perf record -k mono`. */
+  due: number;
+  requests: number;
+  /** The slowest answer, ms. */
+  worst: number;
 }
 
 export interface OpenLoopOptions {
@@ -31,6 +41,8 @@ export interface OpenLoopOptions {
   rate: number;
   seconds: number;
   connections: number;
+  /** Answers slower than this (ms) are reported as stalls; none when absent. */
+  stallMs?: number;
   /** Sent at the rate before the measured window, not counted. */
   warmupSeconds?: number;
   /** CPU list for `taskset -c` (see cpuPin.ts): where the generator runs. */
@@ -70,6 +82,8 @@ interface Summary {
   mean: number;
   lagP99: number;
   lagMax: number;
+  /** [due (s), requests, worst (µs)]. */
+  stalls: Array<[number, number, number]>;
 }
 
 export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
@@ -78,6 +92,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   writeFileSync(requestFile, rawRequest({ method: "GET", port: o.port, path: o.path, headers: o.headers }));
   const args = ["-p", String(o.port), "-r", String(o.rate), "-d", String(o.seconds), "-c", String(o.connections)];
   args.push("-w", String(o.warmupSeconds ?? 0), "-f", requestFile);
+  if (o.stallMs !== undefined) args.push("-s", String(o.stallMs));
   const s = JSON.parse(await (o.cpus === undefined ? output(bin, args) : output("taskset", ["-c", o.cpus, bin, ...args]))) as Summary;
   const ms = (us: number) => us / 1000;
   return {
@@ -94,6 +109,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     mean: ms(s.mean),
     lagP99: ms(s.lagP99),
     lagMax: ms(s.lagMax),
+    stalls: s.stalls.map(([due, requests, worst]) => ({ due, requests, worst: ms(worst) })),
     errors: s.errors,
     non2xx: s.non2xx,
     bytesPerResponse: s.requests > 0 ? s.bytes / s.requests : 0,

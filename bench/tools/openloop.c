@@ -9,7 +9,11 @@
 // It speaks exactly what the benchmarks need: one prepared request (file) on N keep-alive connections, one request
 // in flight per connection, answers with a Content-Length. One JSON line on stdout; latencies in µs.
 //
-//   openloop -p PORT -r RATE -d SECONDS -c CONNECTIONS -f REQUEST_FILE [-w WARMUP_SECONDS] [-a ADDRESS]
+//   openloop -p PORT -r RATE -d SECONDS -c CONNECTIONS -f REQUEST_FILE [-w WARMUP_SECONDS] [-a ADDRESS] [-s MS]
+//
+// With -s, answers slower than MS are grouped into stalls (slow answers due within 10 ms of each other), listed as
+// [due, requests, worst µs], due in seconds of CLOCK_MONOTONIC: the clock `perf record -k mono` stamps its events
+// with, so a stall can be matched with what the machine was doing then.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +32,8 @@
 
 #define BUF_SIZE 65536
 #define DRAIN_NS (10LL * 1000000000LL)
+#define STALL_GAP_NS (10LL * 1000000LL)
+#define MAX_STALLS 1000
 
 struct conn {
   int fd;
@@ -77,7 +83,7 @@ static int64_t now_ns(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: openloop -p PORT -r RATE -d SECONDS -c CONNECTIONS -f REQUEST_FILE [-w WARMUP_SECONDS] [-a ADDRESS]\n");
+  fprintf(stderr, "usage: openloop -p PORT -r RATE -d SECONDS -c CONNECTIONS -f REQUEST_FILE [-w WARMUP_SECONDS] [-a ADDRESS] [-s MS]\n");
   exit(2);
 }
 
@@ -117,6 +123,29 @@ static size_t request_len;
 static long answered, errors, non2xx, bytes, in_flight;
 static struct samples latency, lag;
 static struct ring backlog, idle;
+
+// Slow answers grouped into stalls (-s). Answers come back in the order their requests fell due (the backlog is first
+// in, first out), so a stall is a run of slow answers whose due times follow each other closely.
+struct stall {
+  int64_t due, last, worst;
+  long requests;
+};
+static int64_t slow_ns;
+static struct stall stalls[MAX_STALLS];
+static int nstalls;
+
+static void note_slow(int64_t due, int64_t latency) {
+  if (slow_ns == 0 || latency < slow_ns) return;
+  struct stall *s = nstalls > 0 ? &stalls[nstalls - 1] : NULL;
+  if (s == NULL || due - s->last > STALL_GAP_NS) {
+    if (nstalls == MAX_STALLS) return;
+    s = &stalls[nstalls++];
+    *s = (struct stall){.due = due};
+  }
+  s->last = due;
+  s->requests++;
+  if (latency > s->worst) s->worst = latency;
+}
 
 static void send_on(struct conn *c, int64_t due) {
   c->busy = 1;
@@ -162,7 +191,8 @@ int main(int argc, char **argv) {
   const char *address = "127.0.0.1", *file = NULL;
   int port = 0, conns = 0;
   double rate = 0, seconds = 0, warmup = 0;
-  for (int o; (o = getopt(argc, argv, "p:r:d:c:f:w:a:")) != -1;) {
+  double slow_ms = 0;
+  for (int o; (o = getopt(argc, argv, "p:r:d:c:f:w:a:s:")) != -1;) {
     switch (o) {
       case 'p': port = atoi(optarg); break;
       case 'r': rate = atof(optarg); break;
@@ -171,10 +201,12 @@ int main(int argc, char **argv) {
       case 'f': file = optarg; break;
       case 'w': warmup = atof(optarg); break;
       case 'a': address = optarg; break;
+      case 's': slow_ms = atof(optarg); break;
       default: usage();
     }
   }
-  if (port <= 0 || rate <= 0 || seconds <= 0 || conns <= 0 || !file || warmup < 0) usage();
+  if (port <= 0 || rate <= 0 || seconds <= 0 || conns <= 0 || !file || warmup < 0 || slow_ms < 0) usage();
+  slow_ns = (int64_t)(slow_ms * 1e6);
 
   FILE *f = fopen(file, "rb");
   if (!f) {
@@ -266,6 +298,7 @@ int main(int argc, char **argv) {
         bytes += (long)c->len;
         if (status < 200 || status > 299) non2xx++;
         push(&latency, at - c->due);
+        note_slow(c->due, at - c->due);
         measured_end = at;
       }
       c->busy = 0;
@@ -281,9 +314,12 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < latency.n; i++) sum += latency.v[i];
   double span = (double)(measured_end > end ? measured_end : end) - (double)measured_from;
   printf("{\"requests\":%ld,\"seconds\":%.6f,\"rate\":%.3f,\"errors\":%ld,\"non2xx\":%ld,\"bytes\":%ld,"
-         "\"p50\":%u,\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u,\"mean\":%.3f,\"lagP99\":%u,\"lagMax\":%u}\n",
+         "\"p50\":%u,\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u,\"mean\":%.3f,\"lagP99\":%u,\"lagMax\":%u,\"stalls\":[",
          answered, span / 1e9, rate, errors, non2xx, bytes, pct(&latency, 50), pct(&latency, 90), pct(&latency, 99),
          pct(&latency, 99.9), latency.n ? latency.v[latency.n - 1] : 0, latency.n ? sum / (double)latency.n : 0.0,
          pct(&lag, 99), lag.n ? lag.v[lag.n - 1] : 0);
+  for (int i = 0; i < nstalls; i++)
+    printf("%s[%.6f,%ld,%lld]", i ? "," : "", (double)stalls[i].due / 1e9, stalls[i].requests, (long long)(stalls[i].worst / 1000));
+  printf("]}\n");
   return 0;
 }

@@ -119,7 +119,15 @@ test(
         // wrk's rows: every server answered the key-carrying request with 200s, and the percentiles are ordered.
         const hotData = data("hot") as {
           wrkRows: Array<{ server: string; rps: number; errors: number; non2xx: number; p50: number; p99: number; p999: number }>;
-          atShare: Array<{ server: string; shareOf: string; rate: number; rps: number; errors: number; non2xx: number }>;
+          atShare: Array<{
+            server: string;
+            shareOf: string;
+            rate: number;
+            rps: number;
+            errors: number;
+            non2xx: number;
+            stalls: Array<{ due: number; requests: number; worst: number }>;
+          }>;
         };
         assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
         for (const r of hotData.wrkRows) {
@@ -138,6 +146,11 @@ test(
           assert.ok(Math.abs(r.rate - wrkRps(r.shareOf) / 2) <= 1, `open loop: ${r.server} offered half of ${r.shareOf}'s wrk throughput`);
           assert.equal(r.errors + r.non2xx, 0, `open loop: ${r.server} answered every request with a 2xx`);
           assert.ok(r.rps > r.rate * 0.9 && r.rps < r.rate * 1.1, `open loop: ${r.server} answered ${r.rps} requests/s for ${r.rate}`);
+          // Stalls are the answers over the 2 ms target, grouped: each holds at least one, in the order they fell due.
+          assert.ok(
+            r.stalls.every((st, i) => st.requests >= 1 && st.worst >= 2 && (i === 0 || st.due > r.stalls[i - 1]!.due)),
+            `open loop: ${r.server}'s stalls ${JSON.stringify(r.stalls)}`,
+          );
         }
       }
       const storms = data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;

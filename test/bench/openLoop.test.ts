@@ -29,6 +29,8 @@ async function withServer(handler: (path: string) => number, body: (port: number
   }
 }
 
+const monotonicSeconds = () => Number(process.hrtime.bigint()) / 1e9;
+
 /** Blocks this process's event loop, so the server answers nothing for `ms`. */
 function stall(ms: number): void {
   const until = performance.now() + ms;
@@ -45,6 +47,7 @@ test("the open-loop generator offers the rate it is given and counts every answe
       assert.equal(r.errors + r.non2xx, 0);
       assert.ok(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.max, `percentiles in order: ${JSON.stringify(r)}`);
       assert.ok(r.bytesPerResponse > 2, "bytes per answer count the head and the body");
+      assert.deepEqual(r.stalls, [], "no stalls are looked for without stallMs");
     },
   );
 });
@@ -61,7 +64,9 @@ test("a server's stall counts for every request due during it, not only the ones
       return 200;
     },
     async (port, dir) => {
-      const r = await openLoop({ port, path: "/", rate: 1000, seconds: 1.5, connections: 4, warmupSeconds: 0.3, dir });
+      const from = monotonicSeconds();
+      const r = await openLoop({ port, path: "/", rate: 1000, seconds: 1.5, connections: 4, warmupSeconds: 0.3, dir, stallMs: 50 });
+      const to = monotonicSeconds();
       assert.equal(r.errors + r.non2xx, 0);
       // ~400 of the 1,500 measured requests fall due during the stall and wait up to 400 ms: more than a tenth of
       // them, so p90 is well above a healthy answer's time. A closed loop with 4 connections would record 4 slow
@@ -69,6 +74,12 @@ test("a server's stall counts for every request due during it, not only the ones
       assert.ok(r.p90 >= 50, `p90 ${r.p90} ms after a 400 ms stall at 1,000 requests/s`);
       assert.ok(r.max >= 300 && r.max < 1000, `max ${r.max} ms for a 400 ms stall`);
       assert.ok(r.requests >= 1499 && r.requests <= 1501, `answered ${r.requests} for 1,500 due`);
+      // The stall is reported as one run of slow answers, stamped with the clock perf's `-k mono` uses (libuv's
+      // hrtime reads the same CLOCK_MONOTONIC).
+      const big = r.stalls.filter((st) => st.worst >= 300);
+      assert.equal(big.length, 1, `one stall of 400 ms: ${JSON.stringify(r.stalls)}`);
+      assert.ok(big[0]!.requests >= 300, `${big[0]!.requests} requests in the stall`);
+      assert.ok(big[0]!.due > from && big[0]!.due < to, `stall due at ${big[0]!.due}, run from ${from} to ${to}`);
     },
   );
 });
