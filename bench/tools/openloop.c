@@ -33,7 +33,7 @@
 #define BUF_SIZE 65536
 #define DRAIN_NS (10LL * 1000000000LL)
 #define STALL_GAP_NS (10LL * 1000000LL)
-#define MAX_STALLS 1000
+#define MAX_STALLS 1000 // the first 1000 are kept: more in one run is a server that never recovered
 
 struct conn {
   int fd;

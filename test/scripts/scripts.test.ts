@@ -2,7 +2,7 @@
 // tooling too. bats comes from the npm devDependency; shellcheck from the system (apt-get install shellcheck).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { delimiter, dirname, join, resolve } from "node:path";
 
@@ -25,22 +25,36 @@ function scriptEnv(): NodeJS.ProcessEnv {
 
 const batsMissing = existsSync(BATS) ? false : "bats is not installed (npm ci installs the bats devDependency)";
 
-void test("bats: test/scripts/*.bats (diagnose.sh, monitor.sh)", { skip: batsMissing, timeout: 20 * 60_000 }, (t) => {
-  const r = spawnSync("bash", [BATS, "--tap", "test/scripts"], {
-    cwd: ROOT,
-    env: scriptEnv(),
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
+/** One bats file's run: its exit status and everything it printed (TAP on stdout). */
+function runBats(file: string): Promise<{ status: number | null; error?: Error; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", [BATS, "--tap", file], { cwd: ROOT, env: scriptEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString("utf8")));
+    child.on("error", (error) => resolve({ status: null, error, out }));
+    child.on("close", (status) => resolve({ status, out }));
   });
-  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
-  const passed = out.split("\n").filter((l) => /^ok \d+/.test(l)).length;
-  const failed = out.split("\n").filter((l) => /^not ok \d+/.test(l));
-  const plan = /^1\.\.(\d+)$/m.exec(out);
-  t.diagnostic(`bats: ${passed} passed, ${failed.length} failed, plan ${plan?.[1] ?? "?"}`);
-  assert.equal(r.error, undefined, String(r.error));
-  assert.ok(plan && Number(plan[1]) > 0, `bats ran no test:\n${out}`);
-  assert.equal(r.status, 0, `bats failed (${failed.join("; ")}):\n${out}`);
-  assert.equal(passed, Number(plan[1]), out);
+}
+
+void test("bats: test/scripts/*.bats (diagnose.sh, monitor.sh)", { skip: batsMissing, timeout: 20 * 60_000 }, async (t) => {
+  const files = readdirSync(join(ROOT, "test", "scripts"))
+    .filter((f) => f.endsWith(".bats"))
+    .map((f) => join("test", "scripts", f));
+  assert.ok(files.length >= 2, `expected test/scripts/*.bats, found ${files.join(", ")}`);
+  // The files share nothing (each test has its own temporary directory, stubs on free ports): side by side, they take
+  // as long as the longer one, which is the longest single test of the run otherwise.
+  const runs = await Promise.all(files.map(runBats));
+  for (const [i, { status, error, out }] of runs.entries()) {
+    const passed = out.split("\n").filter((l) => /^ok \d+/.test(l)).length;
+    const failed = out.split("\n").filter((l) => /^not ok \d+/.test(l));
+    const plan = /^1\.\.(\d+)$/m.exec(out);
+    t.diagnostic(`${files[i]}: ${passed} passed, ${failed.length} failed, plan ${plan?.[1] ?? "?"}`);
+    assert.equal(error, undefined, String(error));
+    assert.ok(plan && Number(plan[1]) > 0, `${files[i]} ran no test:\n${out}`);
+    assert.equal(status, 0, `${files[i]} failed (${failed.join("; ")}):\n${out}`);
+    assert.equal(passed, Number(plan[1]), out);
+  }
 });
 
 const shellcheckMissing = which("shellcheck") ? false : "shellcheck is not installed (apt-get install -y shellcheck)";
