@@ -5,7 +5,7 @@
 // Scaled down: tokens live LIFETIME_SEC (WeChat: 7200 s), refresh-ahead opens AHEAD_SEC before expiry, the safety
 // margin is 2 s. Three `serve` processes on one Redis, each polled every 100 ms, over one whole token lifetime and
 // half the next. The ceiling UPSTREAM_CALLS_PER_MINUTE is set to its maximum so it cannot hide a loop.
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { sleep, waitUntil } from "../helpers/wait";
@@ -67,55 +67,59 @@ async function watchOneLifetime(urls: string[], accountId: string): Promise<{ an
   return { answers: await poller.stop(), wrongRefusals };
 }
 
-test(
-  "a WeCom account polled on three replicas over a whole token lifetime makes at most a few gettoken calls per token and never answers 503 while WeChat accepts the token",
-  { timeout: 90_000 },
-  async () => {
-    const cluster = await startCluster(
-      REPLICAS,
-      env(accountsEnv({ id: "wecom_loop", type: "wecom", appId: WECOM.appId, appSecret: WECOM.secret }), "loopw:"),
-    );
-    try {
-      const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "wecom_loop");
-      const c = sim.admin.counters(WECOM.appId);
-      const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
-      assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
-      const figures = `gettoken calls: ${c.calls.gettoken} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
-      assert.ok(c.calls.gettoken <= bound, figures);
-      assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
-      assert.ok(
-        answers.every((a) => a.status === 200),
-        figures,
+// The two accounts share only the simulator and Redis (their own apps and key prefixes): each takes 1.5 token
+// lifetimes of waiting, so they are watched side by side.
+describe("same-token answers on three replicas", { concurrency: true }, () => {
+  test(
+    "a WeCom account polled on three replicas over a whole token lifetime makes at most a few gettoken calls per token and never answers 503 while WeChat accepts the token",
+    { timeout: 90_000 },
+    async () => {
+      const cluster = await startCluster(
+        REPLICAS,
+        env(accountsEnv({ id: "wecom_loop", type: "wecom", appId: WECOM.appId, appSecret: WECOM.secret }), "loopw:"),
       );
-    } finally {
-      await cluster.stop();
-    }
-  },
-);
+      try {
+        const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "wecom_loop");
+        const c = sim.admin.counters(WECOM.appId);
+        const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
+        assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
+        const figures = `gettoken calls: ${c.calls.gettoken} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
+        assert.ok(c.calls.gettoken <= bound, figures);
+        assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
+        assert.ok(
+          answers.every((a) => a.status === 200),
+          figures,
+        );
+      } finally {
+        await cluster.stop();
+      }
+    },
+  );
 
-test(
-  "a stable account whose stable_token hands back the held token inside the refresh-ahead window makes at most a few calls per token on three replicas and never answers 503",
-  { timeout: 90_000 },
-  async () => {
-    const cluster = await startCluster(
-      REPLICAS,
-      env(accountsEnv({ id: "stable_loop", appId: STABLE.appId, appSecret: STABLE.secret }), "loops:"),
-    );
-    try {
-      const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "stable_loop");
-      const c = sim.admin.counters(STABLE.appId);
-      const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
-      assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
-      assert.equal(c.forceRefreshes, 0, "no force refresh");
-      const figures = `stable_token calls: ${c.calls.stable_token} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
-      assert.ok(c.calls.stable_token <= bound, figures);
-      assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
-      assert.ok(
-        answers.every((a) => a.status === 200),
-        figures,
+  test(
+    "a stable account whose stable_token hands back the held token inside the refresh-ahead window makes at most a few calls per token on three replicas and never answers 503",
+    { timeout: 90_000 },
+    async () => {
+      const cluster = await startCluster(
+        REPLICAS,
+        env(accountsEnv({ id: "stable_loop", appId: STABLE.appId, appSecret: STABLE.secret }), "loops:"),
       );
-    } finally {
-      await cluster.stop();
-    }
-  },
-);
+      try {
+        const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "stable_loop");
+        const c = sim.admin.counters(STABLE.appId);
+        const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
+        assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
+        assert.equal(c.forceRefreshes, 0, "no force refresh");
+        const figures = `stable_token calls: ${c.calls.stable_token} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
+        assert.ok(c.calls.stable_token <= bound, figures);
+        assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
+        assert.ok(
+          answers.every((a) => a.status === 200),
+          figures,
+        );
+      } finally {
+        await cluster.stop();
+      }
+    },
+  );
+});
