@@ -67,6 +67,31 @@ async function watchOneLifetime(urls: string[], accountId: string): Promise<{ an
   return { answers: await poller.stop(), wrongRefusals };
 }
 
+/**
+ * Starts the replicas for one account, watches them for 1.5 token lifetimes, and checks what both kinds of account
+ * must hold: the run spans a rotation, `api` is called at most CALLS_PER_TOKEN times per token issued (plus 2), and
+ * every poll is answered 200. Returns the simulator's counters for the account.
+ */
+async function watchReplicas(accounts: string, prefix: string, accountId: string, appId: string, api: "gettoken" | "stable_token") {
+  const cluster = await startCluster(REPLICAS, env(accounts, prefix));
+  try {
+    const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, accountId);
+    const c = sim.admin.counters(appId);
+    const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
+    assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
+    const figures = `${api} calls: ${c.calls[api]} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
+    assert.ok(c.calls[api] <= bound, figures);
+    assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
+    assert.ok(
+      answers.every((a) => a.status === 200),
+      figures,
+    );
+    return c;
+  } finally {
+    await cluster.stop();
+  }
+}
+
 // The two accounts share only the simulator and Redis (their own apps and key prefixes): each takes 1.5 token
 // lifetimes of waiting, so they are watched side by side.
 describe("same-token answers on three replicas", { concurrency: true }, () => {
@@ -74,25 +99,8 @@ describe("same-token answers on three replicas", { concurrency: true }, () => {
     "a WeCom account polled on three replicas over a whole token lifetime makes at most a few gettoken calls per token and never answers 503 while WeChat accepts the token",
     { timeout: 90_000 },
     async () => {
-      const cluster = await startCluster(
-        REPLICAS,
-        env(accountsEnv({ id: "wecom_loop", type: "wecom", appId: WECOM.appId, appSecret: WECOM.secret }), "loopw:"),
-      );
-      try {
-        const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "wecom_loop");
-        const c = sim.admin.counters(WECOM.appId);
-        const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
-        assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
-        const figures = `gettoken calls: ${c.calls.gettoken} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
-        assert.ok(c.calls.gettoken <= bound, figures);
-        assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
-        assert.ok(
-          answers.every((a) => a.status === 200),
-          figures,
-        );
-      } finally {
-        await cluster.stop();
-      }
+      const accounts = accountsEnv({ id: "wecom_loop", type: "wecom", appId: WECOM.appId, appSecret: WECOM.secret });
+      await watchReplicas(accounts, "loopw:", "wecom_loop", WECOM.appId, "gettoken");
     },
   );
 
@@ -100,26 +108,9 @@ describe("same-token answers on three replicas", { concurrency: true }, () => {
     "a stable account whose stable_token hands back the held token inside the refresh-ahead window makes at most a few calls per token on three replicas and never answers 503",
     { timeout: 90_000 },
     async () => {
-      const cluster = await startCluster(
-        REPLICAS,
-        env(accountsEnv({ id: "stable_loop", appId: STABLE.appId, appSecret: STABLE.secret }), "loops:"),
-      );
-      try {
-        const { answers, wrongRefusals } = await watchOneLifetime(cluster.urls, "stable_loop");
-        const c = sim.admin.counters(STABLE.appId);
-        const bound = CALLS_PER_TOKEN * c.tokensIssued + 2;
-        assert.ok(c.tokensIssued >= 2, `the run spans a rotation (tokens issued: ${c.tokensIssued})`);
-        assert.equal(c.forceRefreshes, 0, "no force refresh");
-        const figures = `stable_token calls: ${c.calls.stable_token} for ${c.tokensIssued} tokens issued (bound ${bound}); answers ${statusSummary(answers)}, ${wrongRefusals.length} of them refusals while WeChat accepted a served token`;
-        assert.ok(c.calls.stable_token <= bound, figures);
-        assert.deepEqual(wrongRefusals.slice(0, 3), [], figures);
-        assert.ok(
-          answers.every((a) => a.status === 200),
-          figures,
-        );
-      } finally {
-        await cluster.stop();
-      }
+      const accounts = accountsEnv({ id: "stable_loop", appId: STABLE.appId, appSecret: STABLE.secret });
+      const c = await watchReplicas(accounts, "loops:", "stable_loop", STABLE.appId, "stable_token");
+      assert.equal(c.forceRefreshes, 0, "no force refresh");
     },
   );
 });
