@@ -24,7 +24,11 @@ function run([name, cmd, args]) {
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
+    let reported = false;
+    // A command that cannot start emits "error" and may still emit "close": reported once.
     const done = (ok, extra = "") => {
+      if (reported) return;
+      reported = true;
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`\n== ${name}: ${ok ? "ok" : "FAILED"} (${seconds} s)\n${out}${extra}`);
       resolve(ok);
