@@ -8,19 +8,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const bin = (name) => join(ROOT, "node_modules", ".bin", name);
 
-const CHECKS = [
-  ["typecheck", bin("tsc"), ["--noEmit", "-p", "."]],
-  ["eslint", bin("eslint"), ["."]],
-  ["prettier", bin("prettier"), ["--check", "**/*.{ts,js,mjs,cjs}"]],
-  ["openapi", bin("redocly"), ["lint", "openapi.yaml"]],
-];
+/** package.json scripts: the commands are written there once. */
+const CHECKS = ["typecheck", "lint:eslint", "format:check", "lint:openapi"];
 
-function run([name, cmd, args]) {
+function run(name) {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("npm", ["run", "--silent", name], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -33,13 +28,13 @@ function run([name, cmd, args]) {
       process.stdout.write(`\n== ${name}: ${ok ? "ok" : "FAILED"} (${seconds} s)\n${out}${extra}`);
       resolve(ok);
     };
-    child.on("error", (err) => done(false, `${cmd}: ${err.message}\n`));
+    child.on("error", (err) => done(false, `npm run ${name}: ${err.message}\n`));
     child.on("close", (code) => done(code === 0));
   });
 }
 
 const results = await Promise.all(CHECKS.map(run));
-const failed = CHECKS.filter((_, i) => !results[i]).map(([name]) => name);
+const failed = CHECKS.filter((_, i) => !results[i]);
 if (failed.length > 0) {
   console.error(`\nchecks failed: ${failed.join(", ")}`);
   process.exit(1);

@@ -4,12 +4,9 @@
 // storm, no invalid token served, one upstream call per rotation.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { redisServerAvailable } from "../helpers/redis";
 import { wrkAvailable } from "../../bench/lib/wrk";
-import { NUMBER, runBench, tablesOf } from "./support";
+import { NUMBER, runQuickBench, tablesOf } from "./support";
 
 // `npm test` installs wrk (scripts/ensure-test-tools.sh); a run without it still smoke-tests autocannon's half.
 const WRK = wrkAvailable();
@@ -19,108 +16,96 @@ test(
   "the benchmark suite runs in quick mode and reports numeric figures",
   { skip: !redisServerAvailable() && "redis-server is not installed", timeout: 150_000 },
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wtb-bench-test-"));
-    try {
-      const json = join(dir, "results.json");
-      const run = await runBench(["hot", "storm", "soak", "accounts", "--json", json], {
-        BENCH_QUICK: "1",
-        // The sources through tsx, as the other tests run them: saves compiling src/ for a smoke run.
-        BENCH_RUNTIME: "source",
-        BENCH_HOT_SECONDS: "1",
-        BENCH_HOT_CONNECTIONS: "1,64",
-        BENCH_HOT_WARMUP_SECONDS: "0.2",
-        BENCH_HOT_WRK: WRK ? "1" : "0",
-        BENCH_HOT_WRK_SECONDS: "1",
-        BENCH_STORM_REQUESTS: "200",
-        BENCH_SOAK_SECONDS: "10",
-        BENCH_SOAK_LIFETIME_SEC: "8",
-        BENCH_SOAK_RATE: "50",
-        BENCH_ACCOUNTS: "1,10",
-        BENCH_ACCOUNTS_HOT_SECONDS: "1",
-        BENCH_ACCOUNTS_WINDOW_SECONDS: "4",
-      });
-      assert.equal(run.code, 0, `bench/run.ts failed (${run.code}):\n${run.stderr.slice(-4000)}`);
+    const run = await runQuickBench(["hot", "storm", "soak", "accounts"], {
+      BENCH_HOT_SECONDS: "1",
+      BENCH_HOT_CONNECTIONS: "1,64",
+      BENCH_HOT_WARMUP_SECONDS: "0.2",
+      BENCH_HOT_WRK: WRK ? "1" : "0",
+      BENCH_HOT_WRK_SECONDS: "1",
+      BENCH_STORM_REQUESTS: "200",
+      BENCH_SOAK_SECONDS: "10",
+      BENCH_SOAK_LIFETIME_SEC: "8",
+      BENCH_SOAK_RATE: "50",
+      BENCH_ACCOUNTS: "1,10",
+      BENCH_ACCOUNTS_HOT_SECONDS: "1",
+      BENCH_ACCOUNTS_WINDOW_SECONDS: "4",
+    });
 
-      for (const title of ["1. Hot path", "2. Refresh storm", "3. Rotation soak", "4. Cost as the number of accounts grows"]) {
-        const tables = tablesOf(run.stdout, title);
-        assert.ok(tables.length > 0, `no table under "${title}"`);
-        for (const rows of tables) {
-          assert.ok(rows.length > 0, `an empty table under "${title}"`);
-          for (const row of rows)
-            assert.ok(
-              row.some((cell) => NUMBER.test(cell)),
-              `a row without figures under "${title}": ${row.join(" | ")}`,
-            );
-        }
-      }
-      const hot = tablesOf(run.stdout, "1. Hot path")[0]!;
-      assert.deepEqual(new Set(hot.map((r) => r[1])), new Set(["node:http", "express", "broker"]));
-      assert.ok(
-        hot.every((r) => Number(r[2]!.replace(/,/g, "")) > 0),
-        "every server answered requests",
-      );
-
-      const results = JSON.parse(readFileSync(json, "utf8")) as { sections: Array<{ id: string; data: unknown }> };
-      const data = (id: string) => results.sections.find((s) => s.id === id)?.data;
-      if (WRK) {
-        // wrk's rows: every server answered the key-carrying request with 200s, and the percentiles are ordered.
-        const hotData = data("hot") as {
-          wrkRows: Array<{ server: string; rps: number; errors: number; non2xx: number; p50: number; p99: number; p999: number }>;
-          atShare: Array<{
-            server: string;
-            shareOf: string;
-            rate: number;
-            rps: number;
-            errors: number;
-            non2xx: number;
-            stalls: Array<{ due: number; requests: number; worst: number }>;
-          }>;
-        };
-        assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
-        for (const r of hotData.wrkRows) {
-          assert.ok(r.rps > 0, `wrk: ${r.server} answered requests`);
-          assert.equal(r.errors + r.non2xx, 0, `wrk: ${r.server} answered every request with a 2xx`);
-          assert.ok(r.p50 <= r.p99 && r.p99 <= r.p999, `wrk: ${r.server} percentiles in order`);
-        }
-        // The open-loop generator at half the broker's wrk throughput (node:http and the broker), and node:http at half
-        // its own: every request answered with a 2xx, at the offered rate.
-        const wrkRps = (server: string) => hotData.wrkRows.find((r) => r.server === server)!.rps;
-        assert.deepEqual(
-          hotData.atShare.map((r) => `${r.server} at half of ${r.shareOf}`),
-          ["node:http at half of broker", "broker at half of broker", "node:http at half of node:http"],
-        );
-        for (const r of hotData.atShare) {
-          assert.ok(Math.abs(r.rate - wrkRps(r.shareOf) / 2) <= 1, `open loop: ${r.server} offered half of ${r.shareOf}'s wrk throughput`);
-          assert.equal(r.errors + r.non2xx, 0, `open loop: ${r.server} answered every request with a 2xx`);
-          assert.ok(r.rps > r.rate * 0.9 && r.rps < r.rate * 1.1, `open loop: ${r.server} answered ${r.rps} requests/s for ${r.rate}`);
-          // Stalls are the answers over the 2 ms target, grouped: each holds at least one, in the order they fell due.
+    for (const title of ["1. Hot path", "2. Refresh storm", "3. Rotation soak", "4. Cost as the number of accounts grows"]) {
+      const tables = tablesOf(run.stdout, title);
+      assert.ok(tables.length > 0, `no table under "${title}"`);
+      for (const rows of tables) {
+        assert.ok(rows.length > 0, `an empty table under "${title}"`);
+        for (const row of rows)
           assert.ok(
-            r.stalls.every((st, i) => st.requests >= 1 && st.worst >= 2 && (i === 0 || st.due > r.stalls[i - 1]!.due)),
-            `open loop: ${r.server}'s stalls ${JSON.stringify(r.stalls)}`,
+            row.some((cell) => NUMBER.test(cell)),
+            `a row without figures under "${title}": ${row.join(" | ")}`,
           );
-        }
       }
-      const storms = data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;
-      assert.equal(storms.length, 2);
-      for (const s of storms) {
-        assert.equal(s.requests, 200);
-        assert.equal(s.upstreamCalls, 1, `${s.kind} storm: one upstream call for all callers`);
-        assert.equal(s.invalidTokens, 0, `${s.kind} storm: no invalid token served`);
-      }
-      const soak = data("soak") as { accounts: Array<{ account: string; served: number; upstreamCalls: number; rotations: number }> };
-      for (const a of soak.accounts) {
-        assert.ok(a.served > 0, `${a.account}: tokens served`);
-        assert.equal(a.upstreamCalls, a.rotations, `${a.account}: one upstream call per rotation`);
-      }
-      const accounts = data("accounts") as Array<{ accounts: number; window: { upstreamCalls: number; rotations: number } }>;
-      assert.deepEqual(
-        accounts.map((r) => r.accounts),
-        [1, 10],
-      );
-      for (const r of accounts)
-        assert.equal(r.window.upstreamCalls, r.window.rotations, `${r.accounts} accounts: one upstream call per rotation`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
+    const hot = tablesOf(run.stdout, "1. Hot path")[0]!;
+    assert.deepEqual(new Set(hot.map((r) => r[1])), new Set(["node:http", "express", "broker"]));
+    assert.ok(
+      hot.every((r) => Number(r[2]!.replace(/,/g, "")) > 0),
+      "every server answered requests",
+    );
+
+    if (WRK) {
+      // wrk's rows: every server answered the key-carrying request with 200s, and the percentiles are ordered.
+      const hotData = run.data("hot") as {
+        wrkRows: Array<{ server: string; rps: number; errors: number; non2xx: number; p50: number; p99: number; p999: number }>;
+        atShare: Array<{
+          server: string;
+          shareOf: string;
+          rate: number;
+          rps: number;
+          errors: number;
+          non2xx: number;
+          stalls: Array<{ due: number; requests: number; worst: number }>;
+        }>;
+      };
+      assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
+      for (const r of hotData.wrkRows) {
+        assert.ok(r.rps > 0, `wrk: ${r.server} answered requests`);
+        assert.equal(r.errors + r.non2xx, 0, `wrk: ${r.server} answered every request with a 2xx`);
+        assert.ok(r.p50 <= r.p99 && r.p99 <= r.p999, `wrk: ${r.server} percentiles in order`);
+      }
+      // The open-loop generator at half the broker's wrk throughput (node:http and the broker), and node:http at half
+      // its own: every request answered with a 2xx, at the offered rate.
+      const wrkRps = (server: string) => hotData.wrkRows.find((r) => r.server === server)!.rps;
+      assert.deepEqual(
+        hotData.atShare.map((r) => `${r.server} at half of ${r.shareOf}`),
+        ["node:http at half of broker", "broker at half of broker", "node:http at half of node:http"],
+      );
+      for (const r of hotData.atShare) {
+        assert.ok(Math.abs(r.rate - wrkRps(r.shareOf) / 2) <= 1, `open loop: ${r.server} offered half of ${r.shareOf}'s wrk throughput`);
+        assert.equal(r.errors + r.non2xx, 0, `open loop: ${r.server} answered every request with a 2xx`);
+        assert.ok(r.rps > r.rate * 0.9 && r.rps < r.rate * 1.1, `open loop: ${r.server} answered ${r.rps} requests/s for ${r.rate}`);
+        // Stalls are the answers over the 2 ms target, grouped: each holds at least one, in the order they fell due.
+        assert.ok(
+          r.stalls.every((st, i) => st.requests >= 1 && st.worst >= 2 && (i === 0 || st.due > r.stalls[i - 1]!.due)),
+          `open loop: ${r.server}'s stalls ${JSON.stringify(r.stalls)}`,
+        );
+      }
+    }
+    const storms = run.data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;
+    assert.equal(storms.length, 2);
+    for (const s of storms) {
+      assert.equal(s.requests, 200);
+      assert.equal(s.upstreamCalls, 1, `${s.kind} storm: one upstream call for all callers`);
+      assert.equal(s.invalidTokens, 0, `${s.kind} storm: no invalid token served`);
+    }
+    const soak = run.data("soak") as { accounts: Array<{ account: string; served: number; upstreamCalls: number; rotations: number }> };
+    for (const a of soak.accounts) {
+      assert.ok(a.served > 0, `${a.account}: tokens served`);
+      assert.equal(a.upstreamCalls, a.rotations, `${a.account}: one upstream call per rotation`);
+    }
+    const accounts = run.data("accounts") as Array<{ accounts: number; window: { upstreamCalls: number; rotations: number } }>;
+    assert.deepEqual(
+      accounts.map((r) => r.accounts),
+      [1, 10],
+    );
+    for (const r of accounts)
+      assert.equal(r.window.upstreamCalls, r.window.rotations, `${r.accounts} accounts: one upstream call per rotation`);
   },
 );

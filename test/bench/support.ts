@@ -2,17 +2,19 @@
 // prints.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
 
-export interface Run {
+interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-export function runBench(args: string[], env: Record<string, string>): Promise<Run> {
+function runBench(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "run.ts"), ...args], {
       cwd: ROOT,
@@ -56,3 +58,24 @@ export function tablesOf(stdout: string, title: string): string[][][] {
 }
 
 export const NUMBER = /^-?[\d,]+(\.\d+)?\b/;
+
+/** What a quick run printed, and each benchmark's data from its --json results by section id. */
+export interface QuickRun {
+  stdout: string;
+  data(id: string): unknown;
+}
+
+/** Runs `sections` of bench/run.ts in quick mode on the sources (through tsx, as the other tests run them: no
+ * compiling src/ for a smoke run), in a temporary directory removed afterwards; asserts it exited with 0. */
+export async function runQuickBench(sections: string[], env: Record<string, string>): Promise<QuickRun> {
+  const dir = mkdtempSync(join(tmpdir(), "wtb-bench-test-"));
+  try {
+    const json = join(dir, "results.json");
+    const run = await runBench([...sections, "--json", json], { BENCH_QUICK: "1", BENCH_RUNTIME: "source", ...env });
+    assert.equal(run.code, 0, `bench/run.ts ${sections.join(" ")} failed (${run.code}):\n${run.stderr.slice(-4000)}`);
+    const results = JSON.parse(readFileSync(json, "utf8")) as { sections: Array<{ id: string; data: unknown }> };
+    return { stdout: run.stdout, data: (id) => results.sections.find((s) => s.id === id)?.data };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
