@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with Node's own test runner through tsx. Node 20's --test takes no globs,
-// so the files are listed here. Extra arguments are substrings that select test files; --list prints the files in
-// the order they run, and runs nothing; --unit keeps the fast tier only (see isUnit).
+// Runs every test/**/*.test.ts with Node's own test runner through tsx's CommonJS hook (the sources are CommonJS;
+// `--import tsx` would also start an ES module loader thread in every test process, ~0.3 s of CPU each). Node 20's
+// --test takes no globs, so the files are listed here. Extra arguments are substrings that select test files;
+// --list prints the files in the order they run, and runs nothing; --unit keeps the fast tier only (see isUnit).
+// The broker and CLI processes the tests start run from a build made once per run (scripts/test-build.mjs);
+// WTB_TEST_BIN tells the tests where its launcher is.
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
+import { buildForTests } from "./test-build.mjs";
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -59,9 +63,10 @@ if (list) {
   process.exit(0);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
+const bin = await buildForTests();
 const r = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
-  { stdio: "inherit", env: { ...process.env, NODE_ENV: "test" } },
+  ["--require", "tsx/cjs", "--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", ...files],
+  { stdio: "inherit", env: { ...process.env, NODE_ENV: "test", WTB_TEST_BIN: bin } },
 );
 process.exit(r.status ?? 1);

@@ -1,14 +1,14 @@
-// The README's run command: `wechat-token-broker demo` as a real process, every curl it prints, and the live
-// /metrics through promtool.
+// The README's run command: `wechat-token-broker demo` as a real process, started the way `npm start` starts it
+// (the checkout's launcher, on the sources), every curl it prints, and the live /metrics through promtool.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { BIN, waitForHttp } from "../helpers/processes";
+import { SOURCE_BIN, waitForHttp } from "../helpers/processes";
 import { freePort } from "../helpers/ports";
 
 test("the demo serves both demo accounts, answers every command it prints, exposes lint-clean metrics and stops on Ctrl-C", async () => {
   const [port, simPort] = [await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [BIN, "demo", "--port", String(port), "--simulator-port", String(simPort)], {
+  const proc = spawn(process.execPath, [SOURCE_BIN, "demo", "--port", String(port), "--simulator-port", String(simPort)], {
     env: { PATH: process.env.PATH ?? "" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -3,6 +3,9 @@
 // Upstream call counts come from the simulator's counters.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { freePort } from "../helpers/ports";
 import { runCli, spawnServe, type ServeProcess } from "../helpers/processes";
@@ -136,9 +139,6 @@ describe("with a running embedded broker", () => {
   });
 
   test("the key can come from BROKER_API_KEY_FILE", async () => {
-    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const { tmpdir } = await import("node:os");
     const dir = mkdtempSync(join(tmpdir(), "wtb-key-"));
     try {
       writeFileSync(join(dir, "key"), `${ADMIN_KEY}\n`, { mode: 0o600 });

@@ -58,7 +58,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: nu
     'program.parseAsync(process.argv.slice(1), { from: "user" }).catch((e) => { console.error(e); process.exitCode = 2; });',
   ].join("\n");
   return new Promise((done) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "-e", script, "--", "healthcheck", ...args], {
+    const child = spawn(process.execPath, ["--require", "tsx/cjs", "-e", script, "--", "healthcheck", ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, ...env },
     });

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { runCli } from "../helpers/processes";
-import { SYNC_EXIT } from "../../src/cli/sync";
+import { SYNC_EXIT, syncExitCode } from "../../src/cli/sync";
+import { CallCeilingError, ForceBudgetError } from "../../src/broker/errors";
 
 const SECRET_OK = "cli-sync-secret-Ok1";
 const SECRET_WL = "cli-sync-secret-Wl2";
@@ -68,9 +69,7 @@ test("sync --help documents the exit codes", async () => {
   for (const code of Object.values(SYNC_EXIT)) assert.match(r.stdout, new RegExp(`\\b${code}\\b`));
 });
 
-test("the policy's refusals have exit codes of their own: the call ceiling 20, the force budget 19", async () => {
-  const { syncExitCode } = await import("../../src/cli/sync");
-  const { CallCeilingError, ForceBudgetError } = await import("../../src/broker/errors");
+test("the policy's refusals have exit codes of their own: the call ceiling 20, the force budget 19", () => {
   assert.equal(syncExitCode(new CallCeilingError("gh_x", 30_000, 6)), 20);
   assert.equal(syncExitCode(new ForceBudgetError("gh_x", "daily_limit", 1000)), 19);
 });

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { Command } from "commander";
 import { BROKER_NODE_FLAGS } from "../../src/cli/nodeFlags";
+import { registerHealthcheck } from "../../src/cli/healthcheck";
 
 const ROOT = resolve(__dirname, "..", "..");
 const read = (f: string): string => readFileSync(join(ROOT, f), "utf8");
@@ -189,9 +191,7 @@ void describe("Dockerfile", () => {
     assert.ok(ignored("config/accounts.yaml") && ignored(".env") && ignored("scripts/monitor-config.env"));
   });
 
-  void test("the healthcheck subcommand the image calls exists", async () => {
-    const { Command } = await import("commander");
-    const { registerHealthcheck } = await import("../../src/cli/healthcheck");
+  void test("the healthcheck subcommand the image calls exists", () => {
     const program = new Command();
     registerHealthcheck(program);
     const hc = program.commands.find((c) => c.name() === "healthcheck");

@@ -3,7 +3,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { freePort } from "./ports";
 
-export const BIN = join(__dirname, "..", "..", "bin", "wechat-token-broker.js");
+/** The checkout's launcher, as `npm start` runs it: on the sources through tsx (unless a `dist/` was built). */
+export const SOURCE_BIN = join(__dirname, "..", "..", "bin", "wechat-token-broker.js");
+/**
+ * The launcher the tests start: the run's compiled build when scripts/run-tests.mjs made one (the same launcher
+ * beside a compiled dist/, as the image runs it), else the checkout's own.
+ */
+export const BIN = process.env.WTB_TEST_BIN ?? SOURCE_BIN;
 
 export interface ServeProcess {
   url: string;

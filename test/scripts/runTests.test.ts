@@ -1,9 +1,10 @@
 // `npm test`'s runner: the slow benchmark smoke test runs last, so the run prints results from the start instead of
-// nothing for about a minute.
+// nothing for about a minute; the processes the tests start run from one build made for the run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -41,4 +42,18 @@ test("the unit tier keeps the files that start no redis-server and no process, d
   ]) {
     assert.ok(!files.includes(f), `${f} is not a unit test`);
   }
+});
+
+test("the run's build is the checkout's launcher beside a compiled dist/, and the tests are told where it is", () => {
+  const bin = process.env.WTB_TEST_BIN;
+  if (bin === undefined) {
+    assert.equal(process.env.NODE_ENV, undefined, "scripts/run-tests.mjs sets WTB_TEST_BIN whenever it sets NODE_ENV");
+    return;
+  }
+  const build = dirname(dirname(bin));
+  assert.equal(readFileSync(bin, "utf8"), readFileSync(join(ROOT, "bin", "wechat-token-broker.js"), "utf8"));
+  assert.ok(existsSync(join(build, "dist", "cli", "main.js")), "the launcher finds the compiled CLI, not the sources");
+  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+  const r = spawnSync(process.execPath, [bin, "--version"], { encoding: "utf8" });
+  assert.equal(r.stdout.trim(), version, r.stderr);
 });

@@ -4,12 +4,10 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { loadAppsFile } from "../../src/cli/simulator";
 import { SimulatorAdminClient } from "../../src/simulator/adminClient";
-
-const MAIN = resolve(__dirname, "../../src/cli/main.ts");
-const ENTRY = `require(${JSON.stringify(MAIN)}).main(["node", "wechat-token-broker", ...process.argv.slice(1)])`;
+import { BIN } from "../helpers/processes";
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), "sim-cli-"));
@@ -18,7 +16,7 @@ function tempDir(t: { after(fn: () => void): void }): string {
 }
 
 function runCli(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "-e", ENTRY, "--", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));

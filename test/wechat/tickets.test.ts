@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { T0, mpAccount, rig, upstreamError, wecomAccount } from "./helpers";
+import { SimulatorAdminClient } from "../../src/simulator/adminClient";
 
 const MP = { appId: "wx_ticket_app_0001", secret: "ticket-app-secret-0001" };
 const CORP = { appId: "ww_ticket_corp_0001", secret: "ticket-corp-secret-0001", platform: "wecom" as const };
@@ -74,7 +75,6 @@ void test("a fault aimed at getticket fails the ticket call and leaves token cal
 
 void test("the simulator's admin API over HTTP shows the current ticket and checks tickets", async (t) => {
   const { sim, client } = await rig(t, [MP]);
-  const { SimulatorAdminClient } = await import("../../src/simulator/adminClient");
   const admin = new SimulatorAdminClient(sim.url);
   const acct = mpAccount(MP.appId, MP.secret, "stable");
   assert.equal(await admin.currentTicket(MP.appId, "jsapi"), undefined, "none before the first getticket");
