@@ -1,6 +1,6 @@
 // Refresh-ahead over several rotations with short token lifetimes: callers never receive a token the simulator
 // considers invalid, and once warm nobody waits for WeChat.
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { useRedisAndSimulator } from "../helpers/fixtures";
 import { account, startBroker, type TestBroker } from "../helpers/brokers";
@@ -23,7 +23,10 @@ const { redis, sim } = useRedisAndSimulator([
   { appId: "wx_ra_classic", secret: "ra-c", tokenLifetimeSec: LIFETIME_SEC, overlapSec: OVERLAP_SEC },
 ]);
 
-const accounts = [account("ra_stable", "wx_ra_stable", "ra-s", "stable"), account("ra_classic", "wx_ra_classic", "ra-c", "classic")];
+const accounts = {
+  ra_stable: account("ra_stable", "wx_ra_stable", "ra-s", "stable"),
+  ra_classic: account("ra_classic", "wx_ra_classic", "ra-c", "classic"),
+};
 
 async function soak(bs: TestBroker[], accountId: string, appId: string, ms: number) {
   for (const b of bs) b.scheduler.start();
@@ -55,34 +58,37 @@ async function soak(bs: TestBroker[], accountId: string, appId: string, ms: numb
   return { served, invalid, misses, rotations: sim.admin.counters(appId).tokensIssued - issuedBefore, calls: callsOf() - callsBefore };
 }
 
-for (const [accountId, appId] of [
-  ["ra_stable", "wx_ra_stable"],
-  ["ra_classic", "wx_ra_classic"],
-] as const) {
-  test(`over several rotations of ${accountId.replace("ra_", "")} tokens, callers of two brokers only ever get valid tokens and never wait for WeChat`, async () => {
-    const bs = await Promise.all(
-      [0, 1].map((i) =>
-        startBroker({
-          accounts,
-          redisUrl: redis.url,
-          wechatApiBase: sim.url,
-          keyPrefix: `ra-${accountId}:`,
-          replicaId: `r${i}`,
-          options: timing,
-          scheduler: { startupSpreadMs: 10 },
-        }),
-      ),
-    );
-    try {
-      const r = await soak(bs, accountId, appId, 14_000);
-      assert.ok(r.served > 200, `served ${r.served}`);
-      assert.deepEqual(r.invalid, [], "no invalid token was ever served");
-      assert.equal(r.misses, 0, "no caller waited for an upstream call once warm");
-      assert.ok(r.rotations >= 3, `the token rotated ${r.rotations} times`);
-      // One upstream call per rotation, not one per broker (at most one extra for a refresh in flight at the end).
-      assert.ok(r.calls <= r.rotations + 1, `${r.calls} upstream calls for ${r.rotations} rotations`);
-    } finally {
-      await Promise.all(bs.map((b) => b.close()));
-    }
-  });
-}
+// Each test's brokers serve only its own account, so the two watch their rotations side by side.
+describe("refresh-ahead", { concurrency: true }, () => {
+  for (const [accountId, appId] of [
+    ["ra_stable", "wx_ra_stable"],
+    ["ra_classic", "wx_ra_classic"],
+  ] as const) {
+    test(`over several rotations of ${accountId.replace("ra_", "")} tokens, callers of two brokers only ever get valid tokens and never wait for WeChat`, async () => {
+      const bs = await Promise.all(
+        [0, 1].map((i) =>
+          startBroker({
+            accounts: [accounts[accountId]],
+            redisUrl: redis.url,
+            wechatApiBase: sim.url,
+            keyPrefix: `ra-${accountId}:`,
+            replicaId: `r${i}`,
+            options: timing,
+            scheduler: { startupSpreadMs: 10 },
+          }),
+        ),
+      );
+      try {
+        const r = await soak(bs, accountId, appId, 14_000);
+        assert.ok(r.served > 200, `served ${r.served}`);
+        assert.deepEqual(r.invalid, [], "no invalid token was ever served");
+        assert.equal(r.misses, 0, "no caller waited for an upstream call once warm");
+        assert.ok(r.rotations >= 3, `the token rotated ${r.rotations} times`);
+        // One upstream call per rotation, not one per broker (at most one extra for a refresh in flight at the end).
+        assert.ok(r.calls <= r.rotations + 1, `${r.calls} upstream calls for ${r.rotations} rotations`);
+      } finally {
+        await Promise.all(bs.map((b) => b.close()));
+      }
+    });
+  }
+});
