@@ -108,7 +108,10 @@ void describe("detection of services that fetch their own tokens", () => {
     assert.ok(noticedMs <= (PROBE_SEC + 1) * 1000 + 4_000, `noticed within one probe interval and the overlap (${noticedMs} ms)`);
     t.diagnostic(`the rogue fetch was noticed after ${noticedMs} ms (probe interval ${PROBE_SEC} s, overlap 1 s)`);
 
-    const now = (await request(b.url).get("/api/accounts/gh_shop/token")).body.accessToken as string;
+    // The rotation is counted when the probe finds the token dead, before the new one is fetched and written.
+    const current = async () => (await request(b.url).get("/api/accounts/gh_shop/token")).body.accessToken as string;
+    await waitUntil("the broker replaced its token", async () => (await current()) !== held, 5_000, 50);
+    const now = await current();
     assert.notEqual(now, held, "the broker replaced its token");
     assert.equal(sim.admin.checkToken(now).valid, true);
 
