@@ -1,5 +1,6 @@
 // A TokenStore that indexes each token it writes (token digest → account, for the proxy) and remembers the token
-// each write replaces, for as long as WeChat still accepts it (its overlap: min(its own expiry, now + overlap)). The token-injecting proxy accepts requests made with that previous token.
+// each write replaces, for as long as WeChat still accepts it (its overlap: min(its own expiry, now + overlap)).
+// The token-injecting proxy accepts requests made with that previous token.
 // A decorator rather than a change inside the stores or TokenService: one extra read per rotation, the refresh
 // algorithm untouched, and every other method (including ones added later) passed through as is.
 import type { Logger } from "../logger";
