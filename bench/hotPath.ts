@@ -241,7 +241,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
           const r = await openLoop({ ...openLoopOpts(p), rate, seconds: w.seconds, connections: w.connections });
           atShare.push({ server, round, shareOf, ...r });
           console.error(
-            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; ${r.stalls.length} stalls over ${HOT_TARGETS.openLoopP99Ms} ms (median spacing ${spacing(r)} s); generator lag p99 ${ms(r.lagP99)} ms`,
+            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; ${r.stalls.length} stalls over ${HOT_TARGETS.openLoopP99Ms} ms (median spacing ${spacing(r)} s); generator lag p99 ${ms(r.lagP99)} ms; ${r.pauses} generator pauses (${ms(r.pausedMs)} ms) touched ${r.touched} answers; p99 less the pauses ${ms(r.lessPausesP99)} ms`,
           );
         }
       }
@@ -394,7 +394,8 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
                   ? "not measured"
                   : `${ms(t.openLoopP99)} ms at ${fmt(atShare[0]!.rate)} requests/s (rounds ${listed(atShareOf("broker"), (r) => ms(r.p99))}; ` +
                     `node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, ` +
-                    `at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms)`,
+                    `at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms; ` +
+                    `the broker's p99 less the generator's own pauses: ${listed(atShareOf("broker"), (r) => ms(r.lessPausesP99))})`,
                 t.openLoopP99 === null ? "—" : verdict(t.openLoopP99Met === true),
               ],
             ],
@@ -417,7 +418,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
         ? [
             `Open loop at ${fmt(s.hot.wrk.openLoopShare * 100)} % of the broker's wrk throughput: \`bench/tools/openloop.c\` (C, on the generator CPU) sends requests evenly spaced over ${atShare[0]!.connections} keep-alive connections for ${s.hot.wrk.seconds} s after 1 s at the same rate; each request's latency runs from when it was due, so a request that waited for a free connection counts its wait (no coordinated omission). ` +
               "node:http at the broker's rate shows what the generator and the exchange alone add; node:http at the same share of its own capacity is the floor at the same utilisation. Generator lag: how late the generator itself sent the requests it could send at once. " +
-              `Stalls: runs of answers slower than ${HOT_TARGETS.openLoopP99Ms} ms whose requests fell due within 10 ms of each other; their spacing tells periodic work of the machine (one stall every ~0.5 s: see Notes on the figures) from the server's own.`,
+              `Stalls: runs of answers slower than ${HOT_TARGETS.openLoopP99Ms} ms whose requests fell due within 10 ms of each other; their spacing tells periodic work of the machine (one stall every ~0.5 s: see Notes on the figures) from the server's own. Generator pauses: moments the generator itself lost the CPU for more than 0.3 ms, in which it neither sent nor stamped answers; "p99 ms less the pauses" takes from each answer's latency the paused time within its span (due to stamped), so its difference to the p99 is the generator's own share of the tail. The verdict stays on the p99 of all answers.`,
             openLoopTable(atShare),
           ]
         : []),
@@ -450,6 +451,9 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       `stalls > ${HOT_TARGETS.openLoopP99Ms} ms`,
       "median spacing of stalls s",
       "generator lag p99 ms",
+      "generator pauses (ms)",
+      "answers a pause touched",
+      "p99 ms less the pauses",
       "errors + non-2xx",
     ],
     rows.map((r) => [
@@ -466,6 +470,9 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       r.stalls.length,
       spacing(r),
       ms(r.lagP99),
+      `${r.pauses} (${ms(r.pausedMs)})`,
+      r.touched,
+      ms(r.lessPausesP99),
       r.errors + r.non2xx,
     ]),
   );

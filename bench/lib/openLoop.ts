@@ -22,6 +22,15 @@ export interface OpenLoopResult extends LoadResult {
    * every latency. Large values mean the measurement, not the server, is off. */
   lagP99: number;
   lagMax: number;
+  /** The generator's own pauses in the measured window (it lost the CPU for more than 0.3 ms): how many, and their
+   * total in ms. In a pause it neither sends nor stamps answers, so every answer spanning one reads late. */
+  pauses: number;
+  pausedMs: number;
+  /** Answers whose span from due to stamped overlaps a pause of the generator. */
+  touched: number;
+  /** p99 of each answer's latency less the generator's paused time within its span, ms: the tail without the
+   * generator's own share. */
+  lessPausesP99: number;
   /** With `stallMs`: the answers slower than it, grouped into stalls (slow answers due within 10 ms of each other). */
   stalls: Stall[];
 }
@@ -82,6 +91,10 @@ interface Summary {
   mean: number;
   lagP99: number;
   lagMax: number;
+  pauses: number;
+  pausedUs: number;
+  touched: number;
+  lessPausesP99: number;
   /** [due (s), requests, worst (µs)]. */
   stalls: Array<[number, number, number]>;
 }
@@ -109,6 +122,10 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     mean: ms(s.mean),
     lagP99: ms(s.lagP99),
     lagMax: ms(s.lagMax),
+    pauses: s.pauses,
+    pausedMs: ms(s.pausedUs),
+    touched: s.touched,
+    lessPausesP99: ms(s.lessPausesP99),
     stalls: s.stalls.map(([due, requests, worst]) => ({ due, requests, worst: ms(worst) })),
     errors: s.errors,
     non2xx: s.non2xx,

@@ -14,6 +14,11 @@
 // With -s, answers slower than MS are grouped into stalls (slow answers due within 10 ms of each other), listed as
 // [due, requests, worst µs], due in seconds of CLOCK_MONOTONIC: the clock `perf record -k mono` stamps its events
 // with, so a stall can be matched with what the machine was doing then.
+//
+// The generator also watches itself: a moment it lost the CPU for more than 0.3 ms (it woke later than it asked, or
+// a pass over the answers took that long) is a pause, in which it neither sent what fell due nor stamped what had
+// arrived. Each answer's latency less the paused time within its span (due to stamped) is the part the generator
+// did not add; its p99 is reported beside the p99 of all, with how many answers a pause touched.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +38,8 @@
 #define BUF_SIZE 65536
 #define DRAIN_NS (10LL * 1000000000LL)
 #define STALL_GAP_NS (10LL * 1000000LL)
+#define PAUSE_NS 300000LL // the generator lost the CPU for longer than this: a pause of its own
+#define MAX_PAUSES 100000
 #define MAX_STALLS 1000 // the first 1000 are kept: more in one run is a server that never recovered
 
 struct conn {
@@ -121,7 +128,7 @@ static int64_t ring_shift(struct ring *r) {
 static const char *request;
 static size_t request_len;
 static long answered, errors, non2xx, bytes, in_flight;
-static struct samples latency, lag;
+static struct samples latency, lag, less_pauses;
 static struct ring backlog, idle;
 
 // Slow answers grouped into stalls (-s). Answers come back in the order their requests fell due (the backlog is first
@@ -145,6 +152,28 @@ static void note_slow(int64_t due, int64_t latency) {
   s->last = due;
   s->requests++;
   if (latency > s->worst) s->worst = latency;
+}
+
+// The generator's own pauses, in time order and never overlapping.
+static int64_t pause_from[MAX_PAUSES], pause_to[MAX_PAUSES];
+static int npauses;
+static long touched;
+
+static void note_pause(int64_t from, int64_t to) {
+  if (to - from > PAUSE_NS && npauses < MAX_PAUSES) {
+    pause_from[npauses] = from;
+    pause_to[npauses++] = to;
+  }
+}
+
+/** How much of the span from a request's due time to the stamp of its answer the generator spent paused (ns). */
+static int64_t paused_within(int64_t due, int64_t at) {
+  int64_t sum = 0;
+  for (int i = npauses - 1; i >= 0 && pause_to[i] > due; i--) {
+    int64_t from = pause_from[i] > due ? pause_from[i] : due, to = pause_to[i] < at ? pause_to[i] : at;
+    if (to > from) sum += to - from;
+  }
+  return sum;
 }
 
 static void send_on(struct conn *c, int64_t due) {
@@ -248,9 +277,11 @@ int main(int argc, char **argv) {
   const int64_t end = measured_from + (int64_t)(seconds * 1e9);
   int64_t next_due = start, measured_end = end;
   struct epoll_event evs[256];
+  int64_t woke = 0;
 
   for (;;) {
     int64_t now = now_ns();
+    if (woke != 0) note_pause(woke, now); // the last pass over the answers took too long
     if (now < end) {
       for (; next_due <= now; next_due += period) {
         if (idle.n == 0) {
@@ -271,6 +302,8 @@ int main(int argc, char **argv) {
     int64_t wait = now < end ? next_due - now : 100000000;
     struct timespec ts = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
     int n = epoll_pwait2(ep, evs, 256, &ts, NULL);
+    woke = now_ns();
+    note_pause(now + (wait > 0 ? wait : 0), woke); // it woke later than it asked
     if (n < 0 && errno != EINTR) {
       perror("openloop: epoll_pwait2");
       return 1;
@@ -298,6 +331,9 @@ int main(int argc, char **argv) {
         bytes += (long)c->len;
         if (status < 200 || status > 299) non2xx++;
         push(&latency, at - c->due);
+        int64_t own = paused_within(c->due, at);
+        if (own > 0) touched++;
+        push(&less_pauses, at - c->due - own);
         note_slow(c->due, at - c->due);
         measured_end = at;
       }
@@ -310,14 +346,24 @@ int main(int argc, char **argv) {
 
   qsort(latency.v, latency.n, sizeof *latency.v, cmp_u32);
   qsort(lag.v, lag.n, sizeof *lag.v, cmp_u32);
+  qsort(less_pauses.v, less_pauses.n, sizeof *less_pauses.v, cmp_u32);
+  int64_t paused = 0;
+  int measured_pauses = 0;
+  for (int i = 0; i < npauses; i++)
+    if (pause_to[i] > measured_from && pause_from[i] < measured_end) {
+      measured_pauses++;
+      paused += pause_to[i] - pause_from[i];
+    }
   double sum = 0;
   for (size_t i = 0; i < latency.n; i++) sum += latency.v[i];
   double span = (double)(measured_end > end ? measured_end : end) - (double)measured_from;
   printf("{\"requests\":%ld,\"seconds\":%.6f,\"rate\":%.3f,\"errors\":%ld,\"non2xx\":%ld,\"bytes\":%ld,"
-         "\"p50\":%u,\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u,\"mean\":%.3f,\"lagP99\":%u,\"lagMax\":%u,\"stalls\":[",
+         "\"p50\":%u,\"p90\":%u,\"p99\":%u,\"p999\":%u,\"max\":%u,\"mean\":%.3f,\"lagP99\":%u,\"lagMax\":%u,"
+         "\"pauses\":%d,\"pausedUs\":%lld,\"touched\":%ld,\"lessPausesP99\":%u,\"stalls\":[",
          answered, span / 1e9, rate, errors, non2xx, bytes, pct(&latency, 50), pct(&latency, 90), pct(&latency, 99),
          pct(&latency, 99.9), latency.n ? latency.v[latency.n - 1] : 0, latency.n ? sum / (double)latency.n : 0.0,
-         pct(&lag, 99), lag.n ? lag.v[lag.n - 1] : 0);
+         pct(&lag, 99), lag.n ? lag.v[lag.n - 1] : 0, measured_pauses, (long long)(paused / 1000), touched,
+         pct(&less_pauses, 99));
   for (int i = 0; i < nstalls; i++)
     printf("%s[%.6f,%ld,%lld]", i ? "," : "", (double)stalls[i].due / 1e9, stalls[i].requests, (long long)(stalls[i].worst / 1000));
   printf("]}\n");

@@ -3,13 +3,14 @@
 // during the stall, not only to the few in flight when it began.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { openLoop } from "../../bench/lib/openLoop";
+import { openLoop, openLoopTool } from "../../bench/lib/openLoop";
+import { rawRequest } from "../../bench/lib/burst";
 
 const ccAvailable = spawnSync("cc", ["--version"], { stdio: "ignore" }).error === undefined;
 const skip = !ccAvailable && "no C compiler (scripts/ensure-test-tools.sh installs build-essential)";
@@ -74,6 +75,8 @@ test("a server's stall counts for every request due during it, not only the ones
       assert.ok(r.p90 >= 50, `p90 ${r.p90} ms after a 400 ms stall at 1,000 requests/s`);
       assert.ok(r.max >= 300 && r.max < 1000, `max ${r.max} ms for a 400 ms stall`);
       assert.ok(r.requests >= 1499 && r.requests <= 1501, `answered ${r.requests} for 1,500 due`);
+      // The server's stall is not taken for the generator's: only the generator's own paused time is taken off.
+      assert.ok(r.lessPausesP99 >= 300, `the stall stays in the p99 less the generator's pauses (${r.lessPausesP99} ms)`);
       // The stall is reported as one run of slow answers, stamped with the clock perf's `-k mono` uses (libuv's
       // hrtime reads the same CLOCK_MONOTONIC).
       const big = r.stalls.filter((st) => st.worst >= 300);
@@ -91,6 +94,40 @@ test("answers outside 2xx are counted apart", { skip }, async () => {
     async (port, dir) => {
       const r = await openLoop({ port, path: "/", rate: 400, seconds: 1, connections: 2, dir });
       assert.ok(Math.abs(r.non2xx - r.requests / 4) <= 2, `${r.non2xx} of ${r.requests} answered 503, every fourth was`);
+    },
+  );
+});
+
+test("a pause of the generator itself is reported, and the answers it touched are counted apart", { skip }, async () => {
+  await withServer(
+    () => 200,
+    async (port, dir) => {
+      const file = join(dir, "request.http");
+      writeFileSync(file, rawRequest({ method: "GET", port, path: "/" }));
+      const args = ["-p", String(port), "-r", "1000", "-d", "1.5", "-c", "4", "-w", "0.3", "-f", file];
+      const child = spawn(openLoopTool(dir), args, { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      // 0.5 s into the measured window, the generator loses the CPU for 200 ms: it sends nothing and stamps nothing.
+      await new Promise((r) => setTimeout(r, 800));
+      child.kill("SIGSTOP");
+      await new Promise((r) => setTimeout(r, 200));
+      child.kill("SIGCONT");
+      await exited;
+      const r = JSON.parse(out) as {
+        requests: number;
+        p99: number;
+        pauses: number;
+        pausedUs: number;
+        touched: number;
+        lessPausesP99: number;
+      };
+      assert.ok(r.pauses >= 1 && r.pausedUs >= 150_000, `the 200 ms pause was seen: ${out}`);
+      // ~200 requests fell due during it, and the answers in flight when it began were stamped after it.
+      assert.ok(r.touched >= 150 && r.touched < r.requests / 2, `${r.touched} answers touched by the pause: ${out}`);
+      assert.ok(r.p99 >= 100_000, `the pause is in the p99 of all answers (${r.p99} µs)`);
+      assert.ok(r.lessPausesP99 < r.p99 / 2, `less the pause, the healthy server's p99 is ${r.lessPausesP99} µs`);
     },
   );
 });
