@@ -1,9 +1,11 @@
 // A load generator's run: its stdout once it exited with 0, else an error carrying what it printed.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 
-export function output(cmd: string, args: string[]): Promise<string> {
+/** `started` is handed the process once it runs (a test pauses a generator through it). */
+export function output(cmd: string, args: string[], started?: (child: ChildProcess) => void): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    started?.(child);
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));

@@ -3,7 +3,7 @@
 // generator because the Node client used before measured its own pauses: bare node:http's p99 at the broker's
 // half capacity read 17–34 ms through it, about 1 ms through this one (docs/benchmarks.md). The tool is compiled
 // once per run with the machine's C compiler (scripts/ensure-bench-tools.sh installs one).
-import { spawnSync } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rawRequest } from "./burst";
@@ -58,6 +58,8 @@ export interface OpenLoopOptions {
   cpus?: string;
   /** Where the compiled tool and the request file go. */
   dir: string;
+  /** Handed the generator's process once it runs. */
+  started?: (generator: ChildProcess) => void;
 }
 
 /** The binaries built by this process: compiled once per directory. */
@@ -106,7 +108,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   const args = ["-p", String(o.port), "-r", String(o.rate), "-d", String(o.seconds), "-c", String(o.connections)];
   args.push("-w", String(o.warmupSeconds ?? 0), "-f", requestFile);
   if (o.stallMs !== undefined) args.push("-s", String(o.stallMs));
-  const s = JSON.parse(await (o.cpus === undefined ? output(bin, args) : output("taskset", ["-c", o.cpus, bin, ...args]))) as Summary;
+  const run = o.cpus === undefined ? output(bin, args, o.started) : output("taskset", ["-c", o.cpus, bin, ...args], o.started);
+  const s = JSON.parse(await run) as Summary;
   const ms = (us: number) => us / 1000;
   return {
     connections: o.connections,

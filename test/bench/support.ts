@@ -16,7 +16,7 @@ interface Run {
 
 function runBench(args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "run.ts"), ...args], {
+    const child = spawn(process.execPath, ["--require", "tsx/cjs", join(ROOT, "bench", "run.ts"), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
