@@ -67,7 +67,13 @@ export async function spawnServe(
     });
     early.catch(() => undefined);
     const path = wait === "ready" ? "/api/health/ready" : "/api/health/live";
-    await Promise.race([waitForHttp(`${url}${path}`, opts.timeoutMs ?? 20_000), early]);
+    try {
+      await Promise.race([waitForHttp(`${url}${path}`, opts.timeoutMs ?? 20_000), early]);
+    } catch (err) {
+      // Not left running, and what it printed goes with the error: a start that never got ready says why.
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      throw (err as Error).message.startsWith("serve exited early") ? err : new Error(`${(err as Error).message}; serve printed:\n${out}`);
+    }
   }
   return {
     url,
