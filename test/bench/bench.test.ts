@@ -12,6 +12,9 @@ import { NUMBER, runQuickBench, tablesOf } from "./support";
 const WRK = wrkAvailable();
 
 // 150 s: the hot path also runs wrk against the three servers and an open-loop run (~10 s more on a busy machine).
+/** wrk's seconds, and the open loop's measured window. */
+const WRK_SECONDS = "1";
+
 test(
   "the benchmark suite runs in quick mode and reports numeric figures",
   { skip: !redisServerAvailable() && "redis-server is not installed", timeout: 150_000 },
@@ -21,7 +24,7 @@ test(
       BENCH_HOT_CONNECTIONS: "1,64",
       BENCH_HOT_WARMUP_SECONDS: "0.2",
       BENCH_HOT_WRK: WRK ? "1" : "0",
-      BENCH_HOT_WRK_SECONDS: "1",
+      BENCH_HOT_WRK_SECONDS: WRK_SECONDS,
       BENCH_STORM_REQUESTS: "200",
       BENCH_SOAK_SECONDS: "10",
       BENCH_SOAK_LIFETIME_SEC: "8",
@@ -58,7 +61,7 @@ test(
           server: string;
           shareOf: string;
           rate: number;
-          rps: number;
+          requests: number;
           errors: number;
           non2xx: number;
           stalls: Array<{ due: number; requests: number; worst: number }>;
@@ -80,7 +83,10 @@ test(
       for (const r of hotData.atShare) {
         assert.ok(Math.abs(r.rate - wrkRps(r.shareOf) / 2) <= 1, `open loop: ${r.server} offered half of ${r.shareOf}'s wrk throughput`);
         assert.equal(r.errors + r.non2xx, 0, `open loop: ${r.server} answered every request with a 2xx`);
-        assert.ok(r.rps > r.rate * 0.9 && r.rps < r.rate * 1.1, `open loop: ${r.server} answered ${r.rps} requests/s for ${r.rate}`);
+        // Every request due in the 1 s window was answered. (Not requests/s over the span to the last answer: one of the
+        // host's ~100 ms stalls at the end of a 1 s run stretches that span by a tenth.)
+        const due = r.rate * Number(WRK_SECONDS);
+        assert.ok(Math.abs(r.requests - due) <= due * 0.01 + 1, `open loop: ${r.server} answered ${r.requests} requests of ${due} due`);
         // Stalls are the answers over the 2 ms target, grouped: each holds at least one, in the order they fell due.
         assert.ok(
           r.stalls.every((st, i) => st.requests >= 1 && st.worst >= 2 && (i === 0 || st.due > r.stalls[i - 1]!.due)),
