@@ -217,7 +217,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     if (s.hot.rate > 0) {
       const connections = Math.max(...s.hot.connections);
       for (const [server, p] of servers) {
-        const r = await openLoop({ ...openLoopOpts(p), rate: s.hot.rate, seconds: s.hot.seconds, connections });
+        const r = await openLoop({ ...openLoopOpts(p), rate: s.hot.rate, seconds: s.hot.seconds, connections, cpuMs: () => p.cpuMs() });
         atRate.push({ server, ...r });
         console.error(
           `bench hot: ${server} ${connections} conn at ${s.hot.rate} req/s: p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
@@ -238,10 +238,10 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       for (let round = 1; round <= w.rounds; round++) {
         for (const [server, p, shareOf] of runs) {
           const rate = rateOf(shareOf);
-          const r = await openLoop({ ...openLoopOpts(p), rate, seconds: w.seconds, connections: w.connections });
+          const r = await openLoop({ ...openLoopOpts(p), rate, seconds: w.seconds, connections: w.connections, cpuMs: () => p.cpuMs() });
           atShare.push({ server, round, shareOf, ...r });
           console.error(
-            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; ${r.stalls.length} stalls over ${HOT_TARGETS.openLoopP99Ms} ms (median spacing ${spacing(r)} s); generator lag p99 ${ms(r.lagP99)} ms; ${r.pauses} generator pauses (${ms(r.pausedMs)} ms) touched ${r.touched} answers; p99 less the pauses ${ms(r.lessPausesP99)} ms`,
+            `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; server CPU ${fmt(r.cpuShare * 100)} % (${fmt(r.cpuUs)} µs/request); ${r.stalls.length} stalls over ${HOT_TARGETS.openLoopP99Ms} ms (median spacing ${spacing(r)} s); generator lag p99 ${ms(r.lagP99)} ms; ${r.pauses} generator pauses (${ms(r.pausedMs)} ms) touched ${r.touched} answers; p99 less the pauses ${ms(r.lessPausesP99)} ms`,
           );
         }
       }
@@ -395,7 +395,8 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
                   : `${ms(t.openLoopP99)} ms at ${fmt(atShare[0]!.rate)} requests/s (rounds ${listed(atShareOf("broker"), (r) => ms(r.p99))}; ` +
                     `node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, ` +
                     `at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms; ` +
-                    `the broker's p99 less the generator's own pauses: ${listed(atShareOf("broker"), (r) => ms(r.lessPausesP99))})`,
+                    `the broker's p99 less the generator's own pauses: ${listed(atShareOf("broker"), (r) => ms(r.lessPausesP99))}; ` +
+                    `server CPU busy: the broker ${fmt((medianOf(atShareOf("broker"), (r) => r.cpuShare) ?? NaN) * 100)} %, node:http at half its own capacity ${fmt((medianOf(atShareOf("node:http", "node:http"), (r) => r.cpuShare) ?? NaN) * 100)} %)`,
                 t.openLoopP99 === null ? "—" : verdict(t.openLoopP99Met === true),
               ],
             ],
@@ -448,6 +449,8 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       "p99 ms",
       "p99.9 ms",
       "max ms",
+      "server CPU %",
+      "server CPU µs/request",
       `stalls > ${HOT_TARGETS.openLoopP99Ms} ms`,
       "median spacing of stalls s",
       "generator lag p99 ms",
@@ -467,6 +470,8 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       ms(r.p99),
       ms(r.p999),
       ms(r.max),
+      fmt(r.cpuShare * 100),
+      fmt(r.cpuUs),
       r.stalls.length,
       spacing(r),
       ms(r.lagP99),

@@ -33,6 +33,9 @@ export interface OpenLoopResult extends LoadResult {
   lessPausesP99: number;
   /** With `stallMs`: the answers slower than it, grouped into stalls (slow answers due within 10 ms of each other). */
   stalls: Stall[];
+  /** With `cpuMs`: the server's CPU time over the generator's run (warm-up included) ÷ that run's wall time. At a
+   * fixed rate this is how busy the server's CPU was, which decides how long it takes to catch up after any pause. */
+  cpuShare: number;
 }
 
 export interface Stall {
@@ -60,6 +63,8 @@ export interface OpenLoopOptions {
   dir: string;
   /** Handed the generator's process once it runs. */
   started?: (generator: ChildProcess) => void;
+  /** The server process's CPU time so far, ms (Proc.cpuMs), to report its CPU per request and CPU share. */
+  cpuMs?: () => number;
 }
 
 /** The binaries built by this process: compiled once per directory. */
@@ -108,8 +113,12 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   const args = ["-p", String(o.port), "-r", String(o.rate), "-d", String(o.seconds), "-c", String(o.connections)];
   args.push("-w", String(o.warmupSeconds ?? 0), "-f", requestFile);
   if (o.stallMs !== undefined) args.push("-s", String(o.stallMs));
+  const cpuBefore = o.cpuMs?.() ?? NaN;
+  const wallBefore = performance.now();
   const run = o.cpus === undefined ? output(bin, args, o.started) : output("taskset", ["-c", o.cpus, bin, ...args], o.started);
   const s = JSON.parse(await run) as Summary;
+  const cpuMs = (o.cpuMs?.() ?? NaN) - cpuBefore;
+  const wallMs = performance.now() - wallBefore;
   const ms = (us: number) => us / 1000;
   return {
     connections: o.connections,
@@ -133,6 +142,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     errors: s.errors,
     non2xx: s.non2xx,
     bytesPerResponse: s.requests > 0 ? s.bytes / s.requests : 0,
-    cpuUs: NaN,
+    // The requests of the warm-up are not counted by the tool; at a fixed rate they are the rate times its length.
+    cpuUs: (cpuMs * 1000) / (s.requests + s.rate * (o.warmupSeconds ?? 0)),
+    cpuShare: cpuMs / wallMs,
   };
 }

@@ -65,6 +65,8 @@ test(
           errors: number;
           non2xx: number;
           stalls: Array<{ due: number; requests: number; worst: number }>;
+          cpuShare: number;
+          cpuUs: number;
         }>;
       };
       assert.deepEqual(new Set(hotData.wrkRows.map((r) => r.server)), new Set(["node:http", "express", "broker"]));
@@ -92,6 +94,8 @@ test(
           r.stalls.every((st, i) => st.requests >= 1 && st.worst >= 2 && (i === 0 || st.due > r.stalls[i - 1]!.due)),
           `open loop: ${r.server}'s stalls ${JSON.stringify(r.stalls)}`,
         );
+        // The server's CPU over the round: busy some of the time, on the one CPU it is pinned to (all its threads).
+        assert.ok(r.cpuShare > 0 && r.cpuShare < 1.5 && r.cpuUs > 0, `open loop: ${r.server}'s CPU ${r.cpuShare} (${r.cpuUs} µs/request)`);
       }
     }
     const storms = run.data("storm") as Array<{ kind: string; upstreamCalls: number; invalidTokens: number; requests: number }>;

@@ -52,6 +52,31 @@ test("the open-loop generator offers the rate it is given and counts every answe
   );
 });
 
+test("the server's CPU share and CPU per request are its CPU time over the generator's run", { skip }, async () => {
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  await withServer(
+    () => {
+      stall(1); // 1 ms of CPU per request: 200 requests/s keep this process's CPU about a fifth busy.
+      return 200;
+    },
+    async (port, dir) => {
+      const r = await openLoop({ port, path: "/busy", rate: 200, seconds: 1, connections: 4, warmupSeconds: 0.2, dir, cpuMs });
+      assert.ok(r.cpuUs >= 700 && r.cpuUs < 3000, `about 1 ms of CPU per request, warm-up included: ${r.cpuUs} µs`);
+      assert.ok(r.cpuShare >= 0.14 && r.cpuShare < 0.6, `about a fifth of the run's wall time: ${r.cpuShare}`);
+    },
+  );
+  await withServer(
+    () => 200,
+    async (port, dir) => {
+      const r = await openLoop({ port, path: "/ok", rate: 200, seconds: 0.5, connections: 2, dir });
+      assert.ok(Number.isNaN(r.cpuShare) && Number.isNaN(r.cpuUs), "without cpuMs there is no CPU figure");
+    },
+  );
+});
+
 test("a server's stall counts for every request due during it, not only the ones in flight", { skip }, async () => {
   let stalled = false;
   await withServer(
