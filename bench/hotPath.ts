@@ -12,7 +12,7 @@ import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator } from "../src/simulator/types";
 import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, simApp } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
-import { openLoop, type OpenLoopResult } from "./lib/openLoop";
+import { openLoop, realtimeAllowed, type OpenLoopResult } from "./lib/openLoop";
 import { fmt, load1, median, ms, table, verdict, type Section } from "./lib/report";
 import { spawnBroker, spawnServer, stopAll, type Proc, type Runtime } from "./lib/runtime";
 import type { Settings } from "./lib/settings";
@@ -166,6 +166,14 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
         pinning = `not pinned (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
       }
     }
+    // The open-loop generator under SCHED_FIFO: the kernel's housekeeping and the machine's agents on its CPU then wait
+    // while it sends and stamps, instead of pausing it (docs/benchmarks.md, "Where the open-loop tail comes from").
+    const realtime = s.hot.wrk.openLoopRealtime && realtimeAllowed();
+    pinning +=
+      "; " +
+      (realtime
+        ? "the open-loop generator under the real-time scheduler (`chrt -f 1`)"
+        : `the open-loop generator under the ordinary scheduler (${s.hot.wrk.openLoopRealtime ? "chrt refused here" : "BENCH_HOT_OPEN_REALTIME=0"})`);
     console.error(`bench hot: ${pinning}`);
     // Connection counts outermost: the three servers are measured back to back, so drifting background load on a
     // shared machine affects them alike.
@@ -213,6 +221,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       dir: rt.workDir,
       warmupSeconds: 1,
       stallMs: HOT_TARGETS.openLoopP99Ms,
+      realtime,
     });
     if (s.hot.rate > 0) {
       const connections = Math.max(...s.hot.connections);
@@ -419,7 +428,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
         ? [
             `Open loop at ${fmt(s.hot.wrk.openLoopShare * 100)} % of the broker's wrk throughput: \`bench/tools/openloop.c\` (C, on the generator CPU) sends requests evenly spaced over ${atShare[0]!.connections} keep-alive connections for ${s.hot.wrk.seconds} s after 1 s at the same rate; each request's latency runs from when it was due, so a request that waited for a free connection counts its wait (no coordinated omission). ` +
               "node:http at the broker's rate shows what the generator and the exchange alone add; node:http at the same share of its own capacity is the floor at the same utilisation. Generator lag: how late the generator itself sent the requests it could send at once. " +
-              `Stalls: runs of answers slower than ${HOT_TARGETS.openLoopP99Ms} ms whose requests fell due within 10 ms of each other; their spacing tells periodic work of the machine (one stall every ~0.5 s: see Notes on the figures) from the server's own. Generator pauses: moments the generator itself lost the CPU for more than 0.3 ms, in which it neither sent nor stamped answers; "p99 ms less the pauses" takes from each answer's latency the paused time within its span (due to stamped), so its difference to the p99 is the generator's own share of the tail. The verdict stays on the p99 of all answers.`,
+              `Stalls: runs of answers slower than ${HOT_TARGETS.openLoopP99Ms} ms whose requests fell due within 10 ms of each other; their spacing tells periodic work of the machine (one stall every ~0.5 s: see Notes on the figures) from the server's own. Generator pauses: moments the generator itself lost the CPU for more than 0.3 ms, in which it neither sent nor stamped answers (rare under the real-time scheduler, when the pinning above says it ran under it); "p99 ms less the pauses" takes from each answer's latency the paused time within its span (due to stamped), so its difference to the p99 is the generator's own share of the tail. The verdict stays on the p99 of all answers.`,
             openLoopTable(atShare),
           ]
         : []),

@@ -65,6 +65,17 @@ export interface OpenLoopOptions {
   started?: (generator: ChildProcess) => void;
   /** The server process's CPU time so far, ms (Proc.cpuMs), to report its CPU per request and CPU share. */
   cpuMs?: () => number;
+  /** Run the generator under the real-time scheduler (`chrt -f 1`; see `realtimeAllowed`), so the machine's ordinary
+   * work on its CPU (kernel threads, agents) cannot pause it. */
+  realtime?: boolean;
+}
+
+let realtime: boolean | undefined;
+
+/** Whether this process may start the generator under SCHED_FIFO (root, or CAP_SYS_NICE, and `chrt` installed). */
+export function realtimeAllowed(): boolean {
+  realtime ??= spawnSync("chrt", ["-f", "1", "true"], { stdio: "ignore" }).status === 0;
+  return realtime;
 }
 
 /** The binaries built by this process: compiled once per directory. */
@@ -115,7 +126,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   if (o.stallMs !== undefined) args.push("-s", String(o.stallMs));
   const cpuBefore = o.cpuMs?.() ?? NaN;
   const wallBefore = performance.now();
-  const run = o.cpus === undefined ? output(bin, args, o.started) : output("taskset", ["-c", o.cpus, bin, ...args], o.started);
+  const command = [...(o.cpus === undefined ? [] : ["taskset", "-c", o.cpus]), ...(o.realtime ? ["chrt", "-f", "1"] : []), bin, ...args];
+  const run = output(command[0]!, command.slice(1), o.started);
   const s = JSON.parse(await run) as Summary;
   const cpuMs = (o.cpuMs?.() ?? NaN) - cpuBefore;
   const wallMs = performance.now() - wallBefore;

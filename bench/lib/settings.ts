@@ -34,6 +34,9 @@ export interface WrkSettings {
   rounds: number;
   /** Open-loop rate as a share of the broker's measured wrk requests/s (0: skip). */
   openLoopShare: number;
+  /** Run the open-loop generator under the real-time scheduler where the machine allows it (BENCH_HOT_OPEN_REALTIME=0:
+   * never), so that other work on its CPU does not pause it (bench/lib/openLoop.ts). */
+  openLoopRealtime: boolean;
 }
 
 function num(name: string, full: number, quick: number, isQuick: boolean): number {
@@ -74,6 +77,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
         seconds: Math.max(1, Math.round(num("BENCH_HOT_WRK_SECONDS", 8, 3, quick))),
         rounds: Math.round(num("BENCH_HOT_WRK_ROUNDS", 3, 1, quick)),
         openLoopShare: env.BENCH_HOT_OPEN_SHARE === "0" ? 0 : num("BENCH_HOT_OPEN_SHARE", 0.5, 0.5, quick),
+        openLoopRealtime: env.BENCH_HOT_OPEN_REALTIME !== "0",
       },
     },
     storm: {

@@ -5,11 +5,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { openLoop } from "../../bench/lib/openLoop";
+import { openLoop, realtimeAllowed } from "../../bench/lib/openLoop";
 
 const ccAvailable = spawnSync("cc", ["--version"], { stdio: "ignore" }).error === undefined;
 const skip = !ccAvailable && "no C compiler (scripts/ensure-test-tools.sh installs build-essential)";
@@ -140,4 +140,32 @@ test("a pause of the generator itself is reported, and the answers it touched ar
       assert.ok(r.lessPausesP99 < r.p99 / 2, `less the pause, the healthy server's p99 is ${r.lessPausesP99} ms`);
     },
   );
+});
+
+test("asked to, the generator runs under the real-time scheduler, so ordinary work on its CPU cannot pause it", async (t) => {
+  if (skip) return t.skip(skip);
+  if (!realtimeAllowed()) return t.skip("chrt may not set SCHED_FIFO here (needs root or CAP_SYS_NICE)");
+  // sched_getscheduler of the generator's process: field 41 of /proc/<pid>/stat (1: SCHED_FIFO, 0: SCHED_OTHER).
+  const policies: string[] = [];
+  const watch = (generator: ChildProcess) => {
+    const look = () => {
+      try {
+        if (readFileSync(`/proc/${generator.pid}/comm`, "utf8").trim() !== "openloop") return void setTimeout(look, 5);
+        policies.push(readFileSync(`/proc/${generator.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[38]!);
+      } catch {
+        // gone already
+      }
+    };
+    look();
+  };
+  await withServer(
+    () => 200,
+    async (port, dir) => {
+      const r = await openLoop({ port, path: "/", rate: 200, seconds: 0.5, connections: 2, dir, realtime: true, started: watch });
+      assert.equal(r.errors + r.non2xx, 0);
+      const plain = await openLoop({ port, path: "/", rate: 200, seconds: 0.5, connections: 2, dir, started: watch });
+      assert.equal(plain.errors + plain.non2xx, 0);
+    },
+  );
+  assert.deepEqual(policies, ["1", "0"], "SCHED_FIFO when asked, the ordinary scheduler otherwise");
 });
