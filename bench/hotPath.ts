@@ -287,6 +287,8 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
   const atShareOf = (server: ServerName, shareOf: ServerName = "broker") =>
     atShare.filter((r) => r.server === server && r.shareOf === shareOf);
   const openLoopP99 = medianOf(atShareOf("broker"), (r) => r.p99);
+  /** The median round's server CPU share, in percent. */
+  const busy = (rows: OpenLoopRow[]) => fmt((medianOf(rows, (r) => r.cpuShare) ?? NaN) * 100);
   const data: HotPathData = {
     bodyBytes,
     pinning,
@@ -405,7 +407,7 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
                     `node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, ` +
                     `at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms; ` +
                     `the broker's p99 less the generator's own pauses: ${listed(atShareOf("broker"), (r) => ms(r.lessPausesP99))}; ` +
-                    `server CPU busy: the broker ${fmt((medianOf(atShareOf("broker"), (r) => r.cpuShare) ?? NaN) * 100)} %, node:http at half its own capacity ${fmt((medianOf(atShareOf("node:http", "node:http"), (r) => r.cpuShare) ?? NaN) * 100)} %)`,
+                    `server CPU busy: the broker ${busy(atShareOf("broker"))} %, node:http at half its own capacity ${busy(atShareOf("node:http", "node:http"))} %)`,
                 t.openLoopP99 === null ? "—" : verdict(t.openLoopP99Met === true),
               ],
             ],

@@ -70,12 +70,15 @@ export interface OpenLoopOptions {
   realtime?: boolean;
 }
 
-let realtime: boolean | undefined;
+/** The prefix that starts a command under SCHED_FIFO at the lowest real-time priority. */
+const REALTIME = ["chrt", "-f", "1"];
+/** realtimeAllowed()'s answer, found once per process. */
+let realtimeProbed: boolean | undefined;
 
 /** Whether this process may start the generator under SCHED_FIFO (root, or CAP_SYS_NICE, and `chrt` installed). */
 export function realtimeAllowed(): boolean {
-  realtime ??= spawnSync("chrt", ["-f", "1", "true"], { stdio: "ignore" }).status === 0;
-  return realtime;
+  realtimeProbed ??= spawnSync(REALTIME[0]!, [...REALTIME.slice(1), "true"], { stdio: "ignore" }).status === 0;
+  return realtimeProbed;
 }
 
 /** The binaries built by this process: compiled once per directory. */
@@ -126,7 +129,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   if (o.stallMs !== undefined) args.push("-s", String(o.stallMs));
   const cpuBefore = o.cpuMs?.() ?? NaN;
   const wallBefore = performance.now();
-  const command = [...(o.cpus === undefined ? [] : ["taskset", "-c", o.cpus]), ...(o.realtime ? ["chrt", "-f", "1"] : []), bin, ...args];
+  const command = [...(o.cpus === undefined ? [] : ["taskset", "-c", o.cpus]), ...(o.realtime ? REALTIME : []), bin, ...args];
   const run = output(command[0]!, command.slice(1), o.started);
   const s = JSON.parse(await run) as Summary;
   const cpuMs = (o.cpuMs?.() ?? NaN) - cpuBefore;
