@@ -574,7 +574,15 @@ report_broker() {
     return 0
   fi
   case $code in
-    200) ok "ready: GET $url/api/health/ready → 200" ;;
+    200)
+      if grep -q '"status":"serving_cached"' "$WORK/ready.txt"; then
+        bad "Redis unreachable: serving cached tokens only (GET $url/api/health/ready → 200 serving_cached)"
+        note "$(mask <"$WORK/ready.txt" | head -c 400)"
+        fix "callers still get the tokens the broker holds until they expire; bring Redis back (Redis section below)"
+      else
+        ok "ready: GET $url/api/health/ready → 200"
+      fi
+      ;;
     401 | 403) warn "GET $url/api/health/ready → $code (needs an API key?)" ;;
     *)
       bad "not ready: GET $url/api/health/ready → $code"

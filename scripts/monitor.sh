@@ -13,7 +13,9 @@
 # the container (docker restart) and mails ONE alert for the incident; when the container is healthy again
 # it mails a recovery notice. A new incident within ALERT_COOLDOWN_MINUTES of the last alert gets no mail.
 # A broker that is alive but not ready (its Redis is down) is alerted on, not restarted: a restart cannot fix
-# Redis (set RESTART_ON_NOT_READY=true to restart anyway; watch Redis with a second cron line instead).
+# Redis (set RESTART_ON_NOT_READY=true to restart anyway; watch Redis with a second cron line instead). One that
+# answers 200 "serving_cached" (Redis down, tokens still served from memory) is alerted on and never restarted:
+# a restart would throw away the tokens it is serving.
 # Each run prints exactly one log line: time, container, status, failures, failing check, action.
 #
 # Settings (environment or the --config file; see monitor-config.env.example):
@@ -260,6 +262,9 @@ check_ready() {
     [[ $STATUS == starting ]] && return 0
     STATUS="not-ready"
     fail "GET $url/api/health/ready → HTTP $code $(tr -s '\r\n\t' '   ' <"$TMP_DIR/ready" | cut -c1-200)"
+  elif grep -q '"status":"serving_cached"' "$TMP_DIR/ready"; then
+    STATUS="serving-cached"
+    fail "GET $url/api/health/ready → 200 serving_cached (Redis unreachable, tokens served from memory) $(tr -s '\r\n\t' '   ' <"$TMP_DIR/ready" | cut -c1-200)"
   else
     READY_TEXT=", ready (GET $url/api/health/ready → 200)"
     [[ $STATUS != starting ]] || STATUS="running"
@@ -470,6 +475,9 @@ case $RESULT in
       elif [[ $AUTO_RESTART != true ]]; then
         restart_text="未重启 not restarted: AUTO_RESTART=$AUTO_RESTART"
         actions+=("no restart (AUTO_RESTART=$AUTO_RESTART)")
+      elif [[ $STATUS == serving-cached ]]; then
+        restart_text="未重启 not restarted: Redis 不可达，broker 正用内存中的令牌应答，重启会丢掉它们 / the broker serves the tokens it holds while Redis is unreachable; a restart would throw them away. Check Redis: docker ps --filter name=redis"
+        actions+=("no restart (serving cached tokens: check Redis)")
       elif [[ $STATUS == not-ready && $RESTART_ON_NOT_READY != true ]]; then
         restart_text="未重启 not restarted: the process is alive but not ready (usually Redis); a restart would not help. Check Redis: docker ps --filter name=redis"
         actions+=("no restart (alive but not ready: check Redis)")
@@ -499,6 +507,7 @@ case $RESULT in
           missing) problem="missing" ;;
           exited | dead | created | paused | restarting) problem="$STATUS" ;;
           not-ready) problem="not ready" ;;
+          serving-cached) problem="serving cached tokens (Redis unreachable)" ;;
           unreachable) problem="not answering" ;;
           docker-error) problem="unreachable (docker error)" ;;
         esac

@@ -228,6 +228,14 @@ export class TokenService {
     return [...this.accounts.keys()];
   }
 
+  /** How many accounts' tokens this replica would serve from memory now if the store could not be asked (readiness). */
+  servableFromMemory(): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const id of this.accounts.keys()) if (this.fallback(id, now) !== undefined) n++;
+    return n;
+  }
+
   account(accountId: string): Account {
     const account = this.accounts.get(accountId);
     if (!account) throw new UnknownAccountError(accountId);

@@ -379,20 +379,28 @@ export function startLoad(
 }
 
 /** Polls a URL's status every `everyMs` until stopped: [phase, status][] (0 = no answer). */
-export function startPolling(url: string, everyMs: number, phase: () => string): { stop(): Promise<Array<[string, number]>> } {
-  const seen: Array<[string, number]> = [];
+export function startPolling(url: string, everyMs: number, phase: () => string): { stop(): Promise<Array<[string, number, string]>> } {
+  // [phase, HTTP status (0: no answer), the JSON body's `status` ("" when it has none)]
+  const seen: Array<[string, number, string]> = [];
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       const p = phase();
-      const status = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
-        async (r) => {
-          await r.arrayBuffer();
-          return r.status;
+      const [status, said] = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+        async (r): Promise<[number, string]> => {
+          const text = await r.text();
+          let said = "";
+          try {
+            const body = JSON.parse(text) as { status?: unknown };
+            if (typeof body.status === "string") said = body.status;
+          } catch {
+            // not JSON: nothing said
+          }
+          return [r.status, said];
         },
-        () => 0,
+        (): [number, string] => [0, ""],
       );
-      seen.push([p, status]);
+      seen.push([p, status, said]);
       await sleep(everyMs);
     }
   })();

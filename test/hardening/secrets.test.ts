@@ -258,7 +258,7 @@ scenario(
       outputs.push({ what: `wechat-token-broker ${args.join(" ")} (exit ${r.code})`, text: r.stdout + r.stderr });
     }
 
-    // Redis frozen: errors everywhere, and monitor.sh mails an alert about the broker not being ready.
+    // Redis frozen: errors everywhere, and monitor.sh mails an alert about the broker serving cached tokens only.
     redis.proc().kill("SIGSTOP");
     try {
       await sleep(800);
@@ -297,7 +297,11 @@ scenario(
     } finally {
       redis.proc().kill("SIGCONT");
     }
-    await waitUntil("ready again", async () => (await fetch(`${broker.url}/api/health/ready`)).status === 200, 10_000);
+    await waitUntil(
+      "ready again",
+      async () => ((await (await fetch(`${broker.url}/api/health/ready`)).json()) as { status?: string }).status === "ready",
+      10_000,
+    );
     await send("metrics", "GET", "/metrics");
     await send("token after", "GET", "/api/accounts/gh_c/token", admin);
 

@@ -1,5 +1,6 @@
-// Health probes and /metrics. Readiness follows the store: a broker on its own redis-server goes not-ready when
-// that server stops and ready again when it returns, while liveness stays 200 (a restart would not fix Redis).
+// Health probes and /metrics. Readiness follows the store, but a replica that still holds tokens when its
+// redis-server stops stays ready (serving_cached) while one that holds none goes not-ready; both are ready again when
+// Redis returns, and liveness stays 200 throughout (a restart would not fix Redis).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import request from "supertest";
@@ -73,12 +74,16 @@ void describe("with the embedded store", () => {
 void describe("with its own redis-server", () => {
   let redis: TestRedis;
   let hb: HttpBroker;
+  // A second replica on the same Redis that is never asked for a token: it holds nothing to serve from memory.
+  let empty: HttpBroker;
   before(async () => {
     redis = await startRedis();
     hb = await httpBroker({ accounts, wechatApiBase: sim.url, redisUrl: redis.url });
+    empty = await httpBroker({ accounts, wechatApiBase: sim.url, redisUrl: redis.url });
   });
   after(async () => {
     await hb.close();
+    await empty.close();
     await redis.close();
   });
 
@@ -92,16 +97,26 @@ void describe("with its own redis-server", () => {
     assert.equal(documented(await request(hb.app).get("/api/accounts/gh_health/token")).status, 200);
   });
 
-  void test("when Redis stops: readiness and the summary are 503, liveness stays 200, and a token nobody cached is a 503 store_unavailable", async () => {
+  void test("when Redis stops: a replica holding a token stays ready as serving_cached and serves it, one holding none is 503 not_ready, the summary is 503, liveness stays 200, and a token nobody cached is a 503 store_unavailable", async () => {
     await redis.stop();
     try {
-      await waitUntil("readiness reports 503", async () => (await request(hb.app).get("/api/health/ready")).status === 503);
+      await waitUntil("the store is reported down", async () => (await request(hb.app).get("/api/health/ready")).body.status !== "ready");
       const ready = documented(await request(hb.app).get("/api/health/ready"));
-      assert.equal(ready.body.status, "not_ready");
+      assert.equal(ready.status, 200);
+      assert.equal(ready.body.status, "serving_cached");
       assert.equal(ready.body.store.mode, "redis");
       assert.equal(ready.body.store.ok, false);
       assert.equal(typeof ready.body.store.error, "string");
+      assert.deepEqual(ready.body.cached, { accounts: 1, of: 2 });
       assert.doesNotMatch(ready.text, /redis:\/\//, "no connection URL in the answer");
+      const served = documented(await request(hb.app).get("/api/accounts/gh_health/token"));
+      assert.equal(served.status, 200, "what readiness promises is served");
+
+      await waitUntil("the empty replica reports 503", async () => (await request(empty.app).get("/api/health/ready")).status === 503);
+      const notReady = documented(await request(empty.app).get("/api/health/ready"));
+      assert.equal(notReady.body.status, "not_ready");
+      assert.equal(notReady.body.store.ok, false);
+      assert.deepEqual(notReady.body.cached, { accounts: 0, of: 2 });
 
       const health = documented(await request(hb.app).get("/api/health"));
       assert.equal(health.status, 503);
@@ -117,7 +132,11 @@ void describe("with its own redis-server", () => {
     } finally {
       await redis.start();
     }
-    await waitUntil("readiness recovers", async () => (await request(hb.app).get("/api/health/ready")).status === 200);
-    assert.equal(documented(await request(hb.app).get("/api/health/ready")).body.status, "ready");
+    for (const b of [hb, empty]) {
+      await waitUntil("readiness recovers", async () => (await request(b.app).get("/api/health/ready")).body.status === "ready");
+      const res = documented(await request(b.app).get("/api/health/ready"));
+      assert.equal(res.status, 200);
+      assert.equal(res.body.cached, undefined, "nothing to say of the cache while the store answers");
+    }
   });
 });

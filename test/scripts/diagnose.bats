@@ -107,6 +107,21 @@ broker_stub_ok() {
   assert_contains "$output" "connection errors in the logs"
 }
 
+@test "a broker serving cached tokens while Redis is down: readiness 200 serving_cached is a failed check, not a pass" {
+  use_containers healthy
+  make_broker_config
+  start_http_stub
+  stub_route /api/health/ready 200 '{"status":"serving_cached","store":{"mode":"redis","ok":false,"error":"not connected"},"cached":{"accounts":1,"of":2}}'
+  stub_route /quick_diagnosis.php 503 "$(printf '✗ redis: ECONNREFUSED 172.19.0.2:6379\n  fix: docker start wechat-token-broker-redis')"
+  BROKER_URL=$STUB_URL REDIS_CONTAINER=nonexistent-redis run bash "$DIAGNOSE"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  assert_contains "$output" "✗ Redis unreachable: serving cached tokens only (GET $STUB_URL/api/health/ready → 200 serving_cached)"
+  assert_contains "$output" '"cached":{"accounts":1,"of":2}'
+  assert_contains "$output" "fix: callers still get the tokens the broker holds until they expire"
+  refute_contains "$output" "✓ ready:"
+}
+
 @test "an OOM-killed broker: OOMKilled, exit 137 and the on-failure policy are each explained" {
   use_containers oom
   make_broker_config

@@ -226,6 +226,27 @@ restarts() { grep -c '^docker restart' "$FAKE_DOCKER_DIR/calls.log" || true; }
   [ "$(grep -c '^GET /api/health/ready$' "$TMP/stub/requests.log")" -eq 3 ]
 }
 
+@test "ready 200 but serving_cached (Redis down, tokens served from memory): alerted, never restarted, not even with RESTART_ON_NOT_READY=true" {
+  start_smtp none "$SMTP_TEST_USER_NAME" "$SMTP_TEST_PASSWORD"
+  mail_env none
+  start_http_stub
+  set_container healthy wechat-token-broker
+  stub_route /api/health/ready 200 '{"status":"serving_cached","store":{"mode":"redis","ok":false,"error":"not connected"},"cached":{"accounts":2,"of":3}}'
+  export BROKER_URL=$STUB_URL FAILURE_THRESHOLD=2 RESTART_ON_NOT_READY=true
+  monitor_run
+  assert_contains "$output" "status=serving-cached failures=1/2 check=\"GET $STUB_URL/api/health/ready → 200 serving_cached (Redis unreachable, tokens served from memory) {'status':'serving_cached'"
+  monitor_run
+  assert_contains "$output" 'action="no restart (serving cached tokens: check Redis); alert mail sent"'
+  [ "$(restarts)" -eq 0 ]
+  wait_for_file "$TMP/mail/mail-1.json"
+  [ "$(mail_field 1 subject)" = "[wechat-token-broker] 告警 ALERT: container wechat-token-broker serving cached tokens (Redis unreachable) on $(hostname)" ]
+  assert_contains "$(mail_field 1 body)" "a restart would throw them away"
+  assert_contains "$(mail_field 1 body)" '"cached":{"accounts":2,"of":3}'
+  stub_route /api/health/ready 200 '{"status":"ready"}'
+  monitor_run
+  assert_contains "$output" 'status=running failures=0/2 check="none" action="recovered, recovery mail sent"'
+}
+
 @test "RESTART_ON_NOT_READY=true restarts a broker that is not ready; no answer at all restarts it anyway" {
   start_http_stub
   set_container healthy wechat-token-broker

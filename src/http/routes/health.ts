@@ -1,5 +1,6 @@
 // Liveness, readiness and a summary. Liveness never touches Redis (a Redis outage must not get the container
-// restarted); readiness does. The summary also reads each account's status (one small read per account).
+// restarted); readiness does, but stays 200 while the replica still serves tokens from memory. The summary also reads
+// each account's status (one small read per account).
 import type { TokenStore } from "../../store/types";
 import type { RouteDef } from "../route";
 
@@ -10,6 +11,8 @@ export interface HealthDeps {
   accounts: number;
   /** The configured accounts, for the summary's failing-account list. */
   accountIds?: () => string[];
+  /** How many accounts' tokens the replica serves from memory while the store cannot be asked. */
+  servableFromMemory?: () => number;
 }
 
 export interface FailingAccount {
@@ -66,7 +69,12 @@ export function healthRoutes(d: HealthDeps): RouteDef[] {
       quiet: true,
       handle: async () => {
         const store = await storeState();
-        return { status: store.ok ? 200 : 503, json: { status: store.ok ? "ready" : "not_ready", store } };
+        if (store.ok) return { json: { status: "ready", store } };
+        // A shared Redis that is down is down for every replica: failing them all would take every one out of the
+        // load balancer, and callers would get connection errors instead of the tokens the replicas still hold.
+        const cached = { accounts: d.servableFromMemory?.() ?? 0, of: d.accounts };
+        if (cached.accounts > 0) return { json: { status: "serving_cached", store, cached } };
+        return { status: 503, json: { status: "not_ready", store, cached } };
       },
     },
     {

@@ -30,6 +30,7 @@ export function brokerRoutes(core: Core, p: TableParts): RouteDef[] {
       startedAt: p.startedAt,
       accounts: service.accountIds().length,
       accountIds: () => service.accountIds(),
+      servableFromMemory: () => service.servableFromMemory(),
     }),
     ...tokenRoutes(service),
     ...syncRoutes(service),
