@@ -575,7 +575,7 @@ report_broker() {
   fi
   case $code in
     200)
-      if grep -q '"status":"serving_cached"' "$WORK/ready.txt"; then
+      if grep -qE '"status" *: *"serving_cached"' "$WORK/ready.txt"; then
         bad "Redis unreachable: serving cached tokens only (GET $url/api/health/ready → 200 serving_cached)"
         note "$(mask <"$WORK/ready.txt" | head -c 400)"
         fix "callers still get the tokens the broker holds until they expire; bring Redis back (Redis section below)"

@@ -262,7 +262,7 @@ check_ready() {
     [[ $STATUS == starting ]] && return 0
     STATUS="not-ready"
     fail "GET $url/api/health/ready → HTTP $code $(tr -s '\r\n\t' '   ' <"$TMP_DIR/ready" | cut -c1-200)"
-  elif grep -q '"status":"serving_cached"' "$TMP_DIR/ready"; then
+  elif grep -qE '"status" *: *"serving_cached"' "$TMP_DIR/ready"; then
     STATUS="serving-cached"
     fail "GET $url/api/health/ready → 200 serving_cached (Redis unreachable, tokens served from memory) $(tr -s '\r\n\t' '   ' <"$TMP_DIR/ready" | cut -c1-200)"
   else
