@@ -32,6 +32,8 @@ export interface OpenLoopRow extends OpenLoopResult {
   round?: number;
   /** At a share of whose wrk throughput the rate was set (the half-capacity rows). */
   shareOf?: ServerName;
+  /** The broker's major collections during the run (its /metrics, read before and after); node:http has none to read. */
+  majorGcs?: number;
 }
 
 export interface WrkRow extends WrkResult {
@@ -226,8 +228,9 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
     if (s.hot.rate > 0) {
       const connections = Math.max(...s.hot.connections);
       for (const [server, p] of servers) {
+        const gcs = await majorCollections(server, p);
         const r = await openLoop({ ...openLoopOpts(p), rate: s.hot.rate, seconds: s.hot.seconds, connections, cpuMs: () => p.cpuMs() });
-        atRate.push({ server, ...r });
+        atRate.push({ server, ...r, majorGcs: await gcs.since() });
         console.error(
           `bench hot: ${server} ${connections} conn at ${s.hot.rate} req/s: p50 ${ms(r.p50)} p99 ${ms(r.p99)} max ${ms(r.max)} ms`,
         );
@@ -247,8 +250,9 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
       for (let round = 1; round <= w.rounds; round++) {
         for (const [server, p, shareOf] of runs) {
           const rate = rateOf(shareOf);
+          const gcs = await majorCollections(server, p);
           const r = await openLoop({ ...openLoopOpts(p), rate, seconds: w.seconds, connections: w.connections, cpuMs: () => p.cpuMs() });
-          atShare.push({ server, round, shareOf, ...r });
+          atShare.push({ server, round, shareOf, ...r, majorGcs: await gcs.since() });
           console.error(
             `bench hot: open loop round ${round} ${server} ${w.connections} conn at ${rate} req/s (half of ${shareOf}'s): p50 ${ms(r.p50)} p99 ${ms(r.p99)} p99.9 ${ms(r.p999)} max ${ms(r.max)} ms; server CPU ${fmt(r.cpuShare * 100)} % (${fmt(r.cpuUs)} µs/request); ${r.stalls.length} stalls over ${HOT_TARGETS.openLoopP99Ms} ms (median spacing ${spacing(r)} s); generator lag p99 ${ms(r.lagP99)} ms; ${r.pauses} generator pauses (${ms(r.pausedMs)} ms) touched ${r.touched} answers; p99 less the pauses ${ms(r.lessPausesP99)} ms`,
           );
@@ -407,7 +411,8 @@ export async function runHotPath(s: Settings, rt: Runtime): Promise<Section> {
                     `node:http at that rate ${ms(medianOf(atShareOf("node:http"), (r) => r.p99) ?? NaN)} ms, ` +
                     `at half its own capacity ${ms(medianOf(atShareOf("node:http", "node:http"), (r) => r.p99) ?? NaN)} ms; ` +
                     `the broker's p99 less the generator's own pauses: ${listed(atShareOf("broker"), (r) => ms(r.lessPausesP99))}; ` +
-                    `server CPU busy: the broker ${busy(atShareOf("broker"))} %, node:http at half its own capacity ${busy(atShareOf("node:http", "node:http"))} %)`,
+                    `server CPU busy: the broker ${busy(atShareOf("broker"))} %, node:http at half its own capacity ${busy(atShareOf("node:http", "node:http"))} %; ` +
+                    `the broker's major collections per round: ${listed(atShareOf("broker"), (r) => String(r.majorGcs ?? "—"))})`,
                 t.openLoopP99 === null ? "—" : verdict(t.openLoopP99Met === true),
               ],
             ],
@@ -468,6 +473,7 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       "generator pauses (ms)",
       "answers a pause touched",
       "p99 ms less the pauses",
+      "major collections",
       "errors + non-2xx",
     ],
     rows.map((r) => [
@@ -489,10 +495,30 @@ function openLoopTable(rows: OpenLoopRow[]): string {
       `${r.pauses} (${ms(r.pausedMs)})`,
       r.touched,
       ms(r.lessPausesP99),
+      r.majorGcs ?? "—",
       r.errors + r.non2xx,
     ]),
   );
 }
+
+/**
+ * Counts the broker's major collections over a run, from the GC histogram its /metrics carries (read outside the
+ * measured window): a major collection's marking takes the broker's one CPU for ~20 ms, the stall that most often
+ * decides its open-loop p99 (docs/benchmarks.md, "Where the open-loop tail comes from").
+ */
+async function majorCollections(server: ServerName, p: Proc): Promise<{ since(): Promise<number | undefined> }> {
+  if (server !== "broker") return { since: () => Promise.resolve(undefined) };
+  const read = async () => {
+    const text = await (await fetch(`${p.url}/metrics`)).text();
+    // The histogram's TYPE line is there from the start; its count line for "major" only after the first one.
+    if (!text.includes(`# TYPE ${GC_HISTOGRAM} histogram`)) throw new Error(`the broker's /metrics has no ${GC_HISTOGRAM}`);
+    return Number(new RegExp(`^${GC_HISTOGRAM}_count\\{kind="major"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+  };
+  const before = await read();
+  return { since: async () => (await read()) - before };
+}
+
+const GC_HISTOGRAM = "wtb_nodejs_gc_duration_seconds";
 
 /** The median time between the starts of consecutive stalls, s ("—" with fewer than two). */
 function spacing(r: OpenLoopResult): string {
