@@ -7,7 +7,15 @@
 // every token hit cost 24–31 µs of CPU instead of 18–21 (wrk, 64 connections; measured by `npm run bench:hot`,
 // docs/benchmarks.md "The idle start"); the profile shows node's per-request tick objects built through V8's slow
 // path. The price is memory: ~20 MB more resident when idle (about 90 MB instead of 70).
-export const BROKER_NODE_FLAGS: readonly string[] = ["--no-memory-reducer"];
+//
+// --min-semi-space-size=16: the young generation stays at its largest (16 MB semi-spaces, node 20's maximum) instead
+// of shrinking while the broker idles. Grown back from small under load, it is collected every ~16 ms instead of
+// ~67, so requests in flight survive two collections and are promoted: the old generation then fills within seconds
+// of every busy spell and V8 marks it, which on one CPU stalls every answer for ~20 ms (docs/benchmarks.md, "Where
+// the open-loop tail comes from"). Measured at 22,000 requests/s on one CPU, open loop, 18 s idle between rounds:
+// one major collection in each of 6 rounds without it, none with it. The price: ~19 MB more resident when idle
+// (101 MB instead of 82), ~6 MB under load; CPU per request 24 against 25 µs.
+export const BROKER_NODE_FLAGS: readonly string[] = ["--no-memory-reducer", "--min-semi-space-size=16"];
 
 /** The flags of BROKER_NODE_FLAGS that this process was started without. */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {

@@ -26,7 +26,7 @@ counted in wtb_process_errors_total; the broker keeps serving.`,
       if (missing.length > 0)
         logger.info(
           { missing },
-          `node runs without ${missing.join(" ")}: token hits may cost up to a third more CPU after an idle start; the container image passes it (docs/benchmarks.md)`,
+          `node runs without ${missing.join(" ")}: under load after an idle spell, token hits may cost more CPU and stall for a collection every few seconds; the container image passes them (src/cli/nodeFlags.ts)`,
         );
       // Installed before anything starts; the close is bounded a little beyond the shutdown's own bound.
       const guard = installProcessGuard({ logger, closeTimeoutMs: config.shutdownTimeoutMs + 2_000 });
