@@ -12,8 +12,8 @@
 // of shrinking while the broker idles. Grown back from small under load, it is collected every ~16 ms instead of
 // ~67, so requests in flight survive two collections and are promoted: the old generation then fills within seconds
 // of every busy spell and V8 marks it, which on one CPU stalls every answer for ~20 ms (docs/benchmarks.md, "Where
-// the open-loop tail comes from"). Measured at 22,000 requests/s on one CPU, open loop, 18 s idle between rounds:
-// one major collection in each of 6 rounds without it, none with it. The price: ~19 MB more resident when idle
+// the open-loop tail comes from", item 6). At ~22,000 requests/s on one CPU, open loop, 18 s idle between rounds: a
+// major collection in 11 of 14 rounds without it, in none of 12 with it. The price: ~19 MB more resident when idle
 // (101 MB instead of 82), ~6 MB under load; CPU per request 24 against 25 µs.
 export const BROKER_NODE_FLAGS: readonly string[] = ["--no-memory-reducer", "--min-semi-space-size=16"];
 
