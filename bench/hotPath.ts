@@ -10,7 +10,7 @@
 import { startRedis, type TestRedis } from "../test/helpers/redis";
 import { startSimulator } from "../src/simulator/server";
 import type { RunningSimulator } from "../src/simulator/types";
-import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, simApp } from "./lib/fixtures";
+import { AUTH_HEADERS, benchAccount, brokerEnv, getToken, metricValue, simApp } from "./lib/fixtures";
 import { load, type LoadResult } from "./lib/load";
 import { openLoop, realtimeAllowed, type OpenLoopResult } from "./lib/openLoop";
 import { fmt, load1, median, ms, table, verdict, type Section } from "./lib/report";
@@ -508,12 +508,11 @@ function openLoopTable(rows: OpenLoopRow[]): string {
  */
 async function majorCollections(server: ServerName, p: Proc): Promise<{ since(): Promise<number | undefined> }> {
   if (server !== "broker") return { since: () => Promise.resolve(undefined) };
-  const read = async () => {
-    const text = await (await fetch(`${p.url}/metrics`)).text();
-    // The histogram's TYPE line is there from the start; its count line for "major" only after the first one.
-    if (!text.includes(`# TYPE ${GC_HISTOGRAM} histogram`)) throw new Error(`the broker's /metrics has no ${GC_HISTOGRAM}`);
-    return Number(new RegExp(`^${GC_HISTOGRAM}_count\\{kind="major"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-  };
+  // The count for "major" appears only after the first one; a broker that has served load has minor ones to show, so
+  // none means the histogram is missing (renamed, or default metrics off) and every count would read 0.
+  if ((await metricValue(p.url, `${GC_HISTOGRAM}_count`, { kind: "minor" })) === 0)
+    throw new Error(`the broker's /metrics has no ${GC_HISTOGRAM}`);
+  const read = () => metricValue(p.url, `${GC_HISTOGRAM}_count`, { kind: "major" });
   const before = await read();
   return { since: async () => (await read()) - before };
 }
