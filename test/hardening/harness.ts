@@ -379,6 +379,21 @@ export function startLoad(
 }
 
 /** Polls a URL's status every `everyMs` until stopped: [phase, status][] (0 = no answer). */
+/** The `status` a JSON answer states ("" when it is not JSON or has none), e.g. /api/health/ready's. */
+function statedStatus(text: string): string {
+  try {
+    const body = JSON.parse(text) as { status?: unknown };
+    return typeof body.status === "string" ? body.status : "";
+  } catch {
+    return "";
+  }
+}
+
+/** What /api/health/ready says now: `ready`, `serving_cached` or `not_ready`. */
+export async function readiness(baseUrl: string): Promise<string> {
+  return statedStatus(await (await fetch(`${baseUrl}/api/health/ready`)).text());
+}
+
 export function startPolling(url: string, everyMs: number, phase: () => string): { stop(): Promise<Array<[string, number, string]>> } {
   // [phase, HTTP status (0: no answer), the JSON body's `status` ("" when it has none)]
   const seen: Array<[string, number, string]> = [];
@@ -387,17 +402,7 @@ export function startPolling(url: string, everyMs: number, phase: () => string):
     while (!stopped) {
       const p = phase();
       const [status, said] = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
-        async (r): Promise<[number, string]> => {
-          const text = await r.text();
-          let said = "";
-          try {
-            const body = JSON.parse(text) as { status?: unknown };
-            if (typeof body.status === "string") said = body.status;
-          } catch {
-            // not JSON: nothing said
-          }
-          return [r.status, said];
-        },
+        async (r): Promise<[number, string]> => [r.status, statedStatus(await r.text())],
         (): [number, string] => [0, ""],
       );
       seen.push([p, status, said]);

@@ -19,6 +19,7 @@ import {
   sleep,
   spawnServe,
   startLoad,
+  readiness,
   startPolling,
   waitUntil,
   withRedis,
@@ -67,12 +68,6 @@ const calls = (id: keyof typeof APPS) => {
   const c = sim.admin.counters(APPS[id].appId).calls;
   return c.stable_token + c.token;
 };
-
-/** The `status` /api/health/ready says. */
-async function readiness(url: string): Promise<string> {
-  const body = (await (await fetch(`${url}/api/health/ready`)).json()) as { status?: string };
-  return body.status ?? "";
-}
 
 async function tokenOf(b: ServeProcess, id: string): Promise<string> {
   const r = await fetch(`${b.url}/api/accounts/${id}/token`);

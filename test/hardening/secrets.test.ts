@@ -18,6 +18,7 @@ import {
   httpBytes,
   launchRedis,
   rawRequest,
+  readiness,
   runCli,
   sleep,
   spawnServe,
@@ -297,11 +298,7 @@ scenario(
     } finally {
       redis.proc().kill("SIGCONT");
     }
-    await waitUntil(
-      "ready again",
-      async () => ((await (await fetch(`${broker.url}/api/health/ready`)).json()) as { status?: string }).status === "ready",
-      10_000,
-    );
+    await waitUntil("ready again", async () => (await readiness(broker.url)) === "ready", 10_000);
     await send("metrics", "GET", "/metrics");
     await send("token after", "GET", "/api/accounts/gh_c/token", admin);
 
